@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# Image for the marketplace web app, the Celery worker and Celery beat.
+# The default command runs the web app; docker-compose.yml overrides it for
+# the migrate / worker / beat services.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8000
+
+WORKDIR /app
+
+# Unprivileged user that runs every process in the container.
+RUN groupadd --system app \
+    && useradd --system --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+
+# Project metadata first, then the code; `pip install .` pulls in the
+# runtime dependencies (psycopg[binary], gunicorn, redis, celery, ...).
+COPY pyproject.toml README.md alembic.ini ./
+COPY marketplace/ marketplace/
+COPY worker/ worker/
+COPY migrations/ migrations/
+RUN pip install --no-cache-dir . \
+    && rm -rf build *.egg-info \
+    && mkdir -p /app/instance \
+    && chown app:app /app/instance
+
+USER app
+
+EXPOSE 8000
+
+# Shell form via `sh -c` so $PORT is honoured (defaults to 8000);
+# gunicorn reads WEB_CONCURRENCY for the worker count.
+CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT:-8000} --access-logfile - --error-logfile - 'marketplace:create_app()'"]

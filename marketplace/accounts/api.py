@@ -1,0 +1,129 @@
+"""Accounts endpoints: thin views that parse, call one service function and serialise."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from marketplace.accounts import service
+from marketplace.accounts.auth import (
+    authenticated,
+    current_access_token,
+    current_account,
+    log_in,
+    log_out,
+)
+from marketplace.accounts.models import AccessToken, Role, TokenKind, User
+from marketplace.accounts.schemas import (
+    IssuedTokenSchema,
+    LoginSchema,
+    PasswordChangeSchema,
+    RegisterSchema,
+    TokenListSchema,
+    TokenRequestSchema,
+    UserSchema,
+)
+from marketplace.db import request_session
+from marketplace.errors import ErrorSchema
+from marketplace.extensions import limiter
+
+blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and login")
+
+
+def _login_failed(response: Any) -> bool:
+    return bool(response.status_code == 401)
+
+
+@blp.route("/auth/register", methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"])
+@blp.arguments(RegisterSchema)
+@blp.response(201, UserSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="Email already registered")
+def register(body: dict[str, Any]) -> User:
+    """Create a patient or practitioner account."""
+    return service.register_user(request_session(), **{**body, "role": Role(body["role"])})
+
+
+@blp.route("/auth/login", methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_FAILED_LOGIN"], deduct_when=_login_failed)
+@blp.arguments(LoginSchema)
+@blp.response(200, UserSchema)
+@blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password")
+def login(body: dict[str, Any]) -> User:
+    """Log in with email and password; answers with a session cookie."""
+    user = service.authenticate(request_session(), body["email"], body["password"])
+    log_in(user)
+    return user
+
+
+@blp.route("/auth/logout", methods=["POST"])
+@authenticated()
+@blp.response(204)
+def logout() -> None:
+    """End this login session (or revoke the bearer token used)."""
+    log_out()
+
+
+@blp.route("/auth/tokens", methods=["POST"])
+@authenticated()
+@blp.arguments(TokenRequestSchema)
+@blp.response(201, IssuedTokenSchema)
+def create_token(body: dict[str, Any]) -> dict[str, Any]:
+    """Make an API token for `Authorization: Bearer`; the secret is shown only once."""
+    issued = service.issue_token(
+        request_session(), current_account(), TokenKind.API, name=body["name"]
+    )
+    record = issued.record
+    return {
+        "id": record.id,
+        "name": record.name,
+        "created_at": record.created_at,
+        "last_used_at": record.last_used_at,
+        "expires_at": record.expires_at,
+        "token": issued.secret,
+    }
+
+
+@blp.route("/auth/tokens", methods=["GET"])
+@authenticated()
+@blp.response(200, TokenListSchema)
+def list_tokens() -> dict[str, Any]:
+    """The caller's live API tokens (never their secrets)."""
+    tokens = service.list_api_tokens(request_session(), current_account())
+    return {"items": tokens, "next_cursor": None}
+
+
+@blp.route("/auth/tokens/<uuid:token_id>", methods=["DELETE"])
+@authenticated()
+@blp.response(204)
+@blp.alt_response(404, schema=ErrorSchema, description="No such token of yours")
+def delete_token(token_id: uuid.UUID) -> None:
+    """Revoke one of your API tokens."""
+    service.revoke_api_token(request_session(), current_account(), token_id)
+
+
+@blp.route("/me", methods=["GET"])
+@authenticated()
+@blp.response(200, UserSchema)
+def me() -> User:
+    """The logged-in user."""
+    return current_account()
+
+
+@blp.route("/me/password", methods=["POST"])
+@authenticated()
+@blp.arguments(PasswordChangeSchema)
+@blp.response(204)
+def change_password(body: dict[str, Any]) -> None:
+    """Change your password; every other session and API token ends."""
+    service.change_password(
+        request_session(),
+        current_account(),
+        current_password=body["current_password"],
+        new_password=body["new_password"],
+        current_token=current_access_token(),
+    )
+

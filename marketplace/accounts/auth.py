@@ -1,0 +1,117 @@
+"""Who is calling: a session cookie (Flask-Login) or an `Authorization: Bearer` token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Request, current_app, g, session
+from flask_login import current_user, login_user, logout_user
+from flask_smorest import Blueprint
+
+from marketplace.accounts import service
+from marketplace.accounts.models import AccessToken, Role, TokenKind, User
+from marketplace.db import request_session
+from marketplace.errors import Forbidden, Unauthenticated
+from marketplace.extensions import login_manager
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SESSION_TOKEN_KEY = "sid"
+SECURITY_REQUIREMENTS = [{"bearerAuth": []}, {"sessionCookie": []}]
+
+
+def session_policy() -> service.SessionPolicy:
+    return service.SessionPolicy(
+        idle=timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]),
+        absolute=timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"]),
+    )
+
+
+def _bearer_secret(request: Request) -> str | None:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def load_user_from_request(request: Request) -> User | None:
+    """Bearer token first (other clients), then the login session in the signed cookie."""
+    db = request_session()
+    token: AccessToken | None
+    bearer = _bearer_secret(request)
+    if bearer is not None:
+        token = service.resolve_token(db, bearer, TokenKind.API)
+        if token is None:
+            raise Unauthenticated("The bearer token is invalid, expired or revoked.")
+    elif SESSION_TOKEN_KEY in session:
+        token = service.resolve_token(
+            db, session[SESSION_TOKEN_KEY], TokenKind.SESSION, session_policy()
+        )
+        if token is None:
+            session.clear()
+            return None
+    else:
+        return None
+    g.access_token = token
+    return token.user
+
+
+def current_access_token() -> AccessToken | None:
+    token: AccessToken | None = g.get("access_token")
+    return token
+
+
+def current_account() -> User:
+    """The logged-in user, or 401."""
+    if not current_user.is_authenticated:
+        raise Unauthenticated()
+    return cast(User, current_user._get_current_object())
+
+
+def log_in(user: User) -> None:
+    """Start a fresh login session: a new session id every login (no session fixation)."""
+    session.clear()
+    issued = service.start_login_session(request_session(), user, session_policy())
+    session[SESSION_TOKEN_KEY] = issued.secret
+    session.permanent = True
+    login_user(user)
+    g.access_token = issued.record
+
+
+def log_out() -> None:
+    """End the caller's login session server-side (or revoke the bearer token used)."""
+    token = current_access_token()
+    if token is not None:
+        service.revoke_token(request_session(), token)
+    logout_user()
+    session.clear()
+
+
+def authenticated(*roles: Role) -> Callable[[F], F]:
+    """Require a logged-in caller (and one of `roles`, if given); documents the security."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_account()
+            if roles and user.role not in roles:
+                raise Forbidden()
+            return view(*args, **kwargs)
+
+        documented: F = Blueprint.doc(security=SECURITY_REQUIREMENTS)(wrapper)
+        return documented
+
+    return decorator
+
+
+def init_auth(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are server-side rows, checked per request
+    login_manager.request_loader(load_user_from_request)
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> None:
+        raise Unauthenticated()

@@ -1,0 +1,68 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from marketplace.config import build_config
+from marketplace.db import init_database
+from marketplace.errors import register_error_handlers
+from marketplace.extensions import MarketplaceApi, limiter
+from marketplace.requests import register_request_guards
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; `config` overrides any setting (tests use it)."""
+    app = Flask("marketplace", instance_relative_config=True)
+    instance_path = Path(app.instance_path)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(build_config(instance_path))
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    init_database(app)
+    register_error_handlers(app)
+    register_request_guards(app)
+    api = _init_api(app)
+    limiter.init_app(app)
+    _register_domains(app, api)
+    _register_commands(app)
+    _init_worker(app)
+    return app
+
+
+def _init_api(app: Flask) -> MarketplaceApi:
+    api = MarketplaceApi(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "sessionCookie",
+        {"type": "apiKey", "in": "cookie", "name": app.config["SESSION_COOKIE_NAME"]},
+    )
+    return api
+
+
+def _register_domains(app: Flask, api: MarketplaceApi) -> None:
+    from marketplace.accounts import api as accounts_api
+    from marketplace.accounts.auth import init_auth
+    from marketplace.health import blueprint as health_blueprint
+
+    init_auth(app)
+    api.register_blueprint(accounts_api.blp)
+    app.register_blueprint(health_blueprint)
+
+
+def _register_commands(app: Flask) -> None:
+    from marketplace.cli import register_commands
+
+    register_commands(app)
+
+
+def _init_worker(app: Flask) -> None:
+    from worker import celery_init_app
+
+    celery_init_app(app)

@@ -1,0 +1,122 @@
+"""Configuration read from the environment, with safe defaults for the embedded setup."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class ConfigurationError(RuntimeError):
+    """The application cannot start with the configuration it was given."""
+
+
+def _env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    value = environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a whole number, not {value!r}") from exc
+
+
+def load_secret_key(environ: Mapping[str, str], env: str, instance_path: Path) -> str:
+    """SECRET_KEY from the environment; in development one is generated once and kept."""
+    key = environ.get("SECRET_KEY", "")
+    if key:
+        return key
+    if env == "production":
+        raise ConfigurationError("SECRET_KEY must be set when MARKETPLACE_ENV=production")
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every setting the application reads, from environment variables."""
+    environ = os.environ if environ is None else environ
+    env = environ.get("MARKETPLACE_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigurationError(f"MARKETPLACE_ENV must be one of {', '.join(ENVIRONMENTS)}")
+    redis_url = environ.get("REDIS_URL", "")
+    database_url = environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'marketplace.db'}"
+    broker_url = (
+        environ.get("CELERY_BROKER_URL")
+        or redis_url
+        or f"sqla+sqlite:///{instance_path / 'broker.db'}"
+    )
+    development = env == "development"
+    absolute_hours = _env_int(environ, "SESSION_ABSOLUTE_HOURS", 12)
+    return {
+        "ENV_NAME": env,
+        "SECRET_KEY": load_secret_key(environ, env, instance_path),
+        "DATABASE_URL": database_url,
+        "SQL_ECHO": _env_bool(environ, "SQL_ECHO", False),
+        "REDIS_URL": redis_url,
+        "MAX_CONTENT_LENGTH": _env_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Cookies: HttpOnly and SameSite=Lax always, Secure outside development.
+        "SESSION_COOKIE_NAME": "marketplace_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool(environ, "SESSION_COOKIE_SECURE", not development),
+        "SESSION_IDLE_MINUTES": _env_int(environ, "SESSION_IDLE_MINUTES", 30),
+        "SESSION_ABSOLUTE_HOURS": absolute_hours,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=absolute_hours),
+        # Rate limits (Flask-Limiter): Redis storage when REDIS_URL is set, memory otherwise.
+        "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_FAILED_LOGIN": environ.get(
+            "RATELIMIT_FAILED_LOGIN", "10 per minute;100 per hour"
+        ),
+        "RATELIMIT_REGISTER": environ.get("RATELIMIT_REGISTER", "10 per minute;50 per hour"),
+        # Mail (delivery arrives with the notifications package).
+        "MAIL_SERVER": environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": _env_int(environ, "MAIL_PORT", 587),
+        "MAIL_USE_TLS": _env_bool(environ, "MAIL_USE_TLS", True),
+        "MAIL_USERNAME": environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": environ.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": environ.get("MAIL_DEFAULT_SENDER", "bookings@localhost"),
+        "CELERY": {
+            "broker_url": broker_url,
+            "result_backend": environ.get("CELERY_RESULT_BACKEND") or None,
+            "task_ignore_result": True,
+            "task_serializer": "json",
+            "result_serializer": "json",
+            "accept_content": ["json"],
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "broker_connection_retry_on_startup": True,
+            "broker_connection_timeout": 3,
+            "timezone": "UTC",
+            "enable_utc": True,
+            "beat_schedule_filename": str(instance_path / "celerybeat-schedule"),
+        },
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Practitioner marketplace",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    }

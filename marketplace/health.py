@@ -1,0 +1,50 @@
+"""GET /healthz: is the database reachable, is the broker reachable."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from flask import Blueprint, Response, current_app, jsonify
+from sqlalchemy import text
+
+from marketplace.db import get_database
+from marketplace.errors import error_response
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("health", __name__)
+
+
+def database_is_up() -> bool:
+    try:
+        with get_database().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "down"; the kind is logged, never the URL
+        log.warning("health: database down (%s)", type(exc).__name__)
+        return False
+    return True
+
+
+def broker_is_up() -> bool:
+    celery: Celery = current_app.extensions["celery"]
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+    except Exception as exc:
+        log.warning("health: broker down (%s)", type(exc).__name__)
+        return False
+    return True
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    checks = {
+        "database": "ok" if database_is_up() else "down",
+        "broker": "ok" if broker_is_up() else "down",
+    }
+    down = [name for name, state in checks.items() if state != "ok"]
+    if down:
+        return error_response(
+            503, "service_unavailable", f"Down: {', '.join(down)}.", details=checks
+        )
+    return jsonify(checks)

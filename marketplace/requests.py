@@ -1,0 +1,64 @@
+"""Checks every request passes before it reaches a view, and a request id for tracing."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import UnsupportedMediaType
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def accepts_multipart(view: F) -> F:
+    """Mark a view (such as a file upload) that takes multipart/form-data instead of JSON."""
+    view.accepts_multipart = True  # type: ignore[attr-defined]
+    return view
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+
+
+def _view_accepts_multipart() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return bool(getattr(handler, "accepts_multipart", False))
+
+
+def require_json_body() -> None:
+    """State-changing requests with a body must send JSON (or multipart where a view says so)."""
+    if request.method not in STATE_CHANGING_METHODS or not _has_body():
+        return
+    if request.mimetype == "application/json":
+        return
+    if request.mimetype == "multipart/form-data" and _view_accepts_multipart():
+        return
+    raise UnsupportedMediaType("Send the request body as application/json.")
+
+
+def assign_request_id() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def echo_request_id(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    return response
+
+
+def register_request_guards(app: Flask) -> None:
+    app.before_request(assign_request_id)
+    app.before_request(require_json_body)
+    app.after_request(echo_request_id)
