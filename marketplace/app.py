@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from marketplace.requests import register_request_guards
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment; `config` overrides any setting (tests use it)."""
-    app = Flask("marketplace", instance_relative_config=True)
+    app = Flask("marketplace", instance_path=_instance_path())
     instance_path = Path(app.instance_path)
     instance_path.mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(build_config(instance_path))
@@ -34,6 +35,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_commands(app)
     _init_worker(app)
     return app
+
+
+def _instance_path() -> str | None:
+    """INSTANCE_PATH overrides Flask's default (`instance/` beside the package in a checkout)."""
+    configured = os.environ.get("INSTANCE_PATH", "")
+    return str(Path(configured).resolve()) if configured else None
 
 
 def _init_api(app: Flask) -> MarketplaceApi:

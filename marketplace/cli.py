@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from alembic import command
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from marketplace import migrate
 from marketplace.accounts import service as accounts
@@ -17,7 +18,7 @@ def _database_url() -> str:
     return str(current_app.config["DATABASE_URL"])
 
 
-@click.group("db", help="Database migrations (Alembic).")
+@click.group("db", cls=AppGroup, help="Database migrations (Alembic).")
 def db_group() -> None:
     pass
 
@@ -42,9 +43,7 @@ def db_current() -> None:
 @db_group.command("revision", help="Write a new migration, compared against the models.")
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
-    command.revision(
-        migrate.alembic_config(_database_url()), message=message, autogenerate=True
-    )
+    command.revision(migrate.alembic_config(_database_url()), message=message, autogenerate=True)
 
 
 @click.command("create-admin", help="Make an admin account (admins are never made over HTTP).")
@@ -58,6 +57,7 @@ def db_revision(message: str) -> None:
     confirmation_prompt=True,
     help="Prompted for unless MARKETPLACE_ADMIN_PASSWORD is set.",
 )
+@with_appcontext
 def create_admin(email: str, full_name: str, password: str) -> None:
     try:
         with get_database().session_scope() as session:
@@ -70,7 +70,7 @@ def create_admin(email: str, full_name: str, password: str) -> None:
     click.echo(f"Admin {user_id} created.")
 
 
-@click.group("demo", help="Demo data for trying the service.")
+@click.group("demo", cls=AppGroup, help="Demo data for trying the service.")
 def demo_group() -> None:
     pass
 

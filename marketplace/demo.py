@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role
 
-DEMO_PASSWORD = "demo-visit-2026"
+DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
 
 DEMO_ACCOUNTS: list[tuple[str, str, Role, str | None]] = [
     ("admin@demo.example", "Ada Okafor", Role.ADMIN, None),

@@ -23,9 +23,7 @@ def accepts_multipart(view: F) -> F:
 
 
 def _has_body() -> bool:
-    return bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
-    )
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
 def _view_accepts_multipart() -> bool:

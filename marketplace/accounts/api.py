@@ -16,7 +16,7 @@ from marketplace.accounts.auth import (
     log_in,
     log_out,
 )
-from marketplace.accounts.models import AccessToken, Role, TokenKind, User
+from marketplace.accounts.models import Role, TokenKind, User
 from marketplace.accounts.schemas import (
     IssuedTokenSchema,
     LoginSchema,
@@ -126,4 +126,3 @@ def change_password(body: dict[str, Any]) -> None:
         new_password=body["new_password"],
         current_token=current_access_token(),
     )
-

@@ -19,8 +19,8 @@ from marketplace.extensions import login_manager
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SESSION_TOKEN_KEY = "sid"
-SECURITY_REQUIREMENTS = [{"bearerAuth": []}, {"sessionCookie": []}]
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 (a session key name, not a secret)
+SECURITY_REQUIREMENTS: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
 
 
 def session_policy() -> service.SessionPolicy:

@@ -27,7 +27,7 @@ from marketplace.db import utcnow
 from marketplace.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 SELF_SERVICE_ROLES = frozenset({Role.PATIENT, Role.PRACTITIONER})
-API_TOKEN_PREFIX = "mkt_"
+API_TOKEN_PREFIX = "mkt_"  # noqa: S105 (a visible prefix, not a secret)
 
 
 class InvalidCredentials(DomainError):
@@ -169,9 +169,7 @@ def start_login_session(
     return issue_token(session, user, TokenKind.SESSION, expires_at=now + policy.absolute)
 
 
-def _token_is_live(
-    token: AccessToken, now: datetime, policy: SessionPolicy | None
-) -> bool:
+def _token_is_live(token: AccessToken, now: datetime, policy: SessionPolicy | None) -> bool:
     if token.revoked_at is not None or not token.user.is_active:
         return False
     if token.expires_at is not None and token.expires_at <= now:
@@ -266,7 +264,9 @@ def change_password(
     revoke_other_tokens(session, user, keep=current_token)
 
 
-def purge_dead_tokens(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:
+def purge_dead_tokens(
+    session: Session, *, older_than: timedelta, now: datetime | None = None
+) -> int:
     """Delete tokens that expired or were revoked more than `older_than` ago."""
     cutoff = (now or utcnow()) - older_than
     result = session.execute(

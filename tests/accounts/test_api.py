@@ -34,14 +34,20 @@ class TestRegister:
     ) -> None:
         register(client)
         stored = db.scalar(select(User.password_hash))
-        assert stored is not None and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        assert stored is not None
+        assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
         assert PASSWORD not in stored
 
     def test_email_is_unique_case_insensitively(self, client: FlaskClient) -> None:
         register(client, email="pat@example.org")
         response = client.post(
             "/api/v1/auth/register",
-            json={"email": "PAT@example.org", "password": PASSWORD, "full_name": "X", "role": "patient"},
+            json={
+                "email": "PAT@example.org",
+                "password": PASSWORD,
+                "full_name": "X",
+                "role": "patient",
+            },
         )
         assert response.status_code == 409
         assert response.json["error"]["code"] == "email_taken"
@@ -49,7 +55,12 @@ class TestRegister:
     def test_admin_cannot_be_registered_over_http(self, client: FlaskClient) -> None:
         response = client.post(
             "/api/v1/auth/register",
-            json={"email": "a@example.org", "password": PASSWORD, "full_name": "A", "role": "admin"},
+            json={
+                "email": "a@example.org",
+                "password": PASSWORD,
+                "full_name": "A",
+                "role": "admin",
+            },
         )
         assert response.status_code == 422
         assert "role" in response.json["error"]["details"]["fields"]
@@ -69,7 +80,12 @@ class TestRegister:
         def attempt(password: str) -> int:
             return client.post(
                 "/api/v1/auth/register",
-                json={"email": "p@example.org", "password": password, "full_name": "P", "role": "patient"},
+                json={
+                    "email": "p@example.org",
+                    "password": password,
+                    "full_name": "P",
+                    "role": "patient",
+                },
             ).status_code
 
         assert attempt("short") == 422
@@ -84,8 +100,13 @@ class TestRegister:
     def test_invalid_phone_is_a_field_error(self, client: FlaskClient) -> None:
         response = client.post(
             "/api/v1/auth/register",
-            json={"email": "p@example.org", "password": PASSWORD, "full_name": "P",
-                  "role": "patient", "phone": "12"},
+            json={
+                "email": "p@example.org",
+                "password": PASSWORD,
+                "full_name": "P",
+                "role": "patient",
+                "phone": "12",
+            },
         )
         assert response.status_code == 422
         assert "phone" in response.json["error"]["details"]["fields"]
@@ -98,7 +119,8 @@ class TestLogin:
         assert response.status_code == 200
         assert response.json["email"] == "pat@example.org"
         cookie = response.headers["Set-Cookie"]
-        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
         assert client.get("/api/v1/me").json["email"] == "pat@example.org"
 
     def test_wrong_password_and_unknown_email_look_the_same(self, client: FlaskClient) -> None:
@@ -120,7 +142,9 @@ class TestLogin:
         register(client)
         login(client)
         login(client)
-        sessions = db.scalars(select(AccessToken).where(AccessToken.kind == TokenKind.SESSION)).all()
+        sessions = db.scalars(
+            select(AccessToken).where(AccessToken.kind == TokenKind.SESSION)
+        ).all()
         assert len(sessions) == 2
         assert len({token.token_hash for token in sessions}) == 2
 
@@ -151,7 +175,10 @@ class TestLogin:
 
 class TestTokens:
     def test_bearer_token_works_on_me_and_only_its_hash_is_stored(
-        self, client: FlaskClient, app, db: Session  # type: ignore[no-untyped-def]
+        self,
+        client: FlaskClient,
+        app,
+        db: Session,  # type: ignore[no-untyped-def]
     ) -> None:
         register(client)
         login(client)
@@ -168,7 +195,8 @@ class TestTokens:
         login(client)
         make_token(client)
         listed = client.get("/api/v1/auth/tokens").json
-        assert len(listed["items"]) == 1 and "token" not in listed["items"][0]
+        assert len(listed["items"]) == 1
+        assert "token" not in listed["items"][0]
 
     def test_bad_bearer_token_is_401_even_with_a_session(self, client: FlaskClient) -> None:
         register(client)
@@ -181,7 +209,9 @@ class TestTokens:
         login(client)
         issued = make_token(client)
         assert client.delete(f"/api/v1/auth/tokens/{issued['id']}").status_code == 204
-        assert app.test_client().get("/api/v1/me", headers=bearer(issued["token"])).status_code == 401
+        assert (
+            app.test_client().get("/api/v1/me", headers=bearer(issued["token"])).status_code == 401
+        )
         assert client.delete(f"/api/v1/auth/tokens/{issued['id']}").status_code == 404
 
     def test_cannot_revoke_another_users_token(self, client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
@@ -192,7 +222,9 @@ class TestTokens:
         register(intruder, email="b@example.org")
         login(intruder, email="b@example.org")
         assert intruder.delete(f"/api/v1/auth/tokens/{issued['id']}").status_code == 404
-        assert app.test_client().get("/api/v1/me", headers=bearer(issued["token"])).status_code == 200
+        assert (
+            app.test_client().get("/api/v1/me", headers=bearer(issued["token"])).status_code == 200
+        )
 
     def test_logout_with_a_bearer_token_revokes_that_token(self, client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
         register(client)
@@ -216,7 +248,9 @@ class TestPasswordChange:
         assert login(client).status_code == 200
 
     def test_ends_other_sessions_and_tokens_but_not_this_one(
-        self, client: FlaskClient, app  # type: ignore[no-untyped-def]
+        self,
+        client: FlaskClient,
+        app,  # type: ignore[no-untyped-def]
     ) -> None:
         register(client)
         login(client)

@@ -1,0 +1,220 @@
+"""The application shell: configuration, the error envelope, OpenAPI, health, request ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.config import ConfigurationError, build_config
+from marketplace.db import after_commit, get_database
+
+ENVELOPE_KEYS = {"code", "message", "details"}
+
+
+def assert_envelope(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    error = response.json["error"]
+    assert set(error) == ENVELOPE_KEYS
+    assert error["code"] == code
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    return error  # type: ignore[no-any-return]
+
+
+class TestConfiguration:
+    def test_production_refuses_to_start_without_a_secret_key(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+            build_config(tmp_path, {"MARKETPLACE_ENV": "production"})
+
+    def test_development_generates_a_secret_key_once_and_keeps_it(self, tmp_path: Path) -> None:
+        first = build_config(tmp_path, {})["SECRET_KEY"]
+        second = build_config(tmp_path, {})["SECRET_KEY"]
+        assert first == second
+        assert len(first) == 64
+        assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+    def test_embedded_defaults_need_no_server(self, tmp_path: Path) -> None:
+        config = build_config(tmp_path, {})
+        assert config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'marketplace.db'}"
+        assert config["CELERY"]["broker_url"] == f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+        assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+        assert config["SESSION_COOKIE_SECURE"] is False
+
+    def test_redis_url_drives_broker_and_rate_limits(self, tmp_path: Path) -> None:
+        config = build_config(
+            tmp_path,
+            {
+                "REDIS_URL": "redis://cache:6379/0",
+                "SECRET_KEY": "k",
+                "MARKETPLACE_ENV": "production",
+            },
+        )
+        assert config["CELERY"]["broker_url"] == "redis://cache:6379/0"
+        assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"
+        assert config["SESSION_COOKIE_SECURE"] is True
+
+    def test_tasks_are_not_lost_when_a_worker_dies(self, tmp_path: Path) -> None:
+        celery = build_config(tmp_path, {})["CELERY"]
+        assert celery["task_acks_late"] is True
+        assert celery["task_reject_on_worker_lost"] is True
+        assert celery["accept_content"] == ["json"]
+
+    def test_bad_numbers_are_a_clear_configuration_error(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigurationError, match="MAIL_PORT"):
+            build_config(tmp_path, {"MAIL_PORT": "smtp"})
+
+
+class TestErrorEnvelope:
+    def test_unknown_url_is_404(self, client: FlaskClient) -> None:
+        assert_envelope(client.get("/api/v1/nothing-here"), 404, "not_found")
+
+    def test_wrong_method_is_405_with_allowed_methods(self, client: FlaskClient) -> None:
+        error = assert_envelope(client.delete("/api/v1/me"), 405, "method_not_allowed")
+        assert "GET" in error["details"]["allowed"]
+
+    def test_oversized_body_is_413(self, client: FlaskClient, app: Flask) -> None:
+        body = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+        response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+        assert_envelope(response, 413, "payload_too_large")
+
+    @pytest.mark.parametrize(
+        "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+    )
+    def test_non_json_bodies_are_415(self, client: FlaskClient, content_type: str) -> None:
+        response = client.post(
+            "/api/v1/auth/login", data="email=a&password=b", content_type=content_type
+        )
+        assert_envelope(response, 415, "unsupported_media_type")
+
+    def test_malformed_json_is_400(self, client: FlaskClient) -> None:
+        response = client.post(
+            "/api/v1/auth/login", data='{"email": ', content_type="application/json"
+        )
+        assert_envelope(response, 400, "malformed_json")
+
+    @pytest.mark.parametrize("body", ["[]", '"text"', "3", "null"])
+    def test_json_that_is_not_an_object_is_422(self, client: FlaskClient, body: str) -> None:
+        response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+        assert_envelope(response, 422, "validation_failed")
+
+    def test_wrong_types_are_422_per_field(self, client: FlaskClient) -> None:
+        response = client.post("/api/v1/auth/login", json={"email": 5, "password": ["x"]})
+        error = assert_envelope(response, 422, "validation_failed")
+        assert set(error["details"]["fields"]) == {"email", "password"}
+
+    def test_unexpected_errors_are_500_in_the_envelope_without_internals(
+        self, app: Flask, db: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from marketplace.accounts import api
+
+        def explode(*_args: object, **_kwargs: object) -> None:
+            raise RuntimeError("secret internal detail")
+
+        monkeypatch.setattr(api.service, "authenticate", explode)
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        try:
+            response = app.test_client().post(
+                "/api/v1/auth/login", json={"email": "a@example.org", "password": "whatever1"}
+            )
+        finally:
+            app.config["PROPAGATE_EXCEPTIONS"] = None
+        error = assert_envelope(response, 500, "internal_error")
+        assert "secret" not in response.get_data(as_text=True)
+        assert error["details"] == {}
+
+
+class TestRequestBoundary:
+    def test_a_failed_request_writes_nothing(self, client: FlaskClient, db: Session) -> None:
+        body = {
+            "email": "a@example.org",
+            "password": "password1",
+            "full_name": "A",
+            "role": "patient",
+        }
+        assert client.post("/api/v1/auth/register", json=body).status_code == 422
+        assert db.scalar(select(User)) is None
+
+    def test_after_commit_callbacks_run_only_after_a_commit(self, app: Flask) -> None:
+        ran: list[str] = []
+        with get_database(app).session_scope() as session:
+            after_commit(session, lambda: ran.append("committed"))
+            assert ran == []
+        assert ran == ["committed"]
+
+        def fail_inside_unit_of_work() -> None:
+            with get_database(app).session_scope() as session:
+                after_commit(session, lambda: ran.append("rolled back"))
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            fail_inside_unit_of_work()
+        assert ran == ["committed"]
+
+    def test_request_id_is_echoed_or_made(self, client: FlaskClient) -> None:
+        made = client.get("/healthz").headers["X-Request-ID"]
+        assert len(made) == 32
+        given = client.get("/healthz", headers={"X-Request-ID": "abc-123-def"})
+        assert given.headers["X-Request-ID"] == "abc-123-def"
+        forged = client.get("/healthz", headers={"X-Request-ID": "<script>alert(1)</script>"})
+        assert forged.headers["X-Request-ID"] != "<script>alert(1)</script>"
+
+
+class TestOpenAPI:
+    def test_document_lists_the_account_endpoints(self, client: FlaskClient) -> None:
+        spec = client.get("/api/v1/openapi.json").json
+        assert spec["info"]["title"] == "Practitioner marketplace"
+        for path in [
+            "/api/v1/auth/register",
+            "/api/v1/auth/login",
+            "/api/v1/auth/logout",
+            "/api/v1/auth/tokens",
+            "/api/v1/auth/tokens/{token_id}",
+            "/api/v1/me",
+            "/api/v1/me/password",
+        ]:
+            assert path in spec["paths"], path
+        assert "bearerAuth" in spec["components"]["securitySchemes"]
+        assert spec["paths"]["/api/v1/me"]["get"]["security"]
+
+    def test_documented_error_shape_is_the_envelope(self, client: FlaskClient) -> None:
+        spec = client.get("/api/v1/openapi.json").json
+        error_schema = spec["components"]["schemas"]["Error"]
+        assert error_schema["required"] == ["error"]
+
+    def test_browsable_docs(self, client: FlaskClient) -> None:
+        response = client.get("/api/docs")
+        assert response.status_code == 200
+        assert "swagger" in response.get_data(as_text=True).lower()
+
+
+class TestHealth:
+    def test_ok_when_database_and_broker_answer(self, client: FlaskClient) -> None:
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json == {"database": "ok", "broker": "ok"}
+
+    def test_names_the_broker_when_it_is_down(
+        self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(app.extensions["celery"].conf, "broker_url", "redis://127.0.0.1:1/0")
+        error = assert_envelope(client.get("/healthz"), 503, "service_unavailable")
+        assert error["details"] == {"database": "ok", "broker": "down"}
+
+    def test_names_the_database_when_it_is_down(
+        self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        unreachable = create_engine(f"sqlite:///{tmp_path}/missing-dir/none.db")
+        monkeypatch.setattr(get_database(app), "engine", unreachable)
+        error = assert_envelope(client.get("/healthz"), 503, "service_unavailable")
+        assert error["details"] == {"database": "down", "broker": "ok"}
+
+
+def test_roles_are_stored_as_their_names(db: Session) -> None:
+    assert [role.value for role in Role] == ["patient", "practitioner", "admin"]

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.accounts.passwords import verify_password
+from marketplace.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+
+def test_create_admin_reads_the_password_from_the_environment(app: Flask, db: Session) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "Boss@Example.org"],
+        env={"MARKETPLACE_ADMIN_PASSWORD": "a-strong-admin-pass"},
+    )
+    assert result.exit_code == 0, result.output
+    admin = db.scalars(select(User).where(User.email == "boss@example.org")).one()
+    assert admin.role is Role.ADMIN
+    assert verify_password(admin.password_hash, "a-strong-admin-pass")
+
+
+def test_create_admin_prompts_twice_for_the_password(app: Flask, db: Session) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "boss@example.org"],
+        input="a-strong-admin-pass\na-strong-admin-pass\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert db.scalar(select(User.role).where(User.email == "boss@example.org")) is Role.ADMIN
+
+
+def test_create_admin_refuses_a_weak_password_clearly(app: Flask, db: Session) -> None:
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "boss@example.org"], env={"MARKETPLACE_ADMIN_PASSWORD": "password1"}
+    )
+    assert result.exit_code != 0
+    assert "too common" in result.output
+    assert db.scalar(select(User)) is None
+
+
+def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "load"])
+    second = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == second.exit_code == 0
+    assert DEMO_PASSWORD in first.output
+    for email, *_ in DEMO_ACCOUNTS:
+        assert email in first.output
+    assert len(db.scalars(select(User)).all()) == len(DEMO_ACCOUNTS)
+    roles = {user.role for user in db.scalars(select(User))}
+    assert roles == {Role.ADMIN, Role.PATIENT, Role.PRACTITIONER}
