@@ -64,9 +64,7 @@ def main() -> None:
     print(f"  python heap peak {peak / 1024:.0f} KiB (argon2's 19 MiB block is native memory)")
 
     body = {"email": "bench@example.org", "password": "benchmark-password"}
-    client.post(
-        "/api/v1/auth/register", json={**body, "full_name": "Bench", "role": "patient"}
-    )
+    client.post("/api/v1/auth/register", json={**body, "full_name": "Bench", "role": "patient"})
     login_ms = timed(lambda: client.post("/api/v1/auth/login", json=body), args.logins)
     print(f"POST /auth/login:         {percentiles(login_ms)}")
 
