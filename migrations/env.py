@@ -45,12 +45,6 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
-        with context.begin_transaction():
-            context.run_migrations()
-        return
     engine = make_engine(database_url())
     with engine.connect() as connection:
         configure(connection=connection, render_as_batch=engine.dialect.name == "sqlite")
