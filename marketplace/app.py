@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from marketplace.config import build_config
 from marketplace.db import init_database
@@ -25,6 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if app.config["PROXY_FIX_X_FOR"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
 
     init_database(app)
     register_error_handlers(app)
@@ -56,10 +59,14 @@ def _init_api(app: Flask) -> MarketplaceApi:
 def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     from marketplace.accounts import api as accounts_api
     from marketplace.accounts.auth import init_auth
+    from marketplace.admin import api as admin_api
     from marketplace.health import blueprint as health_blueprint
+    from marketplace.practitioners import api as practitioners_api
 
     init_auth(app)
     api.register_blueprint(accounts_api.blp)
+    api.register_blueprint(practitioners_api.blp)
+    api.register_blueprint(admin_api.blp)
     app.register_blueprint(health_blueprint)
 
 

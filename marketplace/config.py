@@ -41,12 +41,14 @@ def load_secret_key(environ: Mapping[str, str], env: str, instance_path: Path) -
     if env == "production":
         raise ConfigurationError("SECRET_KEY must be set when MARKETPLACE_ENV=production")
     key_file = instance_path / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
     instance_path.mkdir(parents=True, exist_ok=True)
+    try:  # created readable by the owner only, and by one process if several start at once
+        descriptor = os.open(key_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
     key = secrets.token_hex(32)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key)
     return key
 
 
@@ -71,7 +73,11 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "DATABASE_URL": database_url,
         "SQL_ECHO": _env_bool(environ, "SQL_ECHO", False),
         "REDIS_URL": redis_url,
+        # How many proxies in front set X-Forwarded-For (rate limits key on the client address).
+        "PROXY_FIX_X_FOR": _env_int(environ, "PROXY_FIX_X_FOR", 0),
         "MAX_CONTENT_LENGTH": _env_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Uploaded evidence: outside any folder the web server serves.
+        "EVIDENCE_DIR": environ.get("EVIDENCE_DIR") or str(instance_path / "evidence"),
         # Cookies: HttpOnly and SameSite=Lax always, Secure outside development.
         "SESSION_COOKIE_NAME": "marketplace_session",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -84,6 +90,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # If Redis is unreachable, count in memory for a while rather than failing logins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_FAILED_LOGIN": environ.get(
             "RATELIMIT_FAILED_LOGIN", "10 per minute;100 per hour"
         ),

@@ -6,6 +6,8 @@ through `session_scope` or `request_session`.
 
 from __future__ import annotations
 
+import enum
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,10 +15,12 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -50,6 +54,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def str_enum(enum_class: type[enum.StrEnum], name: str, length: int = 20) -> Enum:
+    """A string column restricted to an enum's values by a CHECK constraint (no native type)."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 class Base(DeclarativeBase):
@@ -89,7 +105,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
+    # Parameters stay out of error messages and logs (they hold emails, names, hashes).
+    engine = create_engine(
+        url, echo=echo, hide_parameters=not echo, pool_pre_ping=not url.startswith("sqlite")
+    )
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -100,8 +119,13 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.engine = make_engine(url, echo=echo)
+        bind = self.engine
+        if self.engine.dialect.name == "sqlite":
+            # SQLite allows one writer: take the write lock when a transaction begins, so a
+            # transaction that reads then writes waits its turn instead of failing "locked".
+            bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.session_factory: sessionmaker[Session] = sessionmaker(
-            bind=self.engine, expire_on_commit=False
+            bind=bind, expire_on_commit=False
         )
 
     @contextmanager
@@ -132,24 +156,41 @@ def request_session() -> Session:
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run `callback` once the session's transaction has committed (never if it rolls back).
+    """Run `callback` once the session's transaction has committed (never if it, or the
+    SAVEPOINT the callback was registered in, rolls back).
 
-    Used to enqueue Celery tasks only for changes that were really written.
+    Used to enqueue Celery tasks only for changes that were really written. A failing callback
+    is logged and does not undo or hide the commit (the outbox row stays to be sent later).
     """
-    session.info.setdefault("after_commit", []).append(callback)
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault("after_commit", []).append((transaction, callback))
+
+
+def _within(transaction: Any, ancestor: Any) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit_callbacks(session: Session) -> None:
-    callbacks = session.info.pop("after_commit", [])
-    for callback in callbacks:
-        callback()
+    for _transaction, callback in session.info.pop("after_commit", []):
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed")
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_after_commit_callbacks(session: Session, previous: Any) -> None:
-    if not previous.nested:  # a rolled-back SAVEPOINT leaves the outer work standing
-        session.info.pop("after_commit", None)
+def _drop_rolled_back_callbacks(session: Session, previous: Any) -> None:
+    pending = session.info.get("after_commit", [])
+    session.info["after_commit"] = [
+        (transaction, callback)
+        for transaction, callback in pending
+        if not _within(transaction, previous)
+    ]
 
 
 def init_database(app: Flask) -> None:

@@ -111,9 +111,7 @@ def http_error_response(error: HTTPException) -> Response:
     details: dict[str, Any] = {}
     data = getattr(error, "data", None) or {}
     messages = data.get("errors") or data.get("messages")
-    if status == 400 and messages and "Invalid JSON body." in str(messages):
-        code, message = "malformed_json", "The request body is not valid JSON."
-    elif status == 422 and messages:
+    if status == 422 and messages:
         message = "Some fields are invalid."
         details = {"fields": _flatten_webargs_messages(messages)}
     elif status == 429:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -21,5 +21,15 @@ class MarketplaceApi(Api):  # type: ignore[misc]
         return http_error_response(error)
 
 
-login_manager = LoginManager()
+class RequestLoaderLoginManager(LoginManager):  # type: ignore[misc]
+    """Flask-Login that finds the user only through the request loader (the server-side login
+    session or a bearer token). Its remember-me cookie is never issued, so a cookie of that
+    name, sent by anyone, must not decide who is calling."""
+
+    def _load_user(self) -> None:
+        user = self._request_callback(request) if self._request_callback else None
+        self._update_request_context_with_user(user)
+
+
+login_manager = RequestLoaderLoginManager()
 limiter = Limiter(key_func=get_remote_address)

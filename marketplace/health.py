@@ -6,7 +6,7 @@ import logging
 
 from celery import Celery
 from flask import Blueprint, Response, current_app, jsonify
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from marketplace.db import get_database
 from marketplace.errors import error_response
@@ -25,11 +25,25 @@ def database_is_up() -> bool:
     return True
 
 
+def _check_sqlalchemy_broker(url: str) -> None:
+    """kombu's SQLAlchemy transport connects lazily; ask its database directly."""
+    engine = create_engine(url.removeprefix("sqla+"))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
 def broker_is_up() -> bool:
     celery: Celery = current_app.extensions["celery"]
+    url = str(celery.conf.broker_url)
     try:
-        with celery.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=3)
+        if url.startswith("sqla+"):
+            _check_sqlalchemy_broker(url)
+        else:
+            with celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=3)
     except Exception as exc:
         log.warning("health: broker down (%s)", type(exc).__name__)
         return False

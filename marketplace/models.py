@@ -1,6 +1,28 @@
 """Every table of the application, imported in one place so the metadata is complete."""
 
 from marketplace.accounts.models import AccessToken, User
+from marketplace.admin.models import AuditEntry
 from marketplace.db import Base
+from marketplace.notifications.models import Notification
+from marketplace.practitioners.models import (
+    AvailabilityException,
+    Credential,
+    Evidence,
+    Practitioner,
+    PractitionerSpecialty,
+    WeeklyRule,
+)
 
-__all__ = ["AccessToken", "Base", "User"]
+__all__ = [
+    "AccessToken",
+    "AuditEntry",
+    "AvailabilityException",
+    "Base",
+    "Credential",
+    "Evidence",
+    "Notification",
+    "Practitioner",
+    "PractitionerSpecialty",
+    "User",
+    "WeeklyRule",
+]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import UnsupportedMediaType
@@ -20,6 +21,20 @@ def accepts_multipart(view: F) -> F:
     """Mark a view (such as a file upload) that takes multipart/form-data instead of JSON."""
     view.accepts_multipart = True  # type: ignore[attr-defined]
     return view
+
+
+def allow_body_up_to(limit: int) -> Callable[[F], F]:
+    """Raise the request body limit for one view (an upload); everywhere else it stays small."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request.max_content_length = limit
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator
 
 
 def _has_body() -> bool:

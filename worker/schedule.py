@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
+
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "purge-dead-access-tokens": {
         "task": "worker.tasks.purge_dead_access_tokens",
         "schedule": 3600.0,
+    },
+    # Early morning UK time, before anyone books: delist lapsed credentials, warn of expiries.
+    "check-credential-lapses": {
+        "task": "worker.tasks.check_credential_lapses",
+        "schedule": crontab(hour=5, minute=30),
     },
 }

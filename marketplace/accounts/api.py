@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from marketplace.accounts import service
 from marketplace.accounts.auth import (
@@ -29,8 +28,10 @@ from marketplace.accounts.schemas import (
 from marketplace.db import request_session
 from marketplace.errors import ErrorSchema
 from marketplace.extensions import limiter
+from marketplace.pagination import PageQuerySchema
+from marketplace.schemas import ApiBlueprint
 
-blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and login")
+blp = ApiBlueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and login")
 
 
 def _login_failed(response: Any) -> bool:
@@ -89,11 +90,13 @@ def create_token(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/auth/tokens", methods=["GET"])
 @authenticated()
+@blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, TokenListSchema)
-def list_tokens() -> dict[str, Any]:
+def list_tokens(query: dict[str, Any]) -> Any:
     """The caller's live API tokens (never their secrets)."""
-    tokens = service.list_api_tokens(request_session(), current_account())
-    return {"items": tokens, "next_cursor": None}
+    return service.list_api_tokens(
+        request_session(), current_account(), query["limit"], query["cursor"]
+    )
 
 
 @blp.route("/auth/tokens/<uuid:token_id>", methods=["DELETE"])

@@ -72,7 +72,13 @@ def current_account() -> User:
 
 
 def log_in(user: User) -> None:
-    """Start a fresh login session: a new session id every login (no session fixation)."""
+    """Start a fresh login session: a new session id every login (no session fixation), and
+    the login this browser had before ends server-side."""
+    previous = session.get(SESSION_TOKEN_KEY)
+    if previous:
+        token = service.resolve_token(request_session(), previous, TokenKind.SESSION)
+        if token is not None:
+            service.revoke_token(request_session(), token)
     session.clear()
     issued = service.start_login_session(request_session(), user, session_policy())
     session[SESSION_TOKEN_KEY] = issued.secret

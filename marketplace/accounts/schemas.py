@@ -7,7 +7,7 @@ from marshmallow import validate
 
 from marketplace.accounts.models import Role
 from marketplace.accounts.passwords import MAX_LENGTH
-from marketplace.schemas import StrictSchema, TrimmedEmail, TrimmedString
+from marketplace.schemas import StrictSchema, TrimmedEmail, TrimmedString, list_schema
 
 # Longer than any allowed password, so an over-long one reaches the policy and gets its message,
 # but short enough that nobody can make the server hash megabytes.
@@ -56,9 +56,7 @@ class IssuedTokenSchema(TokenSchema):
     )
 
 
-class TokenListSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(TokenSchema), required=True)
-    next_cursor = ma.fields.String(allow_none=True, required=True)
+TokenListSchema = list_schema(TokenSchema, "TokenList")
 
 
 class PasswordChangeSchema(StrictSchema):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import AccessToken, Role, TokenKind, User
@@ -25,6 +26,7 @@ from marketplace.accounts.passwords import (
 )
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, DomainError, NotFound, ValidationFailed
+from marketplace.pagination import Page, paginate
 
 SELF_SERVICE_ROLES = frozenset({Role.PATIENT, Role.PRACTITIONER})
 API_TOKEN_PREFIX = "mkt_"  # noqa: S105 (a visible prefix, not a secret)
@@ -100,8 +102,11 @@ def create_user(
         role=role,
         password_hash=hash_password(password),
     )
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent registration may win the unique email
+            session.add(user)
+    except IntegrityError as exc:
+        raise EmailTaken() from exc
     return user
 
 
@@ -208,18 +213,16 @@ def revoke_token(session: Session, token: AccessToken, now: datetime | None = No
         token.revoked_at = now or utcnow()
 
 
-def list_api_tokens(session: Session, user: User) -> list[AccessToken]:
-    return list(
-        session.scalars(
-            select(AccessToken)
-            .where(
-                AccessToken.user_id == user.id,
-                AccessToken.kind == TokenKind.API,
-                AccessToken.revoked_at.is_(None),
-            )
-            .order_by(AccessToken.created_at)
-        )
+def list_api_tokens(
+    session: Session, user: User, limit: int, cursor: str | None
+) -> Page[AccessToken]:
+    """The user's live API tokens, oldest first."""
+    query = select(AccessToken).where(
+        AccessToken.user_id == user.id,
+        AccessToken.kind == TokenKind.API,
+        AccessToken.revoked_at.is_(None),
     )
+    return paginate(session, query, AccessToken.created_at, AccessToken.id, limit, cursor)
 
 
 def revoke_api_token(session: Session, user: User, token_id: uuid.UUID) -> None:

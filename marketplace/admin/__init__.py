@@ -1,0 +1,1 @@
+"""The admin back office: verification queue, suspensions, the audit log."""

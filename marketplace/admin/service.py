@@ -1,0 +1,241 @@
+"""Admin rules: the verification queue, credential decisions, suspension. Never commits."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.admin.audit import record_audit
+from marketplace.db import utcnow
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from marketplace.notifications.service import queue_notification
+from marketplace.pagination import Page, paginate
+from marketplace.practitioners.listing import ListingDecision, refresh_listing
+from marketplace.practitioners.models import (
+    CREDENTIAL_LABELS,
+    Credential,
+    CredentialKind,
+    CredentialStatus,
+    ListingStatus,
+    Practitioner,
+)
+from marketplace.practitioners.service import CredentialNotPending
+
+
+class Decision(enum.StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+def _require_admin(user: User) -> None:
+    if user.role is not Role.ADMIN:
+        raise Forbidden("Only admins decide on credentials.")
+
+
+def credentials_queue(
+    session: Session, status: CredentialStatus, limit: int, cursor: str | None
+) -> Page[Credential]:
+    """Credentials in a status, oldest submission first."""
+    query = select(Credential).where(Credential.status == status)
+    return paginate(session, query, Credential.submitted_at, Credential.id, limit, cursor)
+
+
+def _get_credential(session: Session, credential_id: uuid.UUID) -> Credential:
+    credential = session.get(Credential, credential_id)
+    if credential is None:
+        raise NotFound("No such credential.")
+    return credential
+
+
+def _check_approval(
+    credential: Credential, expires_on: date | None, register_check: str | None, today: date
+) -> date | None:
+    problems: dict[str, list[str]] = {}
+    if not register_check:
+        problems["register_check"] = ["Record what the register or certificate check showed."]
+    expiry = expires_on or credential.expires_on
+    if credential.kind is CredentialKind.HCPC and expiry is None:
+        problems["expires_on"] = ["An HCPC registration needs the expiry date the register shows."]
+    elif expiry is not None and expiry < today:
+        problems["expires_on"] = ["This date has passed: the credential has already expired."]
+    if problems:
+        raise ValidationFailed(details={"fields": problems})
+    return expiry
+
+
+def _supersede_older_verifications(session: Session, credential: Credential) -> None:
+    session.execute(
+        update(Credential)
+        .where(
+            Credential.practitioner_id == credential.practitioner_id,
+            Credential.kind == credential.kind,
+            Credential.status == CredentialStatus.VERIFIED,
+            Credential.id != credential.id,
+        )
+        .values(status=CredentialStatus.SUPERSEDED),
+        execution_options={"synchronize_session": "fetch"},
+    )
+
+
+def _number_verified_elsewhere(session: Session, credential: Credential) -> bool:
+    return bool(
+        session.scalar(
+            select(Credential.id).where(
+                Credential.kind == credential.kind,
+                Credential.number == credential.number,
+                Credential.status == CredentialStatus.VERIFIED,
+                Credential.practitioner_id != credential.practitioner_id,
+            )
+        )
+    )
+
+
+def decide_credential(
+    session: Session,
+    admin: User,
+    credential_id: uuid.UUID,
+    *,
+    decision: Decision,
+    reason: str | None,
+    expires_on: date | None,
+    register_check: str | None,
+    today: date,
+) -> Credential:
+    """Approve (with the register check and an expiry date) or reject (with a reason)."""
+    _require_admin(admin)
+    credential = _get_credential(session, credential_id)
+    practitioner = credential.practitioner
+    if practitioner.user_id == admin.id:
+        raise Forbidden("Nobody may decide on their own credential.")
+    if credential.status is not CredentialStatus.PENDING:
+        raise CredentialNotPending()
+    if decision is Decision.APPROVE:
+        credential.expires_on = _check_approval(credential, expires_on, register_check, today)
+        if _number_verified_elsewhere(session, credential):
+            raise Conflict(
+                "Another practitioner holds this number verified.", code="credential_number_in_use"
+            )
+        _supersede_older_verifications(session, credential)
+        credential.status = CredentialStatus.VERIFIED
+        credential.register_check = register_check
+    else:
+        if not reason:
+            raise ValidationFailed.for_field("reason", "Say why the credential is rejected.")
+        credential.status = CredentialStatus.REJECTED
+    credential.decision_reason = reason
+    credential.decided_at = utcnow()
+    credential.decided_by_id = admin.id
+    session.flush()
+    listing = refresh_listing(session, practitioner, today, actor_id=admin.id)
+    record_audit(
+        session,
+        actor_id=admin.id,
+        action=f"credential.{'approved' if decision is Decision.APPROVE else 'rejected'}",
+        subject_type="credential",
+        subject_id=credential.id,
+        details={
+            "practitioner_id": str(practitioner.id),
+            "expires_on": credential.expires_on.isoformat() if credential.expires_on else None,
+        },
+    )
+    _tell_practitioner_of_decision(session, credential, decision, listing)
+    return credential
+
+
+def _tell_practitioner_of_decision(
+    session: Session, credential: Credential, decision: Decision, listing: ListingDecision
+) -> None:
+    approved = decision is Decision.APPROVE
+    queue_notification(
+        session,
+        user_id=credential.practitioner.user_id,
+        template="credential_approved" if approved else "credential_rejected",
+        subject_type="credential",
+        subject_id=credential.id,
+        dedupe_key=f"credential:{credential.id}:{decision.value}",
+        context={
+            "credential_label": CREDENTIAL_LABELS[credential.kind],
+            "number": credential.number,
+            "expires_on": credential.expires_on.isoformat()
+            if credential.expires_on
+            else "no expiry",
+            "reason": credential.decision_reason or "",
+            "listed": listing.status is ListingStatus.LISTED,
+            "listing_hint": "complete your profile."
+            if listing.reason == "profile_incomplete"
+            else "",
+        },
+    )
+
+
+def _get_practitioner(session: Session, practitioner_id: uuid.UUID) -> Practitioner:
+    practitioner = session.get(Practitioner, practitioner_id)
+    if practitioner is None:
+        raise NotFound("No such practitioner.")
+    return practitioner
+
+
+def suspend_practitioner(
+    session: Session, admin: User, practitioner_id: uuid.UUID, reason: str, today: date
+) -> Practitioner:
+    _require_admin(admin)
+    practitioner = _get_practitioner(session, practitioner_id)
+    if practitioner.suspended_at is not None:
+        raise Conflict("This practitioner is already suspended.", code="already_suspended")
+    practitioner.suspended_at = utcnow()
+    practitioner.suspension_reason = reason
+    refresh_listing(session, practitioner, today, actor_id=admin.id)
+    record_audit(
+        session,
+        actor_id=admin.id,
+        action="practitioner.suspended",
+        subject_type="practitioner",
+        subject_id=practitioner.id,
+        details={"reason": reason},
+    )
+    queue_notification(
+        session,
+        user_id=practitioner.user_id,
+        template="practitioner_suspended",
+        subject_type="practitioner",
+        subject_id=practitioner.id,
+        dedupe_key=f"practitioner:{practitioner.id}:suspended:{practitioner.suspended_at.isoformat()}",
+        context={"reason": reason},
+    )
+    return practitioner
+
+
+def reinstate_practitioner(
+    session: Session, admin: User, practitioner_id: uuid.UUID, reason: str, today: date
+) -> Practitioner:
+    _require_admin(admin)
+    practitioner = _get_practitioner(session, practitioner_id)
+    if practitioner.suspended_at is None:
+        raise Conflict("This practitioner is not suspended.", code="not_suspended")
+    suspended_at = practitioner.suspended_at
+    practitioner.suspended_at = None
+    practitioner.suspension_reason = None
+    listing = refresh_listing(session, practitioner, today, actor_id=admin.id)
+    record_audit(
+        session,
+        actor_id=admin.id,
+        action="practitioner.reinstated",
+        subject_type="practitioner",
+        subject_id=practitioner.id,
+        details={"reason": reason},
+    )
+    queue_notification(
+        session,
+        user_id=practitioner.user_id,
+        template="practitioner_reinstated",
+        subject_type="practitioner",
+        subject_id=practitioner.id,
+        dedupe_key=f"practitioner:{practitioner.id}:reinstated:{suspended_at.isoformat()}",
+        context={"listed": listing.status is ListingStatus.LISTED},
+    )
+    return practitioner

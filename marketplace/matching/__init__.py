@@ -1,0 +1,1 @@
+"""Geography, eligibility and ranking."""

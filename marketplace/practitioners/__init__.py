@@ -1,0 +1,1 @@
+"""Practitioner profiles, credentials and their verification, availability."""

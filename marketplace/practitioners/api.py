@@ -1,0 +1,171 @@
+"""Practitioner endpoints: the vocabulary, own profile, credentials, availability, public views."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Response, current_app, send_file
+
+from marketplace.accounts.auth import authenticated, current_account
+from marketplace.accounts.models import Role
+from marketplace.clock import business_today
+from marketplace.db import request_session, utcnow
+from marketplace.errors import ErrorSchema
+from marketplace.practitioners import service
+from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
+from marketplace.practitioners.models import Evidence, Mode, Practitioner, Profession
+from marketplace.practitioners.schemas import (
+    AvailabilityInputSchema,
+    AvailabilitySchema,
+    CredentialInputSchema,
+    CredentialSchema,
+    EvidenceSchema,
+    EvidenceUploadSchema,
+    ProfileInputSchema,
+    ProfileSchema,
+    PublicProfileSchema,
+    SlotListSchema,
+    SlotsQuerySchema,
+    SpecialtyListSchema,
+)
+from marketplace.practitioners.vocabulary import SPECIALTIES
+from marketplace.requests import accepts_multipart, allow_body_up_to
+from marketplace.schemas import ApiBlueprint
+
+blp = ApiBlueprint(
+    "practitioners", __name__, url_prefix="/api/v1", description="Practitioners and vocabulary"
+)
+DEFAULT_SLOT_DAYS = 14
+UPLOAD_OVERHEAD = 64 * 1024  # multipart headers around the file
+
+
+def evidence_folder() -> Path:
+    return Path(current_app.config["EVIDENCE_DIR"])
+
+
+def send_evidence(evidence: Evidence) -> Response:
+    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+    return send_file(
+        evidence_folder() / evidence.stored_name,
+        mimetype=evidence.content_type,
+        as_attachment=True,
+        download_name=f"evidence-{evidence.id}.{extension[evidence.content_type]}",
+        max_age=0,
+    )
+
+
+@blp.route("/specialties", methods=["GET"])
+@blp.response(200, SpecialtyListSchema)
+def specialties() -> dict[str, Any]:
+    """The controlled vocabulary of conditions and techniques (slugs are stable)."""
+    return {"items": SPECIALTIES, "next_cursor": None}
+
+
+@blp.route("/practitioners/me", methods=["PUT"])
+@authenticated(Role.PRACTITIONER)
+@blp.arguments(ProfileInputSchema)
+@blp.response(200, ProfileSchema)
+def save_profile(body: dict[str, Any]) -> Practitioner:
+    """Create or replace your practitioner profile."""
+    data = service.ProfileInput(
+        profession=Profession(body["profession"]),
+        bio=body["bio"] or "",
+        specialties=body["specialties"],
+        modes=[Mode(mode) for mode in body["modes"]],
+        base_postcode=body["base_postcode"],
+        travel_radius_km=body["travel_radius_km"],
+        session_minutes=body["session_minutes"],
+        price_pence=body["price_pence"],
+        languages=body["languages"],
+    )
+    return service.save_profile(request_session(), current_account(), data, business_today())
+
+
+@blp.route("/practitioners/me", methods=["GET"])
+@authenticated(Role.PRACTITIONER)
+@blp.response(200, ProfileSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No profile yet")
+def own_profile() -> Practitioner:
+    """Your profile with your credentials and listing status."""
+    return service.get_own_profile(request_session(), current_account())
+
+
+@blp.route("/practitioners/me/credentials", methods=["POST"])
+@authenticated(Role.PRACTITIONER)
+@blp.arguments(CredentialInputSchema)
+@blp.response(201, CredentialSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="Number held elsewhere / no profile")
+def submit_credential(body: dict[str, Any]) -> Any:
+    """Submit an HCPC registration or an NMT certificate for verification."""
+    return service.submit_credential(request_session(), current_account(), body)
+
+
+@blp.route("/practitioners/me/credentials/<uuid:credential_id>/evidence", methods=["POST"])
+@authenticated(Role.PRACTITIONER)
+@allow_body_up_to(MAX_EVIDENCE_BYTES + UPLOAD_OVERHEAD)
+@accepts_multipart
+@blp.arguments(EvidenceUploadSchema, location="files")
+@blp.response(201, EvidenceSchema)
+@blp.alt_response(413, schema=ErrorSchema, description="Over 10 MB")
+def upload_evidence(files: dict[str, Any], credential_id: uuid.UUID) -> Evidence:
+    """Upload evidence (PDF, PNG or JPEG, checked by content, at most 10 MB)."""
+    return service.add_evidence(
+        request_session(), current_account(), credential_id, files["file"].stream, evidence_folder()
+    )
+
+
+@blp.route(
+    "/practitioners/me/credentials/<uuid:credential_id>/evidence/<uuid:evidence_id>",
+    methods=["GET"],
+)
+@authenticated(Role.PRACTITIONER)
+@blp.response(200, content_type="application/octet-stream")
+def download_own_evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
+    """Download evidence you uploaded."""
+    evidence = service.open_evidence(
+        request_session(), current_account(), credential_id, evidence_id
+    )
+    return send_evidence(evidence)
+
+
+@blp.route("/practitioners/me/availability", methods=["PUT"])
+@authenticated(Role.PRACTITIONER)
+@blp.arguments(AvailabilityInputSchema)
+@blp.response(200, AvailabilitySchema)
+def set_availability(body: dict[str, Any]) -> Practitioner:
+    """Replace your weekly hours, date exceptions and booking settings."""
+    return service.set_availability(request_session(), current_account(), body)
+
+
+@blp.route("/practitioners/me/availability", methods=["GET"])
+@authenticated(Role.PRACTITIONER)
+@blp.response(200, AvailabilitySchema)
+def get_availability() -> Practitioner:
+    """Your weekly hours, date exceptions and booking settings."""
+    return service.get_own_profile(request_session(), current_account())
+
+
+@blp.route("/practitioners/<uuid:practitioner_id>", methods=["GET"])
+@blp.response(200, PublicProfileSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="Not listed")
+def public_profile(practitioner_id: uuid.UUID) -> dict[str, Any]:
+    """A listed practitioner's public profile."""
+    return service.public_profile(request_session(), practitioner_id, business_today())
+
+
+@blp.route("/practitioners/<uuid:practitioner_id>/slots", methods=["GET"])
+@blp.arguments(SlotsQuerySchema, location="query")
+@blp.response(200, SlotListSchema)
+def slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
+    """Free session-length slots of a listed practitioner (default: the next 14 days)."""
+    now = utcnow()
+    start = query["start"] or now
+    end = query["end"] or start + timedelta(days=DEFAULT_SLOT_DAYS)
+    found = service.public_slots(
+        request_session(), practitioner_id, start, end, query["mode"], now, business_today(now)
+    )
+    items = [{"start": s.start, "end": s.end, "modes": sorted(s.modes)} for s in found]
+    return {"items": items, "next_cursor": None}

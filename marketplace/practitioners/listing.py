@@ -1,0 +1,159 @@
+"""The listing rule, in one place.
+
+A practitioner is listed when the user is active, the practitioner is not suspended, the profile
+is complete, and the credential their profession requires is verified and unexpired today
+(a credential is valid through its `expires_on` date, in London). `evaluate_listing` applies the
+rule; `refresh_listing` stores its answer (status, reason, `listed_until`) whenever an input
+changes; readers select with `listed_clause(today)`, which also honours `listed_until` so a
+credential that expired overnight delists at once, before the daily task records it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from marketplace.admin.audit import record_audit
+from marketplace.errors import NotFound
+from marketplace.notifications.service import queue_notification
+from marketplace.practitioners.models import (
+    Credential,
+    CredentialKind,
+    CredentialStatus,
+    ListingStatus,
+    Practitioner,
+    Profession,
+)
+
+REQUIRED_CREDENTIAL = {
+    Profession.PHYSIOTHERAPIST: CredentialKind.HCPC,
+    Profession.NEUROMUSCULAR_THERAPIST: CredentialKind.NMT_CERTIFICATE,
+}
+NMT_MINIMUM_HOURS = 450  # the platform's policy for neuromuscular therapists
+
+REASON_TEXT = {
+    "suspended": "an admin suspended your profile.",
+    "account_inactive": "your account is deactivated.",
+    "profile_incomplete": "your profile is missing required details.",
+    "credential_missing": "the credential your profession requires is not verified.",
+    "credential_expired": "the credential your profession requires has expired.",
+}
+
+
+@dataclass(frozen=True)
+class ListingDecision:
+    status: ListingStatus
+    reason: str | None
+    listed_until: date | None
+
+
+def credential_is_valid(credential: Credential, today: date) -> bool:
+    return credential.status is CredentialStatus.VERIFIED and (
+        credential.expires_on is None or credential.expires_on >= today
+    )
+
+
+def listing_credential(practitioner: Practitioner, today: date) -> Credential | None:
+    """The valid credential of the required kind that lasts longest, if any."""
+    required = REQUIRED_CREDENTIAL[practitioner.profession]
+    valid = [
+        credential
+        for credential in practitioner.credentials
+        if credential.kind is required
+        and credential_is_valid(credential, today)
+        and (
+            required is not CredentialKind.NMT_CERTIFICATE
+            or (credential.training_hours or 0) >= NMT_MINIMUM_HOURS
+        )
+    ]
+    return max(valid, key=lambda c: c.expires_on or date.max, default=None)
+
+
+def profile_is_complete(practitioner: Practitioner) -> bool:
+    if not (practitioner.specialties and practitioner.modes):
+        return False
+    if practitioner.offers_home:
+        return bool(practitioner.base_postcode and practitioner.travel_radius_km)
+    return True
+
+
+def _had_been_listed(practitioner: Practitioner) -> bool:
+    return practitioner.status is not ListingStatus.PENDING
+
+
+def evaluate_listing(practitioner: Practitioner, today: date) -> ListingDecision:
+    if practitioner.suspended_at is not None:
+        reason = "suspended"
+    elif not practitioner.user.is_active:
+        reason = "account_inactive"
+    elif not profile_is_complete(practitioner):
+        reason = "profile_incomplete"
+    else:
+        credential = listing_credential(practitioner, today)
+        if credential is not None:
+            return ListingDecision(ListingStatus.LISTED, None, credential.expires_on)
+        expired = any(
+            c.kind is REQUIRED_CREDENTIAL[practitioner.profession]
+            and c.status is CredentialStatus.VERIFIED
+            for c in practitioner.credentials
+        )
+        reason = "credential_expired" if expired else "credential_missing"
+    status = ListingStatus.DELISTED if _had_been_listed(practitioner) else ListingStatus.PENDING
+    if reason == "suspended":
+        status = ListingStatus.DELISTED
+    return ListingDecision(status, reason, None)
+
+
+def refresh_listing(
+    session: Session, practitioner: Practitioner, today: date, *, actor_id: uuid.UUID | None
+) -> ListingDecision:
+    """Store the rule's answer; a change is audited, and a delisting is told to the practitioner."""
+    decision = evaluate_listing(practitioner, today)
+    before = practitioner.status
+    practitioner.status = decision.status
+    practitioner.status_reason = decision.reason
+    practitioner.listed_until = decision.listed_until
+    if decision.status is before:
+        return decision
+    record_audit(
+        session,
+        actor_id=actor_id,
+        action=f"practitioner.{decision.status.value}",
+        subject_type="practitioner",
+        subject_id=practitioner.id,
+        details={"from": before.value, "reason": decision.reason},
+    )
+    if decision.status is ListingStatus.DELISTED and decision.reason != "suspended":
+        queue_notification(
+            session,
+            user_id=practitioner.user_id,
+            template="practitioner_delisted",
+            subject_type="practitioner",
+            subject_id=practitioner.id,
+            dedupe_key=f"practitioner:{practitioner.id}:delisted:{today.isoformat()}",
+            context={"reason_text": REASON_TEXT[decision.reason or "credential_missing"]},
+        )
+    return decision
+
+
+def listed_clause(today: date) -> ColumnElement[bool]:
+    """SQL condition every reader (profile, slots, matching) uses to see only listed people."""
+    return and_(
+        Practitioner.status == ListingStatus.LISTED,
+        or_(Practitioner.listed_until.is_(None), Practitioner.listed_until >= today),
+    )
+
+
+def get_listed_practitioner(
+    session: Session, practitioner_id: uuid.UUID, today: date
+) -> Practitioner:
+    practitioner = session.scalar(
+        select(Practitioner).where(Practitioner.id == practitioner_id, listed_clause(today))
+    )
+    if practitioner is None:
+        raise NotFound("No listed practitioner with that id.")
+    return practitioner

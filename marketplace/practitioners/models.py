@@ -1,0 +1,240 @@
+"""Practitioner tables: profiles, specialties, credentials with evidence, availability."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.accounts.models import User
+from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum, utcnow
+
+
+class Profession(enum.StrEnum):
+    PHYSIOTHERAPIST = "physiotherapist"
+    NEUROMUSCULAR_THERAPIST = "neuromuscular_therapist"
+
+
+class Mode(enum.StrEnum):
+    HOME = "home"
+    VIDEO = "video"
+
+
+class ListingStatus(enum.StrEnum):
+    PENDING = "pending"  # never listed yet: the required credential is not verified
+    LISTED = "listed"
+    DELISTED = "delisted"  # was listed; lapsed, rejected on re-check, suspended or deactivated
+
+
+class CredentialKind(enum.StrEnum):
+    HCPC = "hcpc"
+    NMT_CERTIFICATE = "nmt_certificate"
+
+
+CREDENTIAL_LABELS = {
+    CredentialKind.HCPC: "HCPC registration",
+    CredentialKind.NMT_CERTIFICATE: "NMT certificate",
+}
+
+
+class CredentialStatus(enum.StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"  # a newer verification of the same kind replaced it
+
+
+class Practitioner(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "practitioners"
+    __table_args__ = (
+        CheckConstraint("travel_radius_km BETWEEN 1 AND 80", name="travel_radius_range"),
+        CheckConstraint(
+            "session_minutes BETWEEN 30 AND 120 AND session_minutes % 15 = 0",
+            name="session_minutes_range",
+        ),
+        CheckConstraint("price_pence > 0", name="price_positive"),
+        CheckConstraint("offers_home OR offers_video", name="offers_a_mode"),
+        Index("ix_practitioners_status_listed_until", "status", "listed_until"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    profession: Mapped[Profession] = mapped_column(str_enum(Profession, "profession", 30))
+    bio: Mapped[str] = mapped_column(Text, default="")
+    offers_home: Mapped[bool]
+    offers_video: Mapped[bool]
+    base_postcode: Mapped[str | None] = mapped_column(String(8))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    travel_radius_km: Mapped[int | None]
+    session_minutes: Mapped[int]
+    price_pence: Mapped[int]
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    min_notice_hours: Mapped[int] = mapped_column(default=12)
+    horizon_days: Mapped[int] = mapped_column(default=60)
+    buffer_minutes: Mapped[int] = mapped_column(default=15)
+    travel_buffer_minutes: Mapped[int] = mapped_column(default=30)
+
+    status: Mapped[ListingStatus] = mapped_column(
+        str_enum(ListingStatus, "listing_status"), default=ListingStatus.PENDING
+    )
+    status_reason: Mapped[str | None] = mapped_column(String(40))
+    listed_until: Mapped[date | None]  # the required credential's expiry while listed
+    suspended_at: Mapped[datetime | None]
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
+
+    user: Mapped[User] = relationship()
+    specialties: Mapped[list[PractitionerSpecialty]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="PractitionerSpecialty.slug"
+    )
+    credentials: Mapped[list[Credential]] = relationship(
+        back_populates="practitioner",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Credential.submitted_at",
+    )
+    weekly_rules: Mapped[list[WeeklyRule]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(WeeklyRule.weekday, WeeklyRule.start_time)",
+    )
+    exceptions: Mapped[list[AvailabilityException]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(AvailabilityException.on_date, AvailabilityException.start_time)",
+    )
+
+    @property
+    def modes(self) -> list[Mode]:
+        return [
+            mode
+            for mode, on in ((Mode.HOME, self.offers_home), (Mode.VIDEO, self.offers_video))
+            if on
+        ]
+
+    @property
+    def specialty_slugs(self) -> list[str]:
+        return [specialty.slug for specialty in self.specialties]
+
+
+class PractitionerSpecialty(Base):
+    __tablename__ = "practitioner_specialties"
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
+    )
+    slug: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class Credential(UUIDPrimaryKey, Base):
+    __tablename__ = "credentials"
+    __table_args__ = (
+        # One verified holder per registration number, across all practitioners.
+        Index(
+            "uq_credentials_verified_number",
+            "kind",
+            "number",
+            unique=True,
+            sqlite_where=text("status = 'verified'"),
+            postgresql_where=text("status = 'verified'"),
+        ),
+        Index("ix_credentials_status_submitted_at", "status", "submitted_at"),
+        CheckConstraint("training_hours IS NULL OR training_hours >= 0", name="hours_positive"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[CredentialKind] = mapped_column(str_enum(CredentialKind, "credential_kind"))
+    number: Mapped[str] = mapped_column(String(40))
+    issuer: Mapped[str | None] = mapped_column(String(200))
+    programme: Mapped[str | None] = mapped_column(String(200))
+    training_hours: Mapped[int | None]
+    issued_on: Mapped[date | None]
+    expires_on: Mapped[date | None]
+    status: Mapped[CredentialStatus] = mapped_column(
+        str_enum(CredentialStatus, "credential_status"), default=CredentialStatus.PENDING
+    )
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    register_check: Mapped[str | None] = mapped_column(Text)
+
+    practitioner: Mapped[Practitioner] = relationship(back_populates="credentials")
+    evidence: Mapped[list[Evidence]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Evidence.uploaded_at"
+    )
+
+
+class Evidence(UUIDPrimaryKey, Base):
+    """An uploaded file, stored outside any served folder under a random name."""
+
+    __tablename__ = "credential_evidence"
+
+    credential_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("credentials.id", ondelete="CASCADE"), index=True
+    )
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WeeklyRule(UUIDPrimaryKey, Base):
+    """A weekly opening, in the practitioner's local time: e.g. Monday 09:00-17:00, home+video."""
+
+    __tablename__ = "availability_rules"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("end_time > start_time", name="ends_after_start"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int]
+    start_time: Mapped[time]
+    end_time: Mapped[time]
+    modes: Mapped[list[str]] = mapped_column(JSON)
+
+
+class AvailabilityException(UUIDPrimaryKey, Base):
+    """A date that differs from the weekly rules: a day off, or other hours that day."""
+
+    __tablename__ = "availability_exceptions"
+    __table_args__ = (
+        CheckConstraint(
+            "(available AND start_time IS NOT NULL AND end_time > start_time)"
+            " OR (NOT available AND start_time IS NULL AND end_time IS NULL)",
+            name="hours_when_available",
+        ),
+        UniqueConstraint("practitioner_id", "on_date", "start_time", name="uq_availability_exceptions_start"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    on_date: Mapped[date]
+    available: Mapped[bool]
+    start_time: Mapped[time | None]
+    end_time: Mapped[time | None]
+    modes: Mapped[list[str]] = mapped_column(JSON, default=list)

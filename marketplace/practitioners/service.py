@@ -1,0 +1,441 @@
+"""Practitioner rules: profile, credentials, evidence, availability, public views.
+
+Every function takes a session, may flush, and never commits.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.admin.audit import record_audit
+from marketplace.errors import Conflict, NotFound, ValidationFailed
+from marketplace.matching.postcodes import normalise_postcode, outward_code
+from marketplace.practitioners import availability
+from marketplace.practitioners.evidence import store_evidence
+from marketplace.practitioners.listing import (
+    NMT_MINIMUM_HOURS,
+    get_listed_practitioner,
+    refresh_listing,
+)
+from marketplace.practitioners.models import (
+    AvailabilityException,
+    Credential,
+    CredentialKind,
+    CredentialStatus,
+    Evidence,
+    Mode,
+    Practitioner,
+    PractitionerSpecialty,
+    Profession,
+    WeeklyRule,
+)
+from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SPECIALTY_SLUGS
+
+HCPC_CODES = (
+    "AS", "BS", "CH", "CS", "DT", "HAD", "ODP", "OR", "OT", "PA", "PH", "PO", "PYL", "RA", "SL",
+)  # fmt: skip
+_HCPC_NUMBER = re.compile(rf"^(?P<code>{'|'.join(HCPC_CODES)})(?P<digits>[0-9]{{1,6}})$")
+MAX_SLOT_RANGE = timedelta(days=31)
+
+
+class ProfileRequired(Conflict):
+    code = "profile_required"
+    message = "Fill in your practitioner profile first."
+
+
+class CredentialNumberInUse(Conflict):
+    code = "credential_number_in_use"
+    message = "This registration number is already held by another practitioner."
+
+
+class CredentialNotPending(Conflict):
+    code = "credential_not_pending"
+    message = "This credential has already been decided."
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    profession: Profession
+    bio: str
+    specialties: list[str]
+    modes: list[Mode]
+    base_postcode: str | None
+    travel_radius_km: int | None
+    session_minutes: int
+    price_pence: int
+    languages: list[str]
+
+
+# --- profile ---------------------------------------------------------------------------------
+
+
+def find_profile(session: Session, user: User) -> Practitioner | None:
+    return session.scalar(select(Practitioner).where(Practitioner.user_id == user.id))
+
+
+def get_own_profile(session: Session, user: User) -> Practitioner:
+    profile = find_profile(session, user)
+    if profile is None:
+        raise NotFound(
+            "You have no practitioner profile yet: PUT /practitioners/me.", code="profile_not_found"
+        )
+    return profile
+
+
+def _check_specialties(slugs: list[str]) -> list[str]:
+    unknown = sorted(set(slugs) - set(SPECIALTY_SLUGS))
+    if unknown:
+        raise ValidationFailed(
+            details={
+                "fields": {"specialties": [f"Unknown specialty: {', '.join(unknown)}."]},
+                "allowed": list(SPECIALTY_SLUGS),
+            }
+        )
+    if not slugs:
+        raise ValidationFailed.for_field("specialties", "Choose at least one specialty.")
+    return sorted(set(slugs))
+
+
+def _check_home_visit_fields(data: ProfileInput) -> tuple[str | None, int | None]:
+    if Mode.HOME not in data.modes:
+        postcode = (
+            normalise_postcode(data.base_postcode, "base_postcode") if data.base_postcode else None
+        )
+        return postcode, data.travel_radius_km
+    problems: dict[str, list[str]] = {}
+    if not data.base_postcode:
+        problems["base_postcode"] = ["Home visits need a base postcode."]
+    if data.travel_radius_km is None:
+        problems["travel_radius_km"] = ["Home visits need a travel radius (1-80 km)."]
+    if problems:
+        raise ValidationFailed(details={"fields": problems})
+    return normalise_postcode(data.base_postcode or "", "base_postcode"), data.travel_radius_km
+
+
+def save_profile(session: Session, user: User, data: ProfileInput, today: date) -> Practitioner:
+    """Create or replace the caller's profile, then re-apply the listing rule."""
+    specialties = _check_specialties(data.specialties)
+    if not data.modes:
+        raise ValidationFailed.for_field("modes", "Offer at least one mode: home or video.")
+    postcode, radius = _check_home_visit_fields(data)
+    profile = find_profile(session, user)
+    if profile is None:
+        profile = Practitioner(user=user, user_id=user.id)
+        session.add(profile)
+    if profile.base_postcode != postcode:
+        profile.latitude = profile.longitude = None  # geocoded afresh (matching issue)
+    profile.profession = data.profession
+    profile.bio = data.bio
+    profile.offers_home = Mode.HOME in data.modes
+    profile.offers_video = Mode.VIDEO in data.modes
+    profile.base_postcode = postcode
+    profile.travel_radius_km = radius
+    profile.session_minutes = data.session_minutes
+    profile.price_pence = data.price_pence
+    profile.languages = sorted(set(data.languages))
+    profile.specialties = [PractitionerSpecialty(slug=slug) for slug in specialties]
+    session.flush()
+    refresh_listing(session, profile, today, actor_id=user.id)
+    return profile
+
+
+# --- credentials -----------------------------------------------------------------------------
+
+
+def normalise_hcpc_number(number: str, profession: Profession) -> str:
+    compact = re.sub(r"[\s-]+", "", number).upper()
+    match = _HCPC_NUMBER.match(compact)
+    if match is None:
+        raise ValidationFailed.for_field(
+            "number",
+            "An HCPC number is a profession code (e.g. PH) followed by up to six digits, "
+            "e.g. PH123456.",
+        )
+    if profession is Profession.PHYSIOTHERAPIST and match.group("code") != "PH":
+        raise ValidationFailed.for_field(
+            "number", "A physiotherapist's HCPC number starts with PH."
+        )
+    return compact
+
+
+def _check_nmt_certificate(fields: dict[str, Any]) -> None:
+    problems: dict[str, list[str]] = {}
+    for name in ("issuer", "programme", "training_hours", "issued_on"):
+        if fields.get(name) in (None, ""):
+            problems[name] = ["Required for an NMT certificate."]
+    hours = fields.get("training_hours")
+    if hours is not None and hours < NMT_MINIMUM_HOURS:
+        problems["training_hours"] = [
+            f"NMT certificates need at least {NMT_MINIMUM_HOURS} training hours; "
+            f"this one has {hours}."
+        ]
+    issued, expires = fields.get("issued_on"), fields.get("expires_on")
+    if issued and expires and expires <= issued:
+        problems["expires_on"] = ["The expiry date must be after the issue date."]
+    if problems:
+        raise ValidationFailed(details={"fields": problems})
+
+
+def _number_held_by_someone_else(
+    session: Session, kind: CredentialKind, number: str, practitioner: Practitioner
+) -> bool:
+    return bool(
+        session.scalar(
+            select(Credential.id).where(
+                Credential.kind == kind,
+                Credential.number == number,
+                Credential.practitioner_id != practitioner.id,
+                Credential.status.in_([CredentialStatus.PENDING, CredentialStatus.VERIFIED]),
+            )
+        )
+    )
+
+
+def submit_credential(session: Session, user: User, fields: dict[str, Any]) -> Credential:
+    profile = find_profile(session, user)
+    if profile is None:
+        raise ProfileRequired()
+    kind = CredentialKind(fields["kind"])
+    if kind is CredentialKind.HCPC:
+        number = normalise_hcpc_number(fields["number"], profile.profession)
+    else:
+        number = fields["number"].strip()
+        _check_nmt_certificate(fields)
+    if _number_held_by_someone_else(session, kind, number, profile):
+        raise CredentialNumberInUse()
+    credential = Credential(
+        practitioner=profile,
+        kind=kind,
+        number=number,
+        issuer=fields.get("issuer"),
+        programme=fields.get("programme"),
+        training_hours=fields.get("training_hours"),
+        issued_on=fields.get("issued_on"),
+        expires_on=fields.get("expires_on"),
+    )
+    session.add(credential)
+    session.flush()
+    return credential
+
+
+def own_credential(session: Session, user: User, credential_id: uuid.UUID) -> Credential:
+    credential = session.get(Credential, credential_id)
+    if credential is None or credential.practitioner.user_id != user.id:
+        raise NotFound("No such credential of yours.")
+    return credential
+
+
+def add_evidence(
+    session: Session, user: User, credential_id: uuid.UUID, stream: BinaryIO, folder: Path
+) -> Evidence:
+    credential = own_credential(session, user, credential_id)
+    if credential.status is not CredentialStatus.PENDING:
+        raise CredentialNotPending("Evidence can only be added while a credential is pending.")
+    stored = store_evidence(stream, folder)
+    evidence = Evidence(
+        credential_id=credential.id,
+        stored_name=stored.stored_name,
+        content_type=stored.content_type,
+        size_bytes=stored.size_bytes,
+        sha256=stored.sha256,
+    )
+    session.add(evidence)
+    session.flush()
+    return evidence
+
+
+def open_evidence(
+    session: Session, viewer: User, credential_id: uuid.UUID, evidence_id: uuid.UUID
+) -> Evidence:
+    """The evidence, for its practitioner or an admin; an admin's read is audited."""
+    evidence = session.get(Evidence, evidence_id)
+    if evidence is None or evidence.credential_id != credential_id:
+        raise NotFound("No such evidence.")
+    credential = session.get_one(Credential, credential_id)
+    if viewer.role is Role.ADMIN:
+        record_audit(
+            session,
+            actor_id=viewer.id,
+            action="evidence.viewed",
+            subject_type="credential",
+            subject_id=credential.id,
+            details={"evidence_id": str(evidence.id)},
+        )
+    elif credential.practitioner.user_id != viewer.id:
+        raise NotFound("No such evidence.")
+    return evidence
+
+
+# --- availability ----------------------------------------------------------------------------
+
+
+def zone_named(name: str) -> ZoneInfo:
+    if name not in available_timezones():
+        raise ValidationFailed.for_field("timezone", f"Unknown time zone {name!r}.")
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError as exc:  # pragma: no cover - listed but not loadable
+        raise ValidationFailed.for_field("timezone", f"Unknown time zone {name!r}.") from exc
+
+
+def _opening(item: dict[str, Any], field: str, **where: Any) -> availability.Opening:
+    start, end = item["start"], item["end"]
+    if end <= start:
+        raise ValidationFailed.for_field(
+            field, f"{start:%H:%M}-{end:%H:%M}: the end must be after the start."
+        )
+    modes = sorted(set(item.get("modes") or [Mode.HOME.value, Mode.VIDEO.value]))
+    return availability.Opening(start=start, end=end, modes=frozenset(modes), **where)
+
+
+def _refuse_overlaps(openings: list[availability.Opening], field: str) -> None:
+    overlap = availability.find_overlap(openings)
+    if overlap is not None:
+        first, second = overlap
+        day = first.on_date.isoformat() if first.on_date else f"weekday {first.weekday}"
+        raise ValidationFailed.for_field(
+            field,
+            f"{day}: {first.start:%H:%M}-{first.end:%H:%M} overlaps "
+            f"{second.start:%H:%M}-{second.end:%H:%M}; merge them into one.",
+        )
+
+
+def set_availability(session: Session, user: User, fields: dict[str, Any]) -> Practitioner:
+    """Replace the weekly rules and exceptions in one go (overlaps are refused, not doubled)."""
+    profile = get_own_profile(session, user)
+    zone_named(fields["timezone"])
+    weekly = [_opening(item, "weekly", weekday=item["weekday"]) for item in fields["weekly"]]
+    _refuse_overlaps(weekly, "weekly")
+    days_off = [item["date"] for item in fields["exceptions"] if not item["available"]]
+    dated = [
+        _opening(item, "exceptions", on_date=item["date"])
+        for item in fields["exceptions"]
+        if item["available"]
+    ]
+    _refuse_overlaps(dated, "exceptions")
+    clash = sorted(set(days_off) & {opening.on_date for opening in dated})
+    if len(set(days_off)) != len(days_off) or clash:
+        raise ValidationFailed.for_field(
+            "exceptions", "Give each day off once, without hours that day."
+        )
+    for setting in ("min_notice_hours", "horizon_days", "buffer_minutes", "travel_buffer_minutes"):
+        if fields.get(setting) is not None:
+            setattr(profile, setting, fields[setting])
+    profile.timezone = fields["timezone"]
+    profile.weekly_rules = [
+        WeeklyRule(weekday=o.weekday, start_time=o.start, end_time=o.end, modes=sorted(o.modes))
+        for o in weekly
+    ]
+    profile.exceptions = [
+        AvailabilityException(on_date=day, available=False, modes=[]) for day in days_off
+    ] + [
+        AvailabilityException(
+            on_date=o.on_date,
+            available=True,
+            start_time=o.start,
+            end_time=o.end,
+            modes=sorted(o.modes),
+        )
+        for o in dated
+    ]
+    session.flush()
+    return profile
+
+
+def open_intervals(
+    practitioner: Practitioner, first: date, last: date
+) -> list[availability.Interval]:
+    """The practitioner's open hours as UTC intervals for local dates first..last."""
+    zone = ZoneInfo(practitioner.timezone)
+    weekly = [
+        availability.Opening(r.start_time, r.end_time, frozenset(r.modes), weekday=r.weekday)
+        for r in practitioner.weekly_rules
+    ]
+    days_off = [e.on_date for e in practitioner.exceptions if not e.available]
+    dated = [
+        availability.Opening(e.start_time, e.end_time, frozenset(e.modes), on_date=e.on_date)
+        for e in practitioner.exceptions
+        if e.available and e.start_time is not None and e.end_time is not None
+    ]
+    return availability.expand(weekly, days_off, dated, zone, first, last)
+
+
+def bookable_window(practitioner: Practitioner, now: datetime) -> tuple[datetime, datetime]:
+    """From now plus the minimum notice to the end of the booking horizon."""
+    return (
+        now + timedelta(hours=practitioner.min_notice_hours),
+        now + timedelta(days=practitioner.horizon_days),
+    )
+
+
+def available_slots(
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    mode: str | None = None,
+    busy: list[tuple[datetime, datetime]] | None = None,
+) -> list[availability.Interval]:
+    """Session-length slots in [start, end) within notice and horizon, clear of `busy`."""
+    not_before, not_after = bookable_window(practitioner, now)
+    not_before, not_after = max(not_before, start), min(not_after, end)
+    if not_after <= not_before:
+        return []
+    zone = ZoneInfo(practitioner.timezone)
+    first = not_before.astimezone(zone).date()
+    last = not_after.astimezone(zone).date()
+    intervals = open_intervals(practitioner, first, last)
+    return availability.cut_slots(
+        intervals,
+        timedelta(minutes=practitioner.session_minutes),
+        not_before,
+        not_after,
+        mode,
+        busy or [],
+    )
+
+
+def public_slots(
+    session: Session,
+    practitioner_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    mode: str | None,
+    now: datetime,
+    today: date,
+) -> list[availability.Interval]:
+    if end <= start:
+        raise ValidationFailed.for_field("to", "`to` must be after `from`.")
+    if end - start > MAX_SLOT_RANGE:
+        raise ValidationFailed.for_field("to", "Ask for at most 31 days at a time.")
+    practitioner = get_listed_practitioner(session, practitioner_id, today)
+    return available_slots(practitioner, start.astimezone(UTC), end.astimezone(UTC), now, mode)
+
+
+def public_profile(session: Session, practitioner_id: uuid.UUID, today: date) -> dict[str, Any]:
+    """What anyone may see of a listed practitioner: the area, never the full postcode."""
+    practitioner = get_listed_practitioner(session, practitioner_id, today)
+    return {
+        "id": practitioner.id,
+        "user": practitioner.user,
+        "profession": practitioner.profession,
+        "bio": practitioner.bio,
+        "specialties": [SPECIALTY_BY_SLUG[slug] for slug in practitioner.specialty_slugs],
+        "modes": practitioner.modes,
+        "area": outward_code(practitioner.base_postcode) if practitioner.base_postcode else None,
+        "travel_radius_km": practitioner.travel_radius_km,
+        "session_minutes": practitioner.session_minutes,
+        "price_pence": practitioner.price_pence,
+        "languages": practitioner.languages,
+        "listed_until": practitioner.listed_until,
+    }
