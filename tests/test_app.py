@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import User
 from marketplace.config import ConfigurationError, build_config
 from marketplace.db import after_commit, get_database
 
@@ -141,6 +141,29 @@ class TestRequestBoundary:
         assert client.post("/api/v1/auth/register", json=body).status_code == 422
         assert db.scalar(select(User)) is None
 
+    def test_after_commit_skips_callbacks_of_a_rolled_back_savepoint(self, app: Flask) -> None:
+        ran: list[str] = []
+        with get_database(app).session_scope() as session:
+            after_commit(session, lambda: ran.append("outer"))
+            savepoint = session.begin_nested()
+            after_commit(session, lambda: ran.append("inner"))
+            savepoint.rollback()
+        assert ran == ["outer"]
+
+    def test_a_failing_callback_neither_undoes_nor_hides_the_commit(
+        self, app: Flask, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        ran: list[str] = []
+
+        def broker_down() -> None:
+            raise ConnectionError("broker down")
+
+        with get_database(app).session_scope() as session:
+            after_commit(session, broker_down)
+            after_commit(session, lambda: ran.append("next"))
+        assert ran == ["next"]
+        assert "after-commit callback failed" in caplog.text
+
     def test_after_commit_callbacks_run_only_after_a_commit(self, app: Flask) -> None:
         ran: list[str] = []
         with get_database(app).session_scope() as session:
@@ -207,6 +230,14 @@ class TestHealth:
         error = assert_envelope(client.get("/healthz"), 503, "service_unavailable")
         assert error["details"] == {"database": "ok", "broker": "down"}
 
+    def test_checks_the_embedded_broker_for_real(
+        self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        broken = "sqla+sqlite:////nonexistent-folder/broker.db"
+        monkeypatch.setattr(app.extensions["celery"].conf, "broker_url", broken)
+        error = assert_envelope(client.get("/healthz"), 503, "service_unavailable")
+        assert error["details"]["broker"] == "down"
+
     def test_names_the_database_when_it_is_down(
         self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
@@ -216,5 +247,55 @@ class TestHealth:
         assert error["details"] == {"database": "down", "broker": "ok"}
 
 
-def test_roles_are_stored_as_their_names(db: Session) -> None:
-    assert [role.value for role in Role] == ["patient", "practitioner", "admin"]
+class TestHostileInput:
+    @pytest.mark.parametrize("bad", ["\x00", "a\ud800b"])
+    def test_unstorable_characters_are_422_not_500(self, client: FlaskClient, bad: str) -> None:
+        response = client.post(
+            "/api/v1/auth/register",
+            json={
+                "email": "a@example.org",
+                "password": f"long-password{bad}",
+                "full_name": f"A{bad}",
+                "role": "patient",
+            },
+        )
+        error = assert_envelope(response, 422, "validation_failed")
+        assert set(error["details"]["fields"]) == {"password", "full_name"}
+
+    def test_unstorable_characters_in_a_query_are_422(self, client: FlaskClient) -> None:
+        response = client.get(
+            "/api/v1/practitioners/00000000-0000-0000-0000-000000000000/slots?mode=%00"
+        )
+        assert_envelope(response, 422, "validation_failed")
+
+    def test_absurdly_nested_json_is_400(self, client: FlaskClient) -> None:
+        body = "[" * 100_000 + "]" * 100_000
+        response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
+        assert_envelope(response, 400, "malformed_json")
+
+
+def test_sql_errors_never_carry_parameter_values(app: Flask) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError) as failure, get_database(app).engine.connect() as connection:
+        connection.execute(
+            text("SELECT no_such_column FROM users WHERE email = :e"),
+            {"e": "private.person@example.org"},
+        )
+    assert "private.person" not in str(failure.value)
+
+
+def test_roles_are_stored_as_their_names(client: FlaskClient, db: Session) -> None:
+    from sqlalchemy import text
+
+    client.post(
+        "/api/v1/auth/register",
+        json={
+            "email": "r@example.org",
+            "password": "a-long-password",
+            "full_name": "R",
+            "role": "practitioner",
+        },
+    )
+    assert db.scalar(text("SELECT role FROM users")) == "practitioner"

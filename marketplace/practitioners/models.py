@@ -227,7 +227,9 @@ class AvailabilityException(UUIDPrimaryKey, Base):
             " OR (NOT available AND start_time IS NULL AND end_time IS NULL)",
             name="hours_when_available",
         ),
-        UniqueConstraint("practitioner_id", "on_date", "start_time", name="uq_availability_exceptions_start"),
+        UniqueConstraint(
+            "practitioner_id", "on_date", "start_time", name="uq_availability_exceptions_start"
+        ),
     )
 
     practitioner_id: Mapped[uuid.UUID] = mapped_column(
