@@ -77,13 +77,15 @@ def demo_group() -> None:
 
 @demo_group.command("load", help="Load the demo accounts (skips those that exist).")
 def demo_load() -> None:
+    from marketplace.clock import business_today
     from marketplace.demo import DEMO_PASSWORD, load_demo_data
 
     with get_database().session_scope() as session:
-        accounts_loaded = load_demo_data(session)
+        logins = load_demo_data(session, business_today())
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-    for email, role in accounts_loaded:
-        click.echo(f"  {role:<13} {email}")
+    for login in logins:
+        note = f"  ({login.note})" if login.note else ""
+        click.echo(f"  {login.role:<13} {login.email}{note}")
 
 
 def _describe(error: DomainError) -> str:

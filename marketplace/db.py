@@ -155,7 +155,7 @@ def request_session() -> Session:
     return session
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` once the session's transaction has committed (never if it, or the
     SAVEPOINT the callback was registered in, rolls back).
 

@@ -1,33 +1,174 @@
-"""A small believable data set for trying the service; later domains extend it."""
+"""A small believable data set for trying the service; later domains extend it.
+
+Every row is made through the services, so the demo obeys the same rules as real use. Loading
+twice changes nothing: accounts that exist are skipped.
+"""
 
 from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, time
 
 from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import Role, User
+from marketplace.admin import service as admin
+from marketplace.practitioners import service as practitioners
+from marketplace.practitioners.models import Mode, Profession
 
 DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
+ADMIN_EMAIL = "admin@demo.example"
 
-DEMO_ACCOUNTS: list[tuple[str, str, Role, str | None]] = [
-    ("admin@demo.example", "Ada Okafor", Role.ADMIN, None),
+PEOPLE: list[tuple[str, str, Role, str | None]] = [
+    (ADMIN_EMAIL, "Ada Okafor", Role.ADMIN, None),
     ("patient@demo.example", "Peter Lewis", Role.PATIENT, "020 7946 0123"),
-    ("priya.shah@demo.example", "Priya Shah", Role.PRACTITIONER, "020 7946 0201"),
-    ("tom.ellis@demo.example", "Tom Ellis", Role.PRACTITIONER, "020 7946 0202"),
-    ("grace.mensah@demo.example", "Grace Mensah", Role.PRACTITIONER, "020 7946 0203"),
 ]
 
+FIRST_NAMES = [
+    "Priya", "Tom", "Grace", "Oliver", "Amara", "James", "Sofia", "Daniel", "Chloe", "Kwame",
+    "Hannah", "Mateusz", "Aisha", "Rhys", "Leila", "George", "Niamh", "Arjun", "Zara", "Samuel",
+    "Imogen", "Tariq", "Eleanor", "Luca", "Fatima", "Ben", "Olivia", "Yusuf", "Isla", "Marcus",
+]  # fmt: skip
+SURNAMES = [
+    "Shah", "Ellis", "Mensah", "Wright", "Nwosu", "Hughes", "Rossi", "Cohen", "Baker", "Owusu",
+    "Fraser", "Kowalski", "Rahman", "Jones", "Haddad", "Clarke", "Byrne", "Patel", "Ahmed", "Reid",
+    "Turner", "Aziz", "Morgan", "Bianchi", "Begum", "Price", "Evans", "Demir", "Scott", "Brown",
+]  # fmt: skip
+# Central postcodes of London districts: the demo practitioners' bases.
+LONDON_BASES = [
+    "N1 9GU", "N7 6PA", "NW1 8NH", "NW3 2QG", "NW6 7BD", "E2 9PL", "E8 1EA", "E14 5AB", "E17 4PJ",
+    "SE1 7PB", "SE5 8RX", "SE10 9NF", "SE15 4ST", "SE22 8HF", "SW2 1RW", "SW4 7AA", "SW6 1HS",
+    "SW9 8EJ", "SW11 1JG", "SW15 1SQ", "SW19 1AA", "W2 1NY", "W4 2PH", "W5 2NP", "W6 9JT",
+    "W12 7GF", "WC1N 3JH", "EC1V 2NX", "HA0 1AA", "CR0 1LD",
+]  # fmt: skip
+NEURO = ["stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
+         "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"]  # fmt: skip
+NMT_TECHNIQUES = ["trigger_point", "compression", "stretching", "cross_fibre_friction",
+                  "positional_release", "post_isometric_relaxation", "pnf",
+                  "musculoskeletal_reeducation", "myofascial_release"]  # fmt: skip
+PENDING_EVERY = 6  # every sixth practitioner still waits for verification, to try the queue
 
-def load_demo_data(session: Session) -> list[tuple[str, str]]:
-    """Create the demo accounts that do not exist yet; returns (email, role) of all of them."""
-    for email, full_name, role, phone in DEMO_ACCOUNTS:
-        if accounts.find_user_by_email(session, email) is None:
-            accounts.create_user(
-                session,
-                email=email,
-                password=DEMO_PASSWORD,
-                full_name=full_name,
-                role=role,
-                phone=phone,
-            )
-    return [(email, role.value) for email, _, role, _ in DEMO_ACCOUNTS]
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    role: str
+    note: str = ""
+
+
+def _ensure_user(
+    session: Session, email: str, full_name: str, role: Role, phone: str | None
+) -> tuple[User, bool]:
+    existing = accounts.find_user_by_email(session, email)
+    if existing is not None:
+        return existing, False
+    user = accounts.create_user(
+        session, email=email, password=DEMO_PASSWORD, full_name=full_name, role=role, phone=phone
+    )
+    return user, True
+
+
+def _weekly_hours(rng: random.Random, modes: list[str]) -> list[dict[str, object]]:
+    """Flexible work: three to five days a week, mornings, afternoons or both."""
+    days = sorted(rng.sample(range(6), rng.randint(3, 5)))
+    shapes = [[(8, 12)], [(13, 18)], [(9, 13), (14, 17)], [(10, 16)]]
+    return [
+        {"weekday": day, "start": time(start), "end": time(end), "modes": modes}
+        for day in days
+        for start, end in rng.choice(shapes)
+    ]
+
+
+def _practitioner_profile(index: int, rng: random.Random) -> practitioners.ProfileInput:
+    physio = index % 3 != 2
+    modes = rng.choice(
+        [[Mode.HOME, Mode.VIDEO], [Mode.HOME, Mode.VIDEO], [Mode.HOME], [Mode.VIDEO]]
+    )
+    if physio:
+        specialties = rng.sample(NEURO, rng.randint(2, 4))
+        bio = "HCPC-registered neurological physiotherapist: rehabilitation at home and online."
+    else:
+        specialties = rng.sample(NMT_TECHNIQUES, 3) + rng.sample(
+            ["chronic_pain", "sports_injury"], 1
+        )
+        bio = "Certified neuromuscular therapist (450+ training hours) for chronic pain and injury."
+    return practitioners.ProfileInput(
+        profession=Profession.PHYSIOTHERAPIST if physio else Profession.NEUROMUSCULAR_THERAPIST,
+        bio=bio,
+        specialties=specialties,
+        modes=modes,
+        base_postcode=LONDON_BASES[index % len(LONDON_BASES)],
+        travel_radius_km=rng.choice([5, 8, 10, 15, 20]),
+        session_minutes=rng.choice([45, 60, 60, 75, 90]),
+        price_pence=rng.choice([6000, 7000, 7500, 8500, 9500]),
+        languages=["en", *rng.sample(["pl", "ur", "es", "it", "yo", "fr"], rng.randint(0, 1))],
+    )
+
+
+def _credential_fields(index: int, profession: Profession) -> dict[str, object]:
+    if profession is Profession.PHYSIOTHERAPIST:
+        return {"kind": "hcpc", "number": f"PH{810000 + index}"}
+    return {
+        "kind": "nmt_certificate",
+        "number": f"NMT-DEMO-{index:03d}",
+        "issuer": "London School of Neuromuscular Therapy",
+        "programme": "Diploma in Neuromuscular Therapy",
+        "training_hours": 450 + 10 * index,
+        "issued_on": date(2022, 9, 1),
+        "expires_on": None,
+    }
+
+
+def _next_hcpc_renewal(today: date) -> date:
+    """HCPC physiotherapy registrations run to 30 April of the next even year but one."""
+    return date(today.year + (2 if today.year % 2 == 0 else 1), 4, 30)
+
+
+def _load_practitioner(
+    session: Session, index: int, reviewer: User, today: date, rng: random.Random
+) -> DemoLogin | None:
+    name = f"{FIRST_NAMES[index]} {SURNAMES[index]}"
+    email = f"{FIRST_NAMES[index].lower()}.{SURNAMES[index].lower()}@demo.example"
+    user, created = _ensure_user(session, email, name, Role.PRACTITIONER, None)
+    profile = _practitioner_profile(index, rng)  # drawn always, so the sequence is stable
+    weekly = _weekly_hours(rng, [mode.value for mode in profile.modes])
+    if not created:
+        return None
+    practitioner = practitioners.save_profile(session, user, profile, today)
+    credential = practitioners.submit_credential(
+        session, user, _credential_fields(index, practitioner.profession)
+    )
+    practitioners.set_availability(
+        session, user, {"timezone": "Europe/London", "weekly": weekly, "exceptions": []}
+    )
+    if index % PENDING_EVERY == PENDING_EVERY - 1:
+        return DemoLogin(email, "practitioner", "credential pending: try the admin queue")
+    admin.decide_credential(
+        session,
+        reviewer,
+        credential.id,
+        decision=admin.Decision.APPROVE,
+        reason=None,
+        expires_on=_next_hcpc_renewal(today),
+        register_check="Demo data: checked against the register.",
+        today=today,
+    )
+    return DemoLogin(email, "practitioner") if index < 3 else None
+
+
+def load_demo_data(session: Session, today: date) -> list[DemoLogin]:
+    """Create what does not exist yet; returns the logins worth printing."""
+    logins = []
+    for email, full_name, role, phone in PEOPLE:
+        _ensure_user(session, email, full_name, role, phone)
+        logins.append(DemoLogin(email, role.value))
+    reviewer = accounts.find_user_by_email(session, ADMIN_EMAIL)
+    assert reviewer is not None
+    rng = random.Random(2026)  # noqa: S311 (demo data, not security)
+    for index in range(len(FIRST_NAMES)):
+        login = _load_practitioner(session, index, reviewer, today, rng)
+        if login is not None:
+            logins.append(login)
+    return logins

@@ -4,6 +4,7 @@ every test runs inside a transaction that is rolled back, on a schema built by t
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 os.environ["MARKETPLACE_ENV"] = "testing"
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
+os.environ["INSTANCE_PATH"] = tempfile.mkdtemp(prefix="marketplace-test-instance-")
 for _name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
     os.environ.pop(_name, None)
 
@@ -115,3 +117,17 @@ def register(
 
 def login(client: FlaskClient, email: str = "pat@example.org", password: str = PASSWORD) -> Any:
     return client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+def logged_in(
+    client: FlaskClient, role: str = "patient", email: str | None = None
+) -> dict[str, Any]:
+    """Register and log in a new account of `role` (patient or practitioner) on `client`."""
+    email = email or f"{role}-{os.urandom(4).hex()}@example.org"
+    user = register(client, email=email, role=role)
+    assert login(client, email=email).status_code == 200
+    return user
+
+
+def log_in_as(client: FlaskClient, email: str) -> None:
+    assert login(client, email=email).status_code == 200

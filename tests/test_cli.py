@@ -6,7 +6,13 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.passwords import verify_password
-from marketplace.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from marketplace.demo import DEMO_PASSWORD, PEOPLE
+from marketplace.practitioners.models import (
+    Credential,
+    CredentialStatus,
+    ListingStatus,
+    Practitioner,
+)
 
 
 def test_create_admin_reads_the_password_from_the_environment(app: Flask, db: Session) -> None:
@@ -44,8 +50,19 @@ def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> N
     second = runner.invoke(args=["demo", "load"])
     assert first.exit_code == second.exit_code == 0
     assert DEMO_PASSWORD in first.output
-    for email, *_ in DEMO_ACCOUNTS:
+    for email, *_ in PEOPLE:
         assert email in first.output
-    assert len(db.scalars(select(User)).all()) == len(DEMO_ACCOUNTS)
-    roles = {user.role for user in db.scalars(select(User))}
-    assert roles == {Role.ADMIN, Role.PATIENT, Role.PRACTITIONER}
+    assert "credential pending" in first.output
+    assert len(db.scalars(select(User)).all()) == len(PEOPLE) + 30
+    practitioners = db.scalars(select(Practitioner)).all()
+    assert {p.profession.value for p in practitioners} == {
+        "physiotherapist",
+        "neuromuscular_therapist",
+    }
+    listed = [p for p in practitioners if p.status is ListingStatus.LISTED]
+    assert len(listed) == 25
+    assert all(p.weekly_rules for p in practitioners)
+    pending = db.scalars(
+        select(Credential).where(Credential.status == CredentialStatus.PENDING)
+    ).all()
+    assert len(pending) == 5

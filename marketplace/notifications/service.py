@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app
+from celery import current_app as current_celery
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -52,9 +52,8 @@ def queue_notification(
             session.add(notification)
     except IntegrityError:  # queued concurrently by another transaction
         return None
-    celery = current_app.extensions["celery"]
     notification_id = str(notification.id)
-    after_commit(session, lambda: celery.send_task(DELIVER_TASK, args=[notification_id]))
+    after_commit(session, lambda: current_celery.send_task(DELIVER_TASK, args=[notification_id]))
     return notification
 
 

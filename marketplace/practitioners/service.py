@@ -355,19 +355,24 @@ def set_availability(session: Session, user: User, fields: dict[str, Any]) -> Pr
 def open_intervals(
     practitioner: Practitioner, first: date, last: date
 ) -> list[availability.Interval]:
-    """The practitioner's open hours as UTC intervals for local dates first..last."""
+    """Open hours as UTC intervals for local dates first..last, in the modes the practitioner
+    offers (a rule's mode the profile no longer offers is not open)."""
     zone = ZoneInfo(practitioner.timezone)
+    offered = frozenset(mode.value for mode in practitioner.modes)
     weekly = [
-        availability.Opening(r.start_time, r.end_time, frozenset(r.modes), weekday=r.weekday)
+        availability.Opening(r.start_time, r.end_time, frozenset(r.modes) & offered, r.weekday)
         for r in practitioner.weekly_rules
     ]
     days_off = [e.on_date for e in practitioner.exceptions if not e.available]
     dated = [
-        availability.Opening(e.start_time, e.end_time, frozenset(e.modes), on_date=e.on_date)
+        availability.Opening(
+            e.start_time, e.end_time, frozenset(e.modes) & offered, on_date=e.on_date
+        )
         for e in practitioner.exceptions
         if e.available and e.start_time is not None and e.end_time is not None
     ]
-    return availability.expand(weekly, days_off, dated, zone, first, last)
+    intervals = availability.expand(weekly, days_off, dated, zone, first, last)
+    return [interval for interval in intervals if interval.modes]
 
 
 def bookable_window(practitioner: Practitioner, now: datetime) -> tuple[datetime, datetime]:

@@ -1,0 +1,112 @@
+"""Test data made through the services, so every row obeys the same rules as in production."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from marketplace.accounts import service as accounts
+from marketplace.accounts.models import Role, User
+from marketplace.admin import service as admin
+from marketplace.clock import business_today
+from marketplace.practitioners import service as practitioners
+from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession
+from tests.conftest import PASSWORD
+
+_numbers = itertools.count(100001)
+
+
+def make_user(db: Session, role: Role = Role.PATIENT, email: str | None = None) -> User:
+    email = email or f"{role.value}{next(_numbers)}@example.org"
+    return accounts.create_user(
+        db, email=email, password=PASSWORD, full_name="Test Person", role=role
+    )
+
+
+def profile_input(**overrides: Any) -> practitioners.ProfileInput:
+    fields: dict[str, Any] = {
+        "profession": Profession.PHYSIOTHERAPIST,
+        "bio": "Neurological physiotherapist.",
+        "specialties": ["stroke", "parkinsons"],
+        "modes": [Mode.HOME, Mode.VIDEO],
+        "base_postcode": "SW1A 1AA",
+        "travel_radius_km": 10,
+        "session_minutes": 60,
+        "price_pence": 7500,
+        "languages": ["en"],
+    }
+    fields.update(overrides)
+    fields["profession"] = Profession(fields["profession"])
+    fields["modes"] = [Mode(mode) for mode in fields["modes"]]
+    return practitioners.ProfileInput(**fields)
+
+
+def hcpc_fields(number: str | None = None) -> dict[str, Any]:
+    return {"kind": "hcpc", "number": number or f"PH{next(_numbers)}"}
+
+
+def nmt_fields(hours: int = 450, number: str | None = None) -> dict[str, Any]:
+    return {
+        "kind": "nmt_certificate",
+        "number": number or f"NMT-{next(_numbers)}",
+        "issuer": "Northern Institute of Massage",
+        "programme": "Neuromuscular Therapy Diploma",
+        "training_hours": hours,
+        "issued_on": date(2024, 6, 1),
+        "expires_on": None,
+    }
+
+
+def make_practitioner(
+    db: Session,
+    *,
+    verified: bool = True,
+    expires_on: date | None = None,
+    today: date | None = None,
+    weekly: list[dict[str, Any]] | None = None,
+    **profile: Any,
+) -> Practitioner:
+    """A practitioner with a profile and the credential their profession needs (verified by an
+    admin unless `verified=False`), open Monday to Friday 09:00-17:00 unless told otherwise."""
+    today = today or business_today()
+    user = make_user(db, Role.PRACTITIONER)
+    practitioner = practitioners.save_profile(db, user, profile_input(**profile), today)
+    nmt = practitioner.profession is Profession.NEUROMUSCULAR_THERAPIST
+    credential = practitioners.submit_credential(db, user, nmt_fields() if nmt else hcpc_fields())
+    if verified:
+        approve(db, credential, expires_on or today + timedelta(days=365), today)
+    practitioners.set_availability(
+        db,
+        user,
+        {
+            "timezone": "Europe/London",
+            "weekly": weekly
+            if weekly is not None
+            else [
+                {"weekday": day, "start": time(9), "end": time(17), "modes": ["home", "video"]}
+                for day in range(5)
+            ],
+            "exceptions": [],
+        },
+    )
+    return practitioner
+
+
+def the_admin(db: Session) -> User:
+    return make_user(db, Role.ADMIN)
+
+
+def approve(db: Session, credential: Credential, expires_on: date, today: date) -> Credential:
+    return admin.decide_credential(
+        db,
+        the_admin(db),
+        credential.id,
+        decision=admin.Decision.APPROVE,
+        reason=None,
+        expires_on=expires_on,
+        register_check="Checked the HCPC register: registered, no sanctions.",
+        today=today,
+    )

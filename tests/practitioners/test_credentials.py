@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.admin.models import AuditEntry
+from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
+from marketplace.practitioners.models import Evidence
+from tests.conftest import logged_in
+from tests.practitioners.test_profile_api import put_profile
+
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+EXECUTABLE = b"\x7fELF\x02\x01\x01" + b"\x00" * 64
+
+NMT = {
+    "kind": "nmt_certificate",
+    "number": "NMT-2024-0042",
+    "issuer": "Northern Institute of Massage",
+    "programme": "Neuromuscular Therapy Diploma",
+    "training_hours": 450,
+    "issued_on": "2024-06-01",
+}
+
+
+def submit(client: FlaskClient, **body: Any) -> Any:
+    return client.post("/api/v1/practitioners/me/credentials", json=body)
+
+
+@pytest.fixture
+def physio(client: FlaskClient) -> FlaskClient:
+    logged_in(client, "practitioner")
+    assert put_profile(client).status_code == 200
+    return client
+
+
+@pytest.fixture
+def nmt_therapist(client: FlaskClient) -> FlaskClient:
+    logged_in(client, "practitioner")
+    assert put_profile(client, profession="neuromuscular_therapist").status_code == 200
+    return client
+
+
+class TestHcpc:
+    @pytest.mark.parametrize(
+        ("written", "stored"), [("PH123456", "PH123456"), ("ph 12345", "PH12345"), ("PH1", "PH1")]
+    )
+    def test_good_numbers(self, physio: FlaskClient, written: str, stored: str) -> None:
+        response = submit(physio, kind="hcpc", number=written)
+        assert response.status_code == 201, response.json
+        assert response.json["number"] == stored
+        assert response.json["status"] == "pending"
+
+    @pytest.mark.parametrize("number", ["PH1234567", "PH", "XX123456", "123456", "PH12A456"])
+    def test_bad_numbers(self, physio: FlaskClient, number: str) -> None:
+        response = submit(physio, kind="hcpc", number=number)
+        assert response.status_code == 422
+        assert "number" in response.json["error"]["details"]["fields"]
+
+    def test_a_physiotherapist_needs_a_ph_number(self, physio: FlaskClient) -> None:
+        response = submit(physio, kind="hcpc", number="OT123456")
+        assert response.status_code == 422
+        assert "PH" in response.json["error"]["details"]["fields"]["number"][0]
+
+    def test_other_professions_codes_are_valid_hcpc_numbers(
+        self, nmt_therapist: FlaskClient
+    ) -> None:
+        assert submit(nmt_therapist, kind="hcpc", number="OT123456").status_code == 201
+        assert submit(nmt_therapist, kind="hcpc", number="ODP12").status_code == 201
+
+    def test_number_is_unique_across_practitioners(self, physio: FlaskClient, app: Flask) -> None:
+        assert submit(physio, kind="hcpc", number="PH555555").status_code == 201
+        other = app.test_client()
+        logged_in(other, "practitioner")
+        put_profile(other)
+        response = submit(other, kind="hcpc", number="ph555555")
+        assert response.status_code == 409
+        assert response.json["error"]["code"] == "credential_number_in_use"
+
+    def test_needs_a_profile_first(self, client: FlaskClient) -> None:
+        logged_in(client, "practitioner")
+        response = submit(client, kind="hcpc", number="PH123456")
+        assert response.status_code == 409
+        assert response.json["error"]["code"] == "profile_required"
+
+
+class TestNmtCertificate:
+    def test_450_hours_is_enough(self, nmt_therapist: FlaskClient) -> None:
+        response = submit(nmt_therapist, **NMT)
+        assert response.status_code == 201
+        assert response.json["training_hours"] == 450
+
+    def test_449_hours_is_refused_clearly(self, nmt_therapist: FlaskClient) -> None:
+        response = submit(nmt_therapist, **{**NMT, "training_hours": 449})
+        assert response.status_code == 422
+        message = response.json["error"]["details"]["fields"]["training_hours"][0]
+        assert "450" in message
+        assert "449" in message
+
+    def test_certificate_details_are_required(self, nmt_therapist: FlaskClient) -> None:
+        response = submit(nmt_therapist, kind="nmt_certificate", number="N-1")
+        assert response.status_code == 422
+        fields = response.json["error"]["details"]["fields"]
+        assert set(fields) == {"issuer", "programme", "training_hours", "issued_on"}
+
+    def test_expiry_must_follow_issue(self, nmt_therapist: FlaskClient) -> None:
+        response = submit(nmt_therapist, **{**NMT, "expires_on": "2024-01-01"})
+        assert response.status_code == 422
+
+
+class TestEvidence:
+    def upload(
+        self, client: FlaskClient, credential_id: str, content: bytes, name: str, content_type: str
+    ) -> Any:
+        return client.post(
+            f"/api/v1/practitioners/me/credentials/{credential_id}/evidence",
+            data={"file": (io.BytesIO(content), name, content_type)},
+            content_type="multipart/form-data",
+        )
+
+    def credential(self, client: FlaskClient) -> str:
+        return str(submit(client, kind="hcpc", number="PH100200").json["id"])
+
+    @pytest.mark.parametrize(
+        ("content", "kind"), [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg")]
+    )
+    def test_accepted_formats_stored_under_a_random_name_with_sha256(
+        self, physio: FlaskClient, app: Flask, db: Session, content: bytes, kind: str
+    ) -> None:
+        response = self.upload(
+            physio, self.credential(physio), content, "scan", "application/x-anything"
+        )
+        assert response.status_code == 201, response.json
+        assert response.json["content_type"] == kind
+        assert response.json["sha256"] == hashlib.sha256(content).hexdigest()
+        stored = db.scalars(select(Evidence)).one()
+        path = Path(app.config["EVIDENCE_DIR"]) / stored.stored_name
+        assert path.read_bytes() == content
+        assert "scan" not in stored.stored_name
+        assert not Path(app.static_folder or "/none").joinpath(stored.stored_name).exists()
+
+    def test_a_pdf_renamed_to_png_is_judged_by_its_content(self, physio: FlaskClient) -> None:
+        response = self.upload(physio, self.credential(physio), PDF, "photo.png", "image/png")
+        assert response.status_code == 201
+        assert response.json["content_type"] == "application/pdf"
+
+    def test_an_executable_renamed_to_pdf_is_refused(self, physio: FlaskClient, app: Flask) -> None:
+        before = (
+            set(Path(app.config["EVIDENCE_DIR"]).glob("*"))
+            if Path(app.config["EVIDENCE_DIR"]).exists()
+            else set()
+        )
+        response = self.upload(
+            physio, self.credential(physio), EXECUTABLE, "licence.pdf", "application/pdf"
+        )
+        assert response.status_code == 422
+        assert "PDF, PNG or JPEG" in response.json["error"]["details"]["fields"]["file"][0]
+        assert set(Path(app.config["EVIDENCE_DIR"]).glob("*")) == before
+
+    def test_a_large_scan_within_ten_megabytes_is_accepted(self, physio: FlaskClient) -> None:
+        content = PDF + b"0" * (MAX_EVIDENCE_BYTES - len(PDF))
+        response = self.upload(
+            physio, self.credential(physio), content, "scan.pdf", "application/pdf"
+        )
+        assert response.status_code == 201
+        assert response.json["size_bytes"] == MAX_EVIDENCE_BYTES
+
+    def test_eleven_megabytes_is_413(self, physio: FlaskClient) -> None:
+        big = PDF + b"0" * (11 * 1024 * 1024)
+        response = self.upload(physio, self.credential(physio), big, "big.pdf", "application/pdf")
+        assert response.status_code == 413
+        assert response.json["error"]["code"] == "payload_too_large"
+
+    def test_just_over_ten_megabytes_of_file_is_413_and_leaves_nothing(
+        self, physio: FlaskClient, app: Flask
+    ) -> None:
+        folder = Path(app.config["EVIDENCE_DIR"])
+        before = set(folder.glob("*")) if folder.exists() else set()
+        content = PDF + b"0" * (MAX_EVIDENCE_BYTES - len(PDF) + 1)
+        response = self.upload(physio, self.credential(physio), content, "a.pdf", "application/pdf")
+        assert response.status_code == 413
+        assert set(folder.glob("*")) == before
+
+    def test_only_its_practitioner_and_admins_can_read_it(
+        self, physio: FlaskClient, app: Flask, db: Session
+    ) -> None:
+        credential_id = self.credential(physio)
+        evidence_id = self.upload(physio, credential_id, PNG, "a.png", "image/png").json["id"]
+        own = physio.get(
+            f"/api/v1/practitioners/me/credentials/{credential_id}/evidence/{evidence_id}"
+        )
+        assert own.status_code == 200
+        assert own.data == PNG
+        assert own.headers["Content-Type"] == "image/png"
+        assert own.headers["Content-Disposition"].startswith("attachment")
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "evidence.viewed")) is None
+
+        stranger = app.test_client()
+        logged_in(stranger, "practitioner")
+        url = f"/api/v1/practitioners/me/credentials/{credential_id}/evidence/{evidence_id}"
+        assert stranger.get(url).status_code == 404
+        assert (
+            stranger.get(
+                f"/api/v1/admin/credentials/{credential_id}/evidence/{evidence_id}"
+            ).status_code
+            == 403
+        )
+
+    def test_json_only_elsewhere_multipart_only_for_uploads(self, physio: FlaskClient) -> None:
+        response = physio.post(
+            "/api/v1/practitioners/me/credentials",
+            data={"kind": "hcpc", "number": "PH1"},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 415
