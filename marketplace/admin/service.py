@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -180,20 +181,20 @@ def _get_practitioner(session: Session, practitioner_id: uuid.UUID) -> Practitio
     return practitioner
 
 
-def suspend_practitioner(
-    session: Session, admin: User, practitioner_id: uuid.UUID, reason: str, today: date
-) -> Practitioner:
-    _require_admin(admin)
-    practitioner = _get_practitioner(session, practitioner_id)
-    if practitioner.suspended_at is not None:
-        raise Conflict("This practitioner is already suspended.", code="already_suspended")
-    practitioner.suspended_at = utcnow()
-    practitioner.suspension_reason = reason
-    refresh_listing(session, practitioner, today, actor_id=admin.id)
+def _record_suspension_change(
+    session: Session,
+    admin: User,
+    practitioner: Practitioner,
+    change: str,
+    reason: str,
+    since: datetime,
+    context: dict[str, Any],
+) -> None:
+    """Audit a suspension or reinstatement and tell the practitioner (once per suspension)."""
     record_audit(
         session,
         actor_id=admin.id,
-        action="practitioner.suspended",
+        action=f"practitioner.{change}",
         subject_type="practitioner",
         subject_id=practitioner.id,
         details={"reason": reason},
@@ -201,11 +202,26 @@ def suspend_practitioner(
     queue_notification(
         session,
         user_id=practitioner.user_id,
-        template="practitioner_suspended",
+        template=f"practitioner_{change}",
         subject_type="practitioner",
         subject_id=practitioner.id,
-        dedupe_key=f"practitioner:{practitioner.id}:suspended:{practitioner.suspended_at.isoformat()}",
-        context={"reason": reason},
+        dedupe_key=f"practitioner:{practitioner.id}:{change}:{since.isoformat()}",
+        context=context,
+    )
+
+
+def suspend_practitioner(
+    session: Session, admin: User, practitioner_id: uuid.UUID, reason: str, today: date
+) -> Practitioner:
+    _require_admin(admin)
+    practitioner = _get_practitioner(session, practitioner_id)
+    if practitioner.suspended_at is not None:
+        raise Conflict("This practitioner is already suspended.", code="already_suspended")
+    suspended_at = practitioner.suspended_at = utcnow()
+    practitioner.suspension_reason = reason
+    refresh_listing(session, practitioner, today, actor_id=admin.id)
+    _record_suspension_change(
+        session, admin, practitioner, "suspended", reason, suspended_at, {"reason": reason}
     )
     return practitioner
 
@@ -221,21 +237,13 @@ def reinstate_practitioner(
     practitioner.suspended_at = None
     practitioner.suspension_reason = None
     listing = refresh_listing(session, practitioner, today, actor_id=admin.id)
-    record_audit(
+    _record_suspension_change(
         session,
-        actor_id=admin.id,
-        action="practitioner.reinstated",
-        subject_type="practitioner",
-        subject_id=practitioner.id,
-        details={"reason": reason},
-    )
-    queue_notification(
-        session,
-        user_id=practitioner.user_id,
-        template="practitioner_reinstated",
-        subject_type="practitioner",
-        subject_id=practitioner.id,
-        dedupe_key=f"practitioner:{practitioner.id}:reinstated:{suspended_at.isoformat()}",
-        context={"listed": listing.status is ListingStatus.LISTED},
+        admin,
+        practitioner,
+        "reinstated",
+        reason,
+        suspended_at,
+        {"listed": listing.status is ListingStatus.LISTED},
     )
     return practitioner
