@@ -16,7 +16,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.models import Mode, Profession
+from marketplace.practitioners.models import CredentialKind, Mode, Profession
 
 DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
 ADMIN_EMAIL = "admin@demo.example"
@@ -151,7 +151,7 @@ def _load_practitioner(
         credential.id,
         decision=admin.Decision.APPROVE,
         reason=None,
-        expires_on=_next_hcpc_renewal(today),
+        expires_on=_next_hcpc_renewal(today) if credential.kind is CredentialKind.HCPC else None,
         register_check="Demo data: checked against the register.",
         today=today,
     )

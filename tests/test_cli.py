@@ -66,3 +66,6 @@ def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> N
         select(Credential).where(Credential.status == CredentialStatus.PENDING)
     ).all()
     assert len(pending) == 5
+    nmt_listed = [p for p in listed if p.profession.value == "neuromuscular_therapist"]
+    assert nmt_listed
+    assert all(p.listed_until is None for p in nmt_listed)  # NMT certificates without expiry
