@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from alembic import command
 from flask import Flask, current_app
@@ -12,6 +14,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role
 from marketplace.db import get_database
 from marketplace.errors import DomainError
+from marketplace.matching.geocoding import import_centroid_file, load_builtin_london_outcodes
 
 
 def _database_url() -> str:
@@ -27,6 +30,9 @@ def db_group() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     migrate.upgrade(_database_url(), revision)
+    if revision == "head":
+        with get_database().session_scope() as session:
+            load_builtin_london_outcodes(session)
 
 
 @db_group.command("downgrade", help="Migrate the database back to a revision, e.g. base.")
@@ -88,6 +94,24 @@ def demo_load() -> None:
         click.echo(f"  {login.role:<13} {login.email}{note}")
 
 
+@click.group("geo", cls=AppGroup, help="Postcode geography.")
+def geo_group() -> None:
+    pass
+
+
+@geo_group.command("import", help="Import postcode or outcode centroids from a CSV file.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def geo_import(path: Path) -> None:
+    """Reads the ONS Postcode Directory layout (pcds,lat,long; terminated rows skipped) or an
+    outcode CSV (postcode,latitude,longitude). Importing the same file again changes nothing."""
+    try:
+        with get_database().session_scope() as session:
+            layout, count = import_centroid_file(session, path)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"{path.name}: {exc}") from exc
+    click.echo(f"Imported {count} centroids ({layout} layout) from {path.name}.")
+
+
 def _describe(error: DomainError) -> str:
     fields = error.details.get("fields", {})
     problems = [f"{name}: {' '.join(messages)}" for name, messages in fields.items()]
@@ -98,3 +122,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(create_admin)
     app.cli.add_command(demo_group)
+    app.cli.add_command(geo_group)

@@ -76,6 +76,9 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         # How many proxies in front set X-Forwarded-For (rate limits key on the client address).
         "PROXY_FIX_X_FOR": _env_int(environ, "PROXY_FIX_X_FOR", 0),
         "MAX_CONTENT_LENGTH": _env_int(environ, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Geocoding: the centroid table, or postcodes.io for full postcodes (answers are kept).
+        "GEOCODER": environ.get("GEOCODER", "table"),
+        "POSTCODES_IO_URL": environ.get("POSTCODES_IO_URL", "https://api.postcodes.io"),
         # Uploaded evidence: outside any folder the web server serves.
         "EVIDENCE_DIR": environ.get("EVIDENCE_DIR") or str(instance_path / "evidence"),
         # Cookies: HttpOnly and SameSite=Lax always, Secure outside development.

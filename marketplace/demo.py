@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
+from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import CredentialKind, Mode, Profession
 
@@ -136,7 +137,7 @@ def _load_practitioner(
     weekly = _weekly_hours(rng, [mode.value for mode in profile.modes])
     if not created:
         return None
-    practitioner = practitioners.save_profile(session, user, profile, today)
+    practitioner = practitioners.save_profile(session, user, profile, today, TableGeocoder())
     credential = practitioners.submit_credential(
         session, user, _credential_fields(index, practitioner.profession)
     )
@@ -160,6 +161,7 @@ def _load_practitioner(
 
 def load_demo_data(session: Session, today: date) -> list[DemoLogin]:
     """Create what does not exist yet; returns the logins worth printing."""
+    load_builtin_london_outcodes(session)
     logins = []
     for email, full_name, role, phone in PEOPLE:
         _ensure_user(session, email, full_name, role, phone)

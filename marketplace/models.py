@@ -3,6 +3,7 @@
 from marketplace.accounts.models import AccessToken, User
 from marketplace.admin.models import AuditEntry
 from marketplace.db import Base
+from marketplace.matching.models import PostcodeCentroid
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import (
     AvailabilityException,
@@ -21,6 +22,7 @@ __all__ = [
     "Credential",
     "Evidence",
     "Notification",
+    "PostcodeCentroid",
     "Practitioner",
     "PractitionerSpecialty",
     "User",

@@ -22,8 +22,9 @@ from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from marketplace import create_app, migrate  # noqa: E402
-from marketplace.db import get_database  # noqa: E402
+from marketplace.db import Database, get_database  # noqa: E402
 from marketplace.extensions import limiter  # noqa: E402
+from marketplace.matching.geocoding import load_builtin_london_outcodes  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402
 
 DATABASE_KIND = os.environ.get("TEST_DATABASE", "sqlite")
@@ -48,6 +49,10 @@ def fresh_database_url(tmp_path: Path, name: str) -> str:
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = fresh_database_url(tmp_path_factory.mktemp("db"), "marketplace_test")
     migrate.upgrade(url)
+    database = Database(url)
+    with database.session_scope() as session:
+        load_builtin_london_outcodes(session)
+    database.engine.dispose()
     return url
 
 

@@ -12,6 +12,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
 from marketplace.clock import business_today
+from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession
 from tests.conftest import PASSWORD
@@ -73,7 +74,9 @@ def make_practitioner(
     admin unless `verified=False`), open Monday to Friday 09:00-17:00 unless told otherwise."""
     today = today or business_today()
     user = make_user(db, Role.PRACTITIONER)
-    practitioner = practitioners.save_profile(db, user, profile_input(**profile), today)
+    practitioner = practitioners.save_profile(
+        db, user, profile_input(**profile), today, TableGeocoder()
+    )
     nmt = practitioner.profession is Profession.NEUROMUSCULAR_THERAPIST
     credential = practitioners.submit_credential(db, user, nmt_fields() if nmt else hcpc_fields())
     if verified:

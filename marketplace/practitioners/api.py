@@ -14,6 +14,7 @@ from marketplace.accounts.models import Role
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
+from marketplace.matching.geocoding import geocoder_from_config
 from marketplace.practitioners import service
 from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
 from marketplace.practitioners.models import Evidence, Mode, Practitioner, Profession
@@ -81,7 +82,13 @@ def save_profile(body: dict[str, Any]) -> Practitioner:
         price_pence=body["price_pence"],
         languages=body["languages"],
     )
-    return service.save_profile(request_session(), current_account(), data, business_today())
+    return service.save_profile(
+        request_session(),
+        current_account(),
+        data,
+        business_today(),
+        geocoder_from_config(current_app.config),
+    )
 
 
 @blp.route("/practitioners/me", methods=["GET"])

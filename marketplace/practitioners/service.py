@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
 from marketplace.errors import Conflict, NotFound, ValidationFailed
-from marketplace.matching.postcodes import normalise_postcode, outward_code
+from marketplace.matching.geocoding import Geocoder, geocode
+from marketplace.matching.postcodes import outward_code
 from marketplace.practitioners import availability
 from marketplace.practitioners.evidence import store_evidence
 from marketplace.practitioners.listing import (
@@ -106,12 +107,9 @@ def _check_specialties(slugs: list[str]) -> list[str]:
     return sorted(set(slugs))
 
 
-def _check_home_visit_fields(data: ProfileInput) -> tuple[str | None, int | None]:
+def _check_home_visit_fields(data: ProfileInput) -> None:
     if Mode.HOME not in data.modes:
-        postcode = (
-            normalise_postcode(data.base_postcode, "base_postcode") if data.base_postcode else None
-        )
-        return postcode, data.travel_radius_km
+        return
     problems: dict[str, list[str]] = {}
     if not data.base_postcode:
         problems["base_postcode"] = ["Home visits need a base postcode."]
@@ -119,27 +117,32 @@ def _check_home_visit_fields(data: ProfileInput) -> tuple[str | None, int | None
         problems["travel_radius_km"] = ["Home visits need a travel radius (1-80 km)."]
     if problems:
         raise ValidationFailed(details={"fields": problems})
-    return normalise_postcode(data.base_postcode or "", "base_postcode"), data.travel_radius_km
 
 
-def save_profile(session: Session, user: User, data: ProfileInput, today: date) -> Practitioner:
-    """Create or replace the caller's profile, then re-apply the listing rule."""
+def save_profile(
+    session: Session, user: User, data: ProfileInput, today: date, geocoder: Geocoder
+) -> Practitioner:
+    """Create or replace the caller's profile (its base placed on the map once, here), then
+    re-apply the listing rule."""
     specialties = _check_specialties(data.specialties)
     if not data.modes:
         raise ValidationFailed.for_field("modes", "Offer at least one mode: home or video.")
-    postcode, radius = _check_home_visit_fields(data)
+    _check_home_visit_fields(data)
+    postcode, point = None, None
+    if data.base_postcode:
+        postcode, point = geocode(session, geocoder, data.base_postcode, "base_postcode")
     profile = find_profile(session, user)
     if profile is None:
         profile = Practitioner(user=user, user_id=user.id)
         session.add(profile)
-    if profile.base_postcode != postcode:
-        profile.latitude = profile.longitude = None  # geocoded afresh (matching issue)
+    profile.base_postcode = postcode
+    profile.latitude = point.latitude if point else None
+    profile.longitude = point.longitude if point else None
+    profile.travel_radius_km = data.travel_radius_km
     profile.profession = data.profession
     profile.bio = data.bio
     profile.offers_home = Mode.HOME in data.modes
     profile.offers_video = Mode.VIDEO in data.modes
-    profile.base_postcode = postcode
-    profile.travel_radius_km = radius
     profile.session_minutes = data.session_minutes
     profile.price_pence = data.price_pence
     profile.languages = sorted(set(data.languages))

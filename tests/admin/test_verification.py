@@ -18,6 +18,7 @@ from marketplace.admin import service as admin
 from marketplace.admin.models import AuditEntry
 from marketplace.clock import business_today
 from marketplace.errors import Forbidden
+from marketplace.matching.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, CredentialStatus, Practitioner
@@ -36,7 +37,9 @@ def admin_client(client: FlaskClient, db: Session) -> FlaskClient:
 
 def pending_credential(db: Session, **profile: Any) -> Credential:
     user = make_user(db, Role.PRACTITIONER)
-    practitioners.save_profile(db, user, profile_input(**profile), business_today())
+    practitioners.save_profile(
+        db, user, profile_input(**profile), business_today(), TableGeocoder()
+    )
     return practitioners.submit_credential(db, user, hcpc_fields())
 
 
@@ -154,7 +157,7 @@ def test_a_practitioner_cannot_decide_their_own_credential(client: FlaskClient) 
 def test_nobody_decides_on_a_credential_of_their_own_account(db: Session) -> None:
     # Even an account that somehow is an admin with a practitioner profile is refused.
     odd_admin = make_user(db, Role.ADMIN)
-    practitioners.save_profile(db, odd_admin, profile_input(), business_today())
+    practitioners.save_profile(db, odd_admin, profile_input(), business_today(), TableGeocoder())
     credential = practitioners.submit_credential(db, odd_admin, hcpc_fields())
     with pytest.raises(Forbidden):
         admin.decide_credential(

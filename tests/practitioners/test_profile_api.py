@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -82,6 +83,24 @@ def test_invalid_profiles_are_422_per_field(
     response = put_profile(client, **changes)
     assert response.status_code == 422, response.json
     assert field in response.json["error"]["details"]["fields"]
+
+
+def test_the_base_is_placed_on_the_map_once_at_write_time(client: FlaskClient, db: Session) -> None:
+    from marketplace.practitioners.models import Practitioner
+
+    logged_in(client, "practitioner")
+    body = put_profile(client, base_postcode="n1 9gu").json
+    stored = db.get_one(Practitioner, uuid.UUID(body["id"]))
+    assert stored.latitude is not None
+    assert stored.longitude is not None
+    assert abs(stored.latitude - 51.54) < 0.05  # the N1 outcode centroid
+
+
+def test_a_postcode_that_cannot_be_placed_is_422(client: FlaskClient) -> None:
+    logged_in(client, "practitioner")
+    response = put_profile(client, base_postcode="ZE1 0AA")  # Shetland: not in the London set
+    assert response.status_code == 422
+    assert "ZE1 0AA" in response.json["error"]["details"]["fields"]["base_postcode"][0]
 
 
 def test_video_only_needs_no_base_or_radius(client: FlaskClient) -> None:
