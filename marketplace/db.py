@@ -155,6 +155,11 @@ def request_session() -> Session:
     return session
 
 
+def _register(session: Session, outcome: str, callback: Callable[[], object]) -> None:
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault("outcome_callbacks", []).append((transaction, outcome, callback))
+
+
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` once the session's transaction has committed (never if it, or the
     SAVEPOINT the callback was registered in, rolls back).
@@ -162,8 +167,13 @@ def after_commit(session: Session, callback: Callable[[], object]) -> None:
     Used to enqueue Celery tasks only for changes that were really written. A failing callback
     is logged and does not undo or hide the commit (the outbox row stays to be sent later).
     """
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault("after_commit", []).append((transaction, callback))
+    _register(session, "commit", callback)
+
+
+def after_rollback(session: Session, callback: Callable[[], object]) -> None:
+    """Run `callback` if the work registered now is rolled back (e.g. remove a file written
+    for a row that will never exist)."""
+    _register(session, "rollback", callback)
 
 
 def _within(transaction: Any, ancestor: Any) -> bool:
@@ -174,23 +184,26 @@ def _within(transaction: Any, ancestor: Any) -> bool:
     return False
 
 
-@event.listens_for(Session, "after_commit")
-def _run_after_commit_callbacks(session: Session) -> None:
-    for _transaction, callback in session.info.pop("after_commit", []):
+def _run(callbacks: list[Callable[[], object]]) -> None:
+    for callback in callbacks:
         try:
             callback()
         except Exception:
-            log.exception("after-commit callback failed")
+            log.exception("transaction outcome callback failed")
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit_callbacks(session: Session) -> None:
+    registered = session.info.pop("outcome_callbacks", [])
+    _run([callback for _, outcome, callback in registered if outcome == "commit"])
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back_callbacks(session: Session, previous: Any) -> None:
-    pending = session.info.get("after_commit", [])
-    session.info["after_commit"] = [
-        (transaction, callback)
-        for transaction, callback in pending
-        if not _within(transaction, previous)
-    ]
+def _run_after_rollback_callbacks(session: Session, previous: Any) -> None:
+    registered = session.info.get("outcome_callbacks", [])
+    undone = [entry for entry in registered if _within(entry[0], previous)]
+    session.info["outcome_callbacks"] = [entry for entry in registered if entry not in undone]
+    _run([callback for _, outcome, callback in undone if outcome == "rollback"])
 
 
 def init_database(app: Flask) -> None:

@@ -139,7 +139,7 @@ def _load_practitioner(
         return None
     practitioner = practitioners.save_profile(session, user, profile, today, TableGeocoder())
     credential = practitioners.submit_credential(
-        session, user, _credential_fields(index, practitioner.profession)
+        session, user, _credential_fields(index, practitioner.profession), today
     )
     practitioners.set_availability(
         session, user, {"timezone": "Europe/London", "weekly": weekly, "exceptions": []}

@@ -45,9 +45,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         sort_text, id_text = json.loads(raw)
-        return datetime.fromisoformat(sort_text), uuid.UUID(id_text)
+        sort_value, row_id = datetime.fromisoformat(sort_text), uuid.UUID(id_text)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise ValidationFailed.for_field("cursor", "Not a cursor this list gave out.") from exc
+    if sort_value.tzinfo is None:
+        raise ValidationFailed.for_field("cursor", "Not a cursor this list gave out.")
+    return sort_value, row_id
 
 
 def paginate(

@@ -89,6 +89,10 @@ class TrimmedString(ma.fields.String):
             return None
         return text
 
+    def _validate(self, value: Any) -> None:
+        if value is not None:  # blank optional text became None: nothing left to check
+            super()._validate(value)
+
 
 class TrimmedEmail(ma.fields.Email):
     """An email address, with surrounding white space removed before it is checked."""
@@ -96,6 +100,12 @@ class TrimmedEmail(ma.fields.Email):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(_trim(value), attr, data, **kwargs)
         return text
+
+
+def bounded_datetime(value: Any) -> None:
+    """Dates far outside anything bookable would overflow date arithmetic later."""
+    if not 2000 <= value.year <= 2100:
+        raise ma.ValidationError("Use a date between the years 2000 and 2100.")
 
 
 def list_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:

@@ -78,7 +78,9 @@ def make_practitioner(
         db, user, profile_input(**profile), today, TableGeocoder()
     )
     nmt = practitioner.profession is Profession.NEUROMUSCULAR_THERAPIST
-    credential = practitioners.submit_credential(db, user, nmt_fields() if nmt else hcpc_fields())
+    credential = practitioners.submit_credential(
+        db, user, nmt_fields() if nmt else hcpc_fields(), today
+    )
     if verified:
         approve(db, credential, expires_on or today + timedelta(days=365), today)
     practitioners.set_availability(

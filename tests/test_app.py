@@ -162,7 +162,7 @@ class TestRequestBoundary:
             after_commit(session, broker_down)
             after_commit(session, lambda: ran.append("next"))
         assert ran == ["next"]
-        assert "after-commit callback failed" in caplog.text
+        assert "transaction outcome callback failed" in caplog.text
 
     def test_after_commit_callbacks_run_only_after_a_commit(self, app: Flask) -> None:
         ran: list[str] = []

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, UUIDPrimaryKey, utcnow
@@ -19,9 +19,9 @@ class AuditEntry(UUIDPrimaryKey, Base):
     __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id", "at"),)
 
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )  # None: the system (a scheduled task)
+    # The acting user's id, or None for the system (a scheduled task). Deliberately no foreign
+    # key: rows never change, so they must outlive the erasure of the account that acted.
+    actor_id: Mapped[uuid.UUID | None]
     action: Mapped[str] = mapped_column(String(60))
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[uuid.UUID]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
@@ -25,7 +25,9 @@ from marketplace.practitioners.models import (
     ListingStatus,
     Practitioner,
 )
-from marketplace.practitioners.service import CredentialNotPending
+from marketplace.practitioners.service import CredentialNotPending, number_held_elsewhere
+
+MAX_VERIFICATION = timedelta(days=3 * 366)
 
 
 class Decision(enum.StrEnum):
@@ -42,12 +44,20 @@ def credentials_queue(
     session: Session, status: CredentialStatus, limit: int, cursor: str | None
 ) -> Page[Credential]:
     """Credentials in a status, oldest submission first."""
-    query = select(Credential).where(Credential.status == status)
+    query = (
+        select(Credential)
+        .where(Credential.status == status)
+        .options(
+            selectinload(Credential.evidence),
+            selectinload(Credential.practitioner).selectinload(Practitioner.user),
+        )
+    )
     return paginate(session, query, Credential.submitted_at, Credential.id, limit, cursor)
 
 
 def _get_credential(session: Session, credential_id: uuid.UUID) -> Credential:
-    credential = session.get(Credential, credential_id)
+    # Locked, so two admins deciding at once are served one after the other.
+    credential = session.get(Credential, credential_id, with_for_update=True)
     if credential is None:
         raise NotFound("No such credential.")
     return credential
@@ -56,14 +66,20 @@ def _get_credential(session: Session, credential_id: uuid.UUID) -> Credential:
 def _check_approval(
     credential: Credential, expires_on: date | None, register_check: str | None, today: date
 ) -> date | None:
+    """The expiry the admin confirmed. An HCPC registration needs the date the register shows;
+    an NMT certificate may keep the expiry printed on it (or have none)."""
     problems: dict[str, list[str]] = {}
     if not register_check:
         problems["register_check"] = ["Record what the register or certificate check showed."]
-    expiry = expires_on or credential.expires_on
+    expiry = expires_on
+    if expiry is None and credential.kind is CredentialKind.NMT_CERTIFICATE:
+        expiry = credential.expires_on
     if credential.kind is CredentialKind.HCPC and expiry is None:
         problems["expires_on"] = ["An HCPC registration needs the expiry date the register shows."]
     elif expiry is not None and expiry < today:
         problems["expires_on"] = ["This date has passed: the credential has already expired."]
+    elif expiry is not None and expiry > today + MAX_VERIFICATION:
+        problems["expires_on"] = ["Verify for at most three years; check the date again."]
     if problems:
         raise ValidationFailed(details={"fields": problems})
     return expiry
@@ -80,19 +96,6 @@ def _supersede_older_verifications(session: Session, credential: Credential) -> 
         )
         .values(status=CredentialStatus.SUPERSEDED),
         execution_options={"synchronize_session": "fetch"},
-    )
-
-
-def _number_verified_elsewhere(session: Session, credential: Credential) -> bool:
-    return bool(
-        session.scalar(
-            select(Credential.id).where(
-                Credential.kind == credential.kind,
-                Credential.number == credential.number,
-                Credential.status == CredentialStatus.VERIFIED,
-                Credential.practitioner_id != credential.practitioner_id,
-            )
-        )
     )
 
 
@@ -117,7 +120,13 @@ def decide_credential(
         raise CredentialNotPending()
     if decision is Decision.APPROVE:
         credential.expires_on = _check_approval(credential, expires_on, register_check, today)
-        if _number_verified_elsewhere(session, credential):
+        if number_held_elsewhere(
+            session,
+            credential.kind,
+            credential.number,
+            credential.practitioner_id,
+            (CredentialStatus.VERIFIED,),
+        ):
             raise Conflict(
                 "Another practitioner holds this number verified.", code="credential_number_in_use"
             )
@@ -175,7 +184,7 @@ def _tell_practitioner_of_decision(
 
 
 def _get_practitioner(session: Session, practitioner_id: uuid.UUID) -> Practitioner:
-    practitioner = session.get(Practitioner, practitioner_id)
+    practitioner = session.get(Practitioner, practitioner_id, with_for_update=True)
     if practitioner is None:
         raise NotFound("No such practitioner.")
     return practitioner
@@ -190,14 +199,15 @@ def _record_suspension_change(
     since: datetime,
     context: dict[str, Any],
 ) -> None:
-    """Audit a suspension or reinstatement and tell the practitioner (once per suspension)."""
+    """Audit a suspension or reinstatement and tell the practitioner (once per suspension).
+    The reason stays on the practitioner's row and in the message, not in the audit log, which
+    holds ids and actions only (a reason may describe a complaint about care)."""
     record_audit(
         session,
         actor_id=admin.id,
         action=f"practitioner.{change}",
         subject_type="practitioner",
         subject_id=practitioner.id,
-        details={"reason": reason},
     )
     queue_notification(
         session,

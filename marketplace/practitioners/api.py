@@ -107,7 +107,7 @@ def own_profile() -> Practitioner:
 @blp.alt_response(409, schema=ErrorSchema, description="Number held elsewhere / no profile")
 def submit_credential(body: dict[str, Any]) -> Any:
     """Submit an HCPC registration or an NMT certificate for verification."""
-    return service.submit_credential(request_session(), current_account(), body)
+    return service.submit_credential(request_session(), current_account(), body, business_today())
 
 
 @blp.route("/practitioners/me/credentials/<uuid:credential_id>/evidence", methods=["POST"])

@@ -17,7 +17,9 @@ from datetime import date
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.models import User
 from marketplace.admin.audit import record_audit
+from marketplace.db import utcnow
 from marketplace.errors import NotFound
 from marketplace.notifications.service import queue_notification
 from marketplace.practitioners.models import (
@@ -57,18 +59,22 @@ def credential_is_valid(credential: Credential, today: date) -> bool:
     )
 
 
+def qualifies(credential: Credential, profession: Profession) -> bool:
+    """Whether this credential is the kind the profession needs (a physiotherapist's HCPC
+    registration is in the PH part of the register; an NMT certificate has 450+ hours)."""
+    if credential.kind is not REQUIRED_CREDENTIAL[profession]:
+        return False
+    if credential.kind is CredentialKind.HCPC:
+        return profession is not Profession.PHYSIOTHERAPIST or credential.number.startswith("PH")
+    return (credential.training_hours or 0) >= NMT_MINIMUM_HOURS
+
+
 def listing_credential(practitioner: Practitioner, today: date) -> Credential | None:
-    """The valid credential of the required kind that lasts longest, if any."""
-    required = REQUIRED_CREDENTIAL[practitioner.profession]
+    """The valid, qualifying credential that lasts longest, if any."""
     valid = [
         credential
         for credential in practitioner.credentials
-        if credential.kind is required
-        and credential_is_valid(credential, today)
-        and (
-            required is not CredentialKind.NMT_CERTIFICATE
-            or (credential.training_hours or 0) >= NMT_MINIMUM_HOURS
-        )
+        if qualifies(credential, practitioner.profession) and credential_is_valid(credential, today)
     ]
     return max(valid, key=lambda c: c.expires_on or date.max, default=None)
 
@@ -79,10 +85,6 @@ def profile_is_complete(practitioner: Practitioner) -> bool:
     if practitioner.offers_home:
         return bool(practitioner.base_postcode and practitioner.travel_radius_km)
     return True
-
-
-def _had_been_listed(practitioner: Practitioner) -> bool:
-    return practitioner.status is not ListingStatus.PENDING
 
 
 def evaluate_listing(practitioner: Practitioner, today: date) -> ListingDecision:
@@ -97,14 +99,13 @@ def evaluate_listing(practitioner: Practitioner, today: date) -> ListingDecision
         if credential is not None:
             return ListingDecision(ListingStatus.LISTED, None, credential.expires_on)
         expired = any(
-            c.kind is REQUIRED_CREDENTIAL[practitioner.profession]
-            and c.status is CredentialStatus.VERIFIED
+            qualifies(c, practitioner.profession) and c.status is CredentialStatus.VERIFIED
             for c in practitioner.credentials
         )
         reason = "credential_expired" if expired else "credential_missing"
-    status = ListingStatus.DELISTED if _had_been_listed(practitioner) else ListingStatus.PENDING
-    if reason == "suspended":
-        status = ListingStatus.DELISTED
+    # Pending until first listed; from then on, not being listed is being delisted.
+    never_listed = practitioner.first_listed_at is None and reason != "suspended"
+    status = ListingStatus.PENDING if never_listed else ListingStatus.DELISTED
     return ListingDecision(status, reason, None)
 
 
@@ -117,6 +118,8 @@ def refresh_listing(
     practitioner.status = decision.status
     practitioner.status_reason = decision.reason
     practitioner.listed_until = decision.listed_until
+    if decision.status is ListingStatus.LISTED and practitioner.first_listed_at is None:
+        practitioner.first_listed_at = utcnow()
     if decision.status is before:
         return decision
     record_audit(
@@ -141,10 +144,15 @@ def refresh_listing(
 
 
 def listed_clause(today: date) -> ColumnElement[bool]:
-    """SQL condition every reader (profile, slots, matching) uses to see only listed people."""
+    """SQL condition every reader (profile, slots, matching) uses to see only listed people.
+
+    The stored status is the rule's answer at the last change; the clause re-checks the parts
+    that can change without one (the clock, a suspension or deactivation made elsewhere)."""
     return and_(
         Practitioner.status == ListingStatus.LISTED,
         or_(Practitioner.listed_until.is_(None), Practitioner.listed_until >= today),
+        Practitioner.suspended_at.is_(None),
+        Practitioner.user.has(User.is_active.is_(True)),
     )
 
 

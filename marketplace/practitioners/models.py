@@ -95,6 +95,7 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
     )
     status_reason: Mapped[str | None] = mapped_column(String(40))
     listed_until: Mapped[date | None]  # the required credential's expiry while listed
+    first_listed_at: Mapped[datetime | None]
     suspended_at: Mapped[datetime | None]
     suspension_reason: Mapped[str | None] = mapped_column(Text)
 

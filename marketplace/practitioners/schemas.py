@@ -10,10 +10,24 @@ from marshmallow import validate
 
 from marketplace.practitioners.models import CredentialKind, ListingStatus, Mode, Profession
 from marketplace.practitioners.vocabulary import SpecialtyKind
-from marketplace.schemas import InputSchema, StrictSchema, TrimmedString, list_schema
+from marketplace.schemas import (
+    InputSchema,
+    StrictSchema,
+    TrimmedString,
+    bounded_datetime,
+    list_schema,
+)
 
 _MODES = [mode.value for mode in Mode]
 _HH_MM = "%H:%M"
+
+
+def _modes_field(**options: Any) -> ma.fields.Field[Any]:
+    return ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(_MODES)),
+        validate=validate.Length(min=1, max=2),
+        **options,
+    )
 
 
 def _multiple_of_15(value: int) -> None:
@@ -38,21 +52,19 @@ class ProfileInputSchema(StrictSchema):
         required=True,
         validate=validate.Length(max=30),
     )
-    modes = ma.fields.List(
-        ma.fields.String(validate=validate.OneOf(_MODES)),
-        required=True,
-        validate=validate.Length(min=1, max=2),
-    )
-    base_postcode = ma.fields.String(
+    modes = _modes_field(required=True)
+    base_postcode = TrimmedString(
         load_default=None, allow_none=True, validate=validate.Length(max=16)
     )
     travel_radius_km = ma.fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1, max=80)
+        strict=True, load_default=None, allow_none=True, validate=validate.Range(min=1, max=80)
     )
     session_minutes = ma.fields.Integer(
-        required=True, validate=[validate.Range(min=30, max=120), _multiple_of_15]
+        strict=True, required=True, validate=[validate.Range(min=30, max=120), _multiple_of_15]
     )
-    price_pence = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    price_pence = ma.fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=1, max=100_000)
+    )
     languages = ma.fields.List(
         ma.fields.String(validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code.")),
         load_default=lambda: ["en"],
@@ -74,7 +86,7 @@ class CredentialInputSchema(StrictSchema):
     issuer = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=200))
     programme = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=200))
     training_hours = ma.fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000)
+        strict=True, load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000)
     )
     issued_on = ma.fields.Date(load_default=None, allow_none=True)
     expires_on = ma.fields.Date(load_default=None, allow_none=True)
@@ -139,29 +151,25 @@ class PublicProfileSchema(ma.Schema):
 class OpeningSchema(StrictSchema):
     start = ma.fields.Time(format=_HH_MM, required=True)
     end = ma.fields.Time(format=_HH_MM, required=True)
-    modes = ma.fields.List(
-        ma.fields.String(validate=validate.OneOf(_MODES)),
-        load_default=lambda: list(_MODES),
-        validate=validate.Length(min=1, max=2),
-    )
+    modes = _modes_field(load_default=lambda: list(_MODES))
 
 
 class WeeklyRuleSchema(OpeningSchema):
     weekday = ma.fields.Integer(
-        required=True, validate=validate.Range(min=0, max=6), metadata={"description": "Mon=0"}
+        strict=True,
+        required=True,
+        validate=validate.Range(min=0, max=6),
+        metadata={"description": "Mon=0"},
     )
 
 
-class ExceptionSchema(StrictSchema):
+class ExceptionSchema(OpeningSchema):
+    """A day off (`available: false`) or that date's own hours."""
+
     date = ma.fields.Date(required=True)
     available = ma.fields.Boolean(load_default=True)
     start = ma.fields.Time(format=_HH_MM, load_default=None, allow_none=True)
     end = ma.fields.Time(format=_HH_MM, load_default=None, allow_none=True)
-    modes = ma.fields.List(
-        ma.fields.String(validate=validate.OneOf(_MODES)),
-        load_default=lambda: list(_MODES),
-        validate=validate.Length(min=1, max=2),
-    )
 
     @ma.validates_schema
     def hours_match_availability(self, data: dict[str, Any], **_: Any) -> None:
@@ -180,11 +188,17 @@ class AvailabilityInputSchema(StrictSchema):
     exceptions = ma.fields.List(
         ma.fields.Nested(ExceptionSchema), load_default=list, validate=validate.Length(max=400)
     )
-    min_notice_hours = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=336))
-    horizon_days = ma.fields.Integer(load_default=None, validate=validate.Range(min=1, max=365))
-    buffer_minutes = ma.fields.Integer(load_default=None, validate=validate.Range(min=0, max=120))
+    min_notice_hours = ma.fields.Integer(
+        strict=True, load_default=None, validate=validate.Range(min=0, max=336)
+    )
+    horizon_days = ma.fields.Integer(
+        strict=True, load_default=None, validate=validate.Range(min=1, max=365)
+    )
+    buffer_minutes = ma.fields.Integer(
+        strict=True, load_default=None, validate=validate.Range(min=0, max=120)
+    )
     travel_buffer_minutes = ma.fields.Integer(
-        load_default=None, validate=validate.Range(min=0, max=180)
+        strict=True, load_default=None, validate=validate.Range(min=0, max=180)
     )
 
 
@@ -216,8 +230,8 @@ class AvailabilitySchema(ma.Schema):
 
 
 class SlotsQuerySchema(InputSchema):
-    start = ma.fields.AwareDateTime(data_key="from", load_default=None)
-    end = ma.fields.AwareDateTime(data_key="to", load_default=None)
+    start = ma.fields.AwareDateTime(data_key="from", load_default=None, validate=bounded_datetime)
+    end = ma.fields.AwareDateTime(data_key="to", load_default=None, validate=bounded_datetime)
     mode = ma.fields.String(load_default=None, validate=validate.OneOf(_MODES))
 
 

@@ -9,15 +9,17 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
+from marketplace.db import after_rollback
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.postcodes import outward_code
@@ -171,7 +173,7 @@ def normalise_hcpc_number(number: str, profession: Profession) -> str:
     return compact
 
 
-def _check_nmt_certificate(fields: dict[str, Any]) -> None:
+def _check_nmt_certificate(fields: dict[str, Any], today: date) -> None:
     problems: dict[str, list[str]] = {}
     for name in ("issuer", "programme", "training_hours", "issued_on"):
         if fields.get(name) in (None, ""):
@@ -183,28 +185,37 @@ def _check_nmt_certificate(fields: dict[str, Any]) -> None:
             f"this one has {hours}."
         ]
     issued, expires = fields.get("issued_on"), fields.get("expires_on")
+    if issued and issued > today:
+        problems["issued_on"] = ["The issue date cannot be in the future."]
     if issued and expires and expires <= issued:
         problems["expires_on"] = ["The expiry date must be after the issue date."]
     if problems:
         raise ValidationFailed(details={"fields": problems})
 
 
-def _number_held_by_someone_else(
-    session: Session, kind: CredentialKind, number: str, practitioner: Practitioner
+def number_held_elsewhere(
+    session: Session,
+    kind: CredentialKind,
+    number: str,
+    practitioner_id: uuid.UUID,
+    statuses: tuple[CredentialStatus, ...] = (CredentialStatus.PENDING, CredentialStatus.VERIFIED),
 ) -> bool:
+    """Whether another practitioner holds this registration number in one of `statuses`."""
     return bool(
         session.scalar(
             select(Credential.id).where(
                 Credential.kind == kind,
                 Credential.number == number,
-                Credential.practitioner_id != practitioner.id,
-                Credential.status.in_([CredentialStatus.PENDING, CredentialStatus.VERIFIED]),
+                Credential.practitioner_id != practitioner_id,
+                Credential.status.in_(statuses),
             )
         )
     )
 
 
-def submit_credential(session: Session, user: User, fields: dict[str, Any]) -> Credential:
+def submit_credential(
+    session: Session, user: User, fields: dict[str, Any], today: date
+) -> Credential:
     profile = find_profile(session, user)
     if profile is None:
         raise ProfileRequired()
@@ -212,9 +223,9 @@ def submit_credential(session: Session, user: User, fields: dict[str, Any]) -> C
     if kind is CredentialKind.HCPC:
         number = normalise_hcpc_number(fields["number"], profile.profession)
     else:
-        number = fields["number"].strip()
-        _check_nmt_certificate(fields)
-    if _number_held_by_someone_else(session, kind, number, profile):
+        number = " ".join(fields["number"].split()).upper()
+        _check_nmt_certificate(fields, today)
+    if number_held_elsewhere(session, kind, number, profile.id):
         raise CredentialNumberInUse()
     credential = Credential(
         practitioner=profile,
@@ -245,6 +256,8 @@ def add_evidence(
     if credential.status is not CredentialStatus.PENDING:
         raise CredentialNotPending("Evidence can only be added while a credential is pending.")
     stored = store_evidence(stream, folder)
+    path = folder / stored.stored_name
+    after_rollback(session, lambda: path.unlink(missing_ok=True))
     evidence = Evidence(
         credential_id=credential.id,
         stored_name=stored.stored_name,
@@ -282,13 +295,16 @@ def open_evidence(
 # --- availability ----------------------------------------------------------------------------
 
 
+@cache
+def _time_zone_names() -> frozenset[str]:
+    # "localtime" would mean the server's own zone; the others are not places.
+    return frozenset(available_timezones() - {"localtime", "Factory", "posixrules"})
+
+
 def zone_named(name: str) -> ZoneInfo:
-    if name not in available_timezones():
+    if name not in _time_zone_names():
         raise ValidationFailed.for_field("timezone", f"Unknown time zone {name!r}.")
-    try:
-        return ZoneInfo(name)
-    except ZoneInfoNotFoundError as exc:  # pragma: no cover - listed but not loadable
-        raise ValidationFailed.for_field("timezone", f"Unknown time zone {name!r}.") from exc
+    return ZoneInfo(name)
 
 
 def _opening(item: dict[str, Any], field: str, **where: Any) -> availability.Opening:
@@ -335,6 +351,10 @@ def set_availability(session: Session, user: User, fields: dict[str, Any]) -> Pr
         if fields.get(setting) is not None:
             setattr(profile, setting, fields[setting])
     profile.timezone = fields["timezone"]
+    # Old rows go first: a replacement row may share the unique (date, start) of an old one.
+    profile.weekly_rules = []
+    profile.exceptions = []
+    session.flush()
     profile.weekly_rules = [
         WeeklyRule(weekday=o.weekday, start_time=o.start, end_time=o.end, modes=sorted(o.modes))
         for o in weekly

@@ -60,7 +60,6 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.Uuid(), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_audit_log_actor_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
@@ -110,6 +109,7 @@ def upgrade() -> None:
     sa.Column('status', sa.Enum('pending', 'listed', 'delisted', name='listing_status', native_enum=False, create_constraint=True, length=20), nullable=False),
     sa.Column('status_reason', sa.String(length=40), nullable=True),
     sa.Column('listed_until', sa.Date(), nullable=True),
+    sa.Column('first_listed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('suspended_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('suspension_reason', sa.Text(), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),

@@ -40,7 +40,7 @@ def pending_credential(db: Session, **profile: Any) -> Credential:
     practitioners.save_profile(
         db, user, profile_input(**profile), business_today(), TableGeocoder()
     )
-    return practitioners.submit_credential(db, user, hcpc_fields())
+    return practitioners.submit_credential(db, user, hcpc_fields(), business_today())
 
 
 def decide(client: FlaskClient, credential: Credential, **body: Any) -> Any:
@@ -158,7 +158,7 @@ def test_nobody_decides_on_a_credential_of_their_own_account(db: Session) -> Non
     # Even an account that somehow is an admin with a practitioner profile is refused.
     odd_admin = make_user(db, Role.ADMIN)
     practitioners.save_profile(db, odd_admin, profile_input(), business_today(), TableGeocoder())
-    credential = practitioners.submit_credential(db, odd_admin, hcpc_fields())
+    credential = practitioners.submit_credential(db, odd_admin, hcpc_fields(), business_today())
     with pytest.raises(Forbidden):
         admin.decide_credential(
             db,
@@ -192,7 +192,9 @@ def test_a_number_verified_for_someone_else_cannot_be_approved_again(
 def test_renewal_supersedes_the_old_verification(admin_client: FlaskClient, db: Session) -> None:
     practitioner = make_practitioner(db)
     old = practitioner.credentials[0]
-    renewal = practitioners.submit_credential(db, practitioner.user, hcpc_fields(old.number))
+    renewal = practitioners.submit_credential(
+        db, practitioner.user, hcpc_fields(old.number), business_today()
+    )
     later = (business_today() + timedelta(days=700)).isoformat()
     response = decide(
         admin_client, renewal, decision="approve", register_check="renewed", expires_on=later

@@ -82,7 +82,7 @@ class TestListingRule:
     def test_the_wrong_kind_of_credential_does_not_list(self, db: Session) -> None:
         # A physiotherapist with only a verified NMT certificate is not listed.
         practitioner = make_practitioner(db, verified=False, today=TODAY)
-        credential = practitioners.submit_credential(db, practitioner.user, nmt_fields())
+        credential = practitioners.submit_credential(db, practitioner.user, nmt_fields(), TODAY)
         admin.decide_credential(
             db,
             make_user(db, Role.ADMIN),
@@ -131,7 +131,10 @@ class TestLapses:
         later = TODAY + timedelta(days=5)
         check_credential_lapses(db, later)
         renewal = practitioners.submit_credential(
-            db, practitioner.user, {"kind": "hcpc", "number": practitioner.credentials[0].number}
+            db,
+            practitioner.user,
+            {"kind": "hcpc", "number": practitioner.credentials[0].number},
+            later,
         )
         admin.decide_credential(
             db,
