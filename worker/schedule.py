@@ -11,6 +11,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "worker.tasks.purge_dead_access_tokens",
         "schedule": 3600.0,
     },
+    "expire-care-requests": {
+        "task": "worker.tasks.expire_care_requests",
+        "schedule": 15 * 60.0,
+    },
     # Early morning UK time, before anyone books: delist lapsed credentials, warn of expiries.
     "check-credential-lapses": {
         "task": "worker.tasks.check_credential_lapses",

@@ -8,8 +8,9 @@ from datetime import timedelta
 from celery import shared_task
 
 from marketplace.accounts import service as accounts
+from marketplace.booking import service as care_requests
 from marketplace.clock import business_today
-from marketplace.db import get_database
+from marketplace.db import get_database, utcnow
 from marketplace.notifications import service as notifications
 from marketplace.practitioners.lapses import check_credential_lapses as check_lapses
 
@@ -42,3 +43,10 @@ def check_credential_lapses() -> dict[str, int]:
     with get_database().session_scope() as session:
         report = check_lapses(session, business_today())
     return {"delisted": report.delisted, "warned": report.warned}
+
+
+@shared_task
+def expire_care_requests() -> int:
+    """Open care requests whose window has passed become expired (idempotent)."""
+    with get_database().session_scope() as session:
+        return care_requests.expire_requests(session, utcnow())

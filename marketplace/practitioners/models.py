@@ -67,6 +67,8 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint("price_pence > 0", name="price_positive"),
         CheckConstraint("offers_home OR offers_video", name="offers_a_mode"),
         Index("ix_practitioners_status_listed_until", "status", "listed_until"),
+        # Matching narrows candidates with a bounding box on these before exact distances.
+        Index("ix_practitioners_location", "latitude", "longitude"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,0 +1,1 @@
+"""Care requests, slots and bookings."""

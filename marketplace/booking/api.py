@@ -1,0 +1,95 @@
+"""Care request endpoints: create, read, withdraw, matches, and the practitioners' feed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app
+
+from marketplace.accounts.auth import authenticated, current_account
+from marketplace.accounts.models import Role
+from marketplace.booking import service
+from marketplace.booking.models import CareRequest
+from marketplace.booking.schemas import (
+    CareRequestInputSchema,
+    CareRequestSchema,
+    FeedSchema,
+    MatchListSchema,
+    MatchQuerySchema,
+)
+from marketplace.clock import business_today
+from marketplace.db import request_session, utcnow
+from marketplace.errors import ErrorSchema, Forbidden
+from marketplace.matching.geocoding import geocoder_from_config
+from marketplace.matching.service import match_practitioners
+from marketplace.practitioners.listing import get_listed_practitioner
+from marketplace.practitioners.service import get_own_profile
+from marketplace.schemas import ApiBlueprint
+
+blp = ApiBlueprint("requests", __name__, url_prefix="/api/v1", description="Care requests")
+
+
+@blp.route("/requests", methods=["POST"])
+@authenticated(Role.PATIENT)
+@blp.arguments(CareRequestInputSchema)
+@blp.response(201, CareRequestSchema)
+def create_request(body: dict[str, Any]) -> CareRequest:
+    """Describe what you need: mode, specialty, where (home visits) and when."""
+    return service.create_request(
+        request_session(),
+        current_account(),
+        body,
+        geocoder_from_config(current_app.config),
+        utcnow(),
+    )
+
+
+@blp.route("/requests/<uuid:request_id>", methods=["GET"])
+@authenticated()
+@blp.response(200, CareRequestSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
+def get_request(request_id: uuid.UUID) -> CareRequest:
+    """A request, for its patient or an admin."""
+    return service.get_request(request_session(), current_account(), request_id)
+
+
+@blp.route("/requests/<uuid:request_id>/withdraw", methods=["POST"])
+@authenticated(Role.PATIENT)
+@blp.response(200, CareRequestSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="No longer open")
+def withdraw(request_id: uuid.UUID) -> CareRequest:
+    """Withdraw your open request."""
+    return service.withdraw_request(request_session(), current_account(), request_id)
+
+
+@blp.route("/requests/<uuid:request_id>/matches", methods=["GET"])
+@authenticated(Role.PATIENT)
+@blp.arguments(MatchQuerySchema, location="query")
+@blp.response(200, MatchListSchema)
+def matches(query: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
+    """Practitioners who fit your request, best first, with reasons and their next free slots."""
+    session = request_session()
+    care_request = service.own_request(session, current_account(), request_id)
+    now = utcnow()
+    found = match_practitioners(
+        session, care_request, now=now, today=business_today(now), limit=query["limit"]
+    )
+    return {"items": found, "next_cursor": None}
+
+
+@blp.route("/practitioners/me/open-requests", methods=["GET"])
+@authenticated(Role.PRACTITIONER)
+@blp.response(200, FeedSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="Not listed")
+def open_requests() -> dict[str, Any]:
+    """Open requests you fit (the area only: no notes, no names)."""
+    session = request_session()
+    now = utcnow()
+    today = business_today(now)
+    profile = get_own_profile(session, current_account())
+    try:
+        get_listed_practitioner(session, profile.id, today)
+    except Exception as exc:
+        raise Forbidden("Your profile is not listed yet.", code="not_listed") from exc
+    return {"items": service.open_requests_for(session, profile, now, today), "next_cursor": None}

@@ -1,0 +1,57 @@
+"""Care requests: what a patient needs, where and when."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum
+from marketplace.practitioners.models import Mode
+
+
+class RequestStatus(enum.StrEnum):
+    OPEN = "open"
+    BOOKED = "booked"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class CareRequest(UUIDPrimaryKey, Timestamps, Base):
+    """`notes` are health information: shown only to the patient, admins and (later) the booked
+    practitioner; never logged, never in the practitioners' feed."""
+
+    __tablename__ = "care_requests"
+    __table_args__ = (
+        CheckConstraint("latest > earliest", name="window_forwards"),
+        CheckConstraint(
+            "mode != 'home' OR (latitude IS NOT NULL AND longitude IS NOT NULL)",
+            name="home_has_a_point",
+        ),
+        Index("ix_care_requests_status_latest", "status", "latest"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    mode: Mapped[Mode] = mapped_column(str_enum(Mode, "request_mode"))
+    specialty: Mapped[str] = mapped_column(String(40))
+    postcode: Mapped[str | None] = mapped_column(String(8))
+    outcode: Mapped[str | None] = mapped_column(String(4))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    earliest: Mapped[datetime]
+    latest: Mapped[datetime]
+    notes: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[RequestStatus] = mapped_column(
+        str_enum(RequestStatus, "request_status"), default=RequestStatus.OPEN
+    )
+
+    def point(self) -> tuple[float, float]:
+        """Where a home visit is (the database guarantees one for home requests)."""
+        if self.latitude is None or self.longitude is None:
+            raise ValueError(f"care request {self.id} has no location")
+        return self.latitude, self.longitude

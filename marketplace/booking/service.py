@@ -1,0 +1,177 @@
+"""Care requests: create, read, withdraw, expire, and the practitioners' feed.
+
+Every function takes a session, may flush, and never commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.booking.models import CareRequest, RequestStatus
+from marketplace.errors import Conflict, NotFound, ValidationFailed
+from marketplace.matching.geocoding import Geocoder, geocode
+from marketplace.matching.geometry import bounding_box, distance_km
+from marketplace.matching.models import PostcodeCentroid
+from marketplace.matching.postcodes import is_outward_code, outward_code
+from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.service import available_slots
+from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS
+
+MAX_WINDOW = timedelta(days=60)
+# Great Britain and Northern Ireland, generously: a point outside is a typo, not a patient.
+UK_LATITUDES = (49.8, 60.9)
+UK_LONGITUDES = (-8.7, 1.8)
+
+
+class RequestNotOpen(Conflict):
+    code = "request_not_open"
+    message = "This request is no longer open."
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    request: CareRequest
+    distance_km: float | None
+
+
+def _check_window(earliest: datetime, latest: datetime, now: datetime) -> None:
+    problems: dict[str, list[str]] = {}
+    if latest <= earliest:
+        problems["latest"] = ["The window must end after it starts."]
+    elif latest - earliest > MAX_WINDOW:
+        problems["latest"] = ["Ask for a window of at most 60 days."]
+    if latest <= now:
+        problems.setdefault("latest", []).append("The window has already passed.")
+    if problems:
+        raise ValidationFailed(details={"fields": problems})
+
+
+def _nearest_outcode(session: Session, latitude: float, longitude: float) -> str | None:
+    """The outward code whose centroid is nearest a point (for the feed, which shows areas)."""
+    box = bounding_box(latitude, longitude, 15)
+    rows = session.execute(
+        select(PostcodeCentroid.code, PostcodeCentroid.latitude, PostcodeCentroid.longitude)
+        .where(PostcodeCentroid.latitude.between(box.min_latitude, box.max_latitude))
+        .where(PostcodeCentroid.longitude.between(box.min_longitude, box.max_longitude))
+    ).all()
+    outcodes = [row for row in rows if is_outward_code(row.code)]
+    if not outcodes:
+        return None
+    nearest = min(outcodes, key=lambda r: distance_km(latitude, longitude, r.latitude, r.longitude))
+    return str(nearest.code)
+
+
+def _place(
+    session: Session, geocoder: Geocoder, fields: dict[str, Any]
+) -> tuple[str | None, str | None, float | None, float | None]:
+    """Postcode, outcode and point of a request: from the postcode, or from the coordinates."""
+    if fields.get("postcode"):
+        postcode, point = geocode(session, geocoder, fields["postcode"])
+        return postcode, outward_code(postcode), point.latitude, point.longitude
+    latitude, longitude = fields.get("latitude"), fields.get("longitude")
+    if latitude is None or longitude is None:
+        if fields["mode"] is Mode.HOME:
+            raise ValidationFailed.for_field(
+                "postcode", "A home visit needs a postcode (or latitude and longitude)."
+            )
+        return None, None, None, None
+    if not (UK_LATITUDES[0] <= latitude <= UK_LATITUDES[1]) or not (
+        UK_LONGITUDES[0] <= longitude <= UK_LONGITUDES[1]
+    ):
+        raise ValidationFailed.for_field("latitude", "This point is not in the UK.")
+    return None, _nearest_outcode(session, latitude, longitude), latitude, longitude
+
+
+def create_request(
+    session: Session, patient: User, fields: dict[str, Any], geocoder: Geocoder, now: datetime
+) -> CareRequest:
+    if fields["specialty"] not in SPECIALTY_SLUGS:
+        raise ValidationFailed(
+            details={
+                "fields": {"specialty": [f"Unknown specialty: {fields['specialty']}."]},
+                "allowed": list(SPECIALTY_SLUGS),
+            }
+        )
+    _check_window(fields["earliest"], fields["latest"], now)
+    postcode, outcode, latitude, longitude = _place(session, geocoder, fields)
+    request = CareRequest(
+        patient_id=patient.id,
+        mode=fields["mode"],
+        specialty=fields["specialty"],
+        postcode=postcode,
+        outcode=outcode,
+        latitude=latitude,
+        longitude=longitude,
+        earliest=fields["earliest"],
+        latest=fields["latest"],
+        notes=fields.get("notes"),
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRequest:
+    """The request for its patient or an admin; anyone else is told it does not exist."""
+    request = session.get(CareRequest, request_id)
+    if request is None or (viewer.role is not Role.ADMIN and request.patient_id != viewer.id):
+        raise NotFound("No such request.")
+    return request
+
+
+def own_request(session: Session, patient: User, request_id: uuid.UUID) -> CareRequest:
+    request = session.get(CareRequest, request_id)
+    if request is None or request.patient_id != patient.id:
+        raise NotFound("No such request.")
+    return request
+
+
+def withdraw_request(session: Session, patient: User, request_id: uuid.UUID) -> CareRequest:
+    request = own_request(session, patient, request_id)
+    if request.status is not RequestStatus.OPEN:
+        raise RequestNotOpen()
+    request.status = RequestStatus.WITHDRAWN
+    return request
+
+
+def expire_requests(session: Session, now: datetime) -> int:
+    """Open requests whose window has passed become expired (idempotent)."""
+    result = session.execute(
+        update(CareRequest)
+        .where(CareRequest.status == RequestStatus.OPEN, CareRequest.latest <= now)
+        .values(status=RequestStatus.EXPIRED, updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def open_requests_for(
+    session: Session, practitioner: Practitioner, now: datetime, today: date
+) -> list[FeedItem]:
+    """Open requests this practitioner fits: their specialty and mode, within their travel
+    radius for home visits, with a free slot of theirs in the window. Soonest window first."""
+    offered = [mode for mode in practitioner.modes]
+    query = select(CareRequest).where(
+        CareRequest.status == RequestStatus.OPEN,
+        CareRequest.latest > now,
+        CareRequest.specialty.in_(practitioner.specialty_slugs),
+        CareRequest.mode.in_(offered),
+    )
+    items = []
+    for request in session.scalars(query.order_by(CareRequest.earliest, CareRequest.id)):
+        distance = None
+        if request.mode is Mode.HOME:
+            if practitioner.latitude is None or practitioner.longitude is None:
+                continue
+            distance = distance_km(practitioner.latitude, practitioner.longitude, *request.point())
+            if distance > (practitioner.travel_radius_km or 0):
+                continue
+        if available_slots(practitioner, request.earliest, request.latest, now, request.mode.value):
+            items.append(FeedItem(request, distance))
+    return items

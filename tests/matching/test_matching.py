@@ -1,0 +1,198 @@
+"""Eligibility (each rule flipped on its own), ranking, reasons, continuity, video."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role
+from marketplace.admin import service as admin
+from marketplace.booking.models import CareRequest
+from marketplace.clock import business_today
+from marketplace.db import utcnow
+from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
+from marketplace.matching.service import describe_slot, match_practitioners
+from marketplace.practitioners.models import Mode, Practitioner
+from tests.conftest import logged_in
+from tests.factories import make_practitioner, make_user
+
+BASE = (51.5020, -0.1380)  # the built-in SW1A centroid, where factory practitioners live
+
+
+def request_at(db: Session, km_north: float = 0.0, **changes: Any) -> CareRequest:
+    patient = make_user(db, Role.PATIENT)
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "patient_id": patient.id,
+        "mode": Mode.HOME,
+        "specialty": "parkinsons",
+        "latitude": BASE[0] + km_north / KM_PER_DEGREE_LATITUDE,
+        "longitude": BASE[1],
+        "earliest": now + timedelta(days=1),
+        "latest": now + timedelta(days=8),
+        **changes,
+    }
+    request = CareRequest(**fields)
+    db.add(request)
+    db.flush()
+    return request
+
+
+def matched(db: Session, request: CareRequest, **options: Any) -> list[Practitioner]:
+    now = utcnow()
+    found = match_practitioners(db, request, now=now, today=business_today(now), **options)
+    return [match.practitioner for match in found]
+
+
+def test_geometry() -> None:
+    assert distance_km(51.5074, -0.1278, 53.4808, -2.2426) == pytest.approx(262, abs=3)
+    box = bounding_box(51.5, -0.1, 10)  # everything within 10 km lies inside the box
+    assert distance_km(51.5, -0.1, box.max_latitude, -0.1) == pytest.approx(10)
+    assert distance_km(51.5, -0.1, 51.5, box.max_longitude) >= 10
+
+
+class TestEligibility:
+    def test_a_fitting_practitioner_matches(self, db: Session) -> None:
+        practitioner = make_practitioner(db, travel_radius_km=10)
+        assert matched(db, request_at(db, 3)) == [practitioner]
+
+    def test_unlisted_is_excluded(self, db: Session) -> None:
+        make_practitioner(db, verified=False)
+        assert matched(db, request_at(db, 3)) == []
+
+    def test_suspended_is_excluded(self, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        admin.suspend_practitioner(
+            db, make_user(db, Role.ADMIN), practitioner.id, "x", business_today()
+        )
+        assert matched(db, request_at(db, 3)) == []
+
+    def test_wrong_mode_is_excluded(self, db: Session) -> None:
+        make_practitioner(db, modes=["video"], base_postcode="SW1A 1AA", travel_radius_km=10)
+        assert matched(db, request_at(db, 3)) == []
+
+    def test_wrong_specialty_is_excluded(self, db: Session) -> None:
+        make_practitioner(db, specialties=["stroke"])
+        assert matched(db, request_at(db, 3)) == []
+
+    def test_just_outside_the_radius_is_excluded(self, db: Session) -> None:
+        make_practitioner(db, travel_radius_km=5)
+        assert matched(db, request_at(db, 5.1)) == []
+        assert len(matched(db, request_at(db, 4.9))) == 1
+
+    def test_no_free_slot_in_the_window_is_excluded(self, db: Session) -> None:
+        make_practitioner(db, weekly=[])
+        assert matched(db, request_at(db, 1)) == []
+
+    def test_hours_only_in_the_other_mode_do_not_count(self, db: Session) -> None:
+        video_hours = [
+            {"weekday": d, "start": time(9), "end": time(17), "modes": ["video"]} for d in range(7)
+        ]
+        make_practitioner(db, weekly=video_hours)
+        assert matched(db, request_at(db, 1)) == []
+
+
+class TestRanking:
+    def test_closer_ranks_higher_with_readable_reasons(self, db: Session) -> None:
+        near = make_practitioner(db, travel_radius_km=20)
+        far = make_practitioner(db, base_postcode="N1 9GU", travel_radius_km=20)
+        now = utcnow()
+        found = match_practitioners(db, request_at(db, 0.5), now=now, today=business_today(now))
+        assert [m.practitioner for m in found] == [near, far]
+        best = found[0]
+        assert best.reasons[0] == "0.5 km away"
+        assert "treats parkinson's disease" in best.reasons
+        assert best.reasons[-1].startswith("free ")
+        assert 0 < found[1].score < best.score <= 100
+        assert len(best.next_slots) == 3
+        assert best.next_slots[0].end <= best.next_slots[1].start
+
+    def test_continuity_lifts_a_practitioner_seen_before(self, db: Session) -> None:
+        near = make_practitioner(db, travel_radius_km=20)
+        far = make_practitioner(db, base_postcode="N1 9GU", travel_radius_km=20)
+        request = request_at(db, 0.5)
+        assert matched(db, request) == [near, far]
+        assert matched(db, request, seen_before=frozenset({far.id})) == [far, near]
+        now = utcnow()
+        top = match_practitioners(
+            db, request, now=now, today=business_today(now), seen_before=frozenset({far.id})
+        )[0]
+        assert top.reasons[0] == "you have seen them before"
+
+    def test_core_specialty_fits_better(self, db: Session) -> None:
+        physio = make_practitioner(
+            db,
+            specialties=["chronic_pain"],
+            modes=["video"],
+            base_postcode=None,
+            travel_radius_km=None,
+        )
+        nmt = make_practitioner(
+            db,
+            profession="neuromuscular_therapist",
+            specialties=["chronic_pain"],
+            modes=["video"],
+            base_postcode=None,
+            travel_radius_km=None,
+        )
+        request = request_at(
+            db, 0, mode=Mode.VIDEO, specialty="chronic_pain", latitude=None, longitude=None
+        )
+        assert matched(db, request) == [nmt, physio]
+
+    def test_video_ignores_distance(self, db: Session) -> None:
+        edinburgh_far = make_practitioner(
+            db, modes=["video"], base_postcode=None, travel_radius_km=None
+        )
+        request = request_at(db, 600, mode=Mode.VIDEO)
+        assert matched(db, request) == [edinburgh_far]
+        now = utcnow()
+        match = match_practitioners(db, request, now=now, today=business_today(now))[0]
+        assert match.distance_km is None
+        assert "video visits" in match.reasons
+
+    def test_busy_time_is_not_offered(self, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        request = request_at(db, 1)
+        everything = [(request.earliest, request.latest)]
+        assert matched(db, request, busy={practitioner.id: everything}) == []
+
+
+def test_describe_slot_in_london_time() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2027, 3, 27, 12, tzinfo=UTC)
+    assert describe_slot(datetime(2027, 3, 27, 15, tzinfo=UTC), now) == "today 15:00"
+    assert describe_slot(datetime(2027, 3, 28, 9, tzinfo=UTC), now) == "tomorrow 10:00"  # BST
+    assert describe_slot(datetime(2027, 3, 31, 9, tzinfo=UTC), now) == "Wed 31 Mar 10:00"
+
+
+def test_matches_endpoint(client: FlaskClient, app: Flask, db: Session) -> None:
+    practitioner = make_practitioner(db, travel_radius_km=15)
+    logged_in(client, "patient")
+    now = utcnow()
+    created = client.post(
+        "/api/v1/requests",
+        json={
+            "mode": "home",
+            "specialty": "parkinsons",
+            "postcode": "SW1A 2AA",
+            "earliest": (now + timedelta(days=1)).isoformat(),
+            "latest": (now + timedelta(days=8)).isoformat(),
+        },
+    ).json
+    response = client.get(f"/api/v1/requests/{created['id']}/matches")
+    assert response.status_code == 200
+    [item] = response.json["items"]
+    assert item["practitioner_id"] == str(practitioner.id)
+    assert item["full_name"] == "Test Person"
+    assert item["distance_km"] == 0.0
+    assert len(item["next_slots"]) == 3
+    stranger = app.test_client()
+    logged_in(stranger, "patient")
+    assert stranger.get(f"/api/v1/requests/{created['id']}/matches").status_code == 404
