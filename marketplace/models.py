@@ -2,7 +2,7 @@
 
 from marketplace.accounts.models import AccessToken, User
 from marketplace.admin.models import AuditEntry
-from marketplace.booking.models import CareRequest
+from marketplace.booking.models import Booking, CareRequest
 from marketplace.db import Base
 from marketplace.matching.models import PostcodeCentroid
 from marketplace.notifications.models import Notification
@@ -20,6 +20,7 @@ __all__ = [
     "AuditEntry",
     "AvailabilityException",
     "Base",
+    "Booking",
     "CareRequest",
     "Credential",
     "Evidence",

@@ -1,4 +1,5 @@
-"""Care requests: what a patient needs, where and when."""
+"""Care requests (what a patient needs, where and when) and bookings (time held with a
+practitioner)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,41 @@ class CareRequest(UUIDPrimaryKey, Timestamps, Base):
         if self.latitude is None or self.longitude is None:
             raise ValueError(f"care request {self.id} has no location")
         return self.latitude, self.longitude
+
+
+class BookingStatus(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+
+
+TIME_HOLDING = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+
+
+class Booking(UUIDPrimaryKey, Timestamps, Base):
+    """A visit. No two bookings that hold time (pending or confirmed) overlap for one
+    practitioner: the database refuses it (an exclusion constraint on PostgreSQL, triggers on
+    SQLite; both written by hand in migration 0005, as autogenerate cannot express them)."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_bookings_practitioner_starts_at", "practitioner_id", "starts_at"),
+        Index("ix_bookings_patient_starts_at", "patient_id", "starts_at"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE")
+    )
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("care_requests.id", ondelete="SET NULL")
+    )
+    mode: Mapped[Mode] = mapped_column(str_enum(Mode, "booking_mode"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[BookingStatus] = mapped_column(
+        str_enum(BookingStatus, "booking_status"), default=BookingStatus.CONFIRMED
+    )
