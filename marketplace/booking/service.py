@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.booking.models import CareRequest, RequestStatus
+from marketplace.booking.slots import free_slots_of
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import bounding_box, distance_km
 from marketplace.matching.models import PostcodeCentroid
 from marketplace.matching.postcodes import is_outward_code, outward_code
 from marketplace.practitioners.models import Mode, Practitioner
-from marketplace.practitioners.service import available_slots
 from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS
 
 MAX_WINDOW = timedelta(days=60)
@@ -172,6 +172,8 @@ def open_requests_for(
             distance = distance_km(practitioner.latitude, practitioner.longitude, *request.point())
             if distance > (practitioner.travel_radius_km or 0):
                 continue
-        if available_slots(practitioner, request.earliest, request.latest, now, request.mode.value):
+        if free_slots_of(
+            session, practitioner, request.earliest, request.latest, now, request.mode.value
+        ):
             items.append(FeedItem(request, distance))
     return items

@@ -13,7 +13,6 @@ Score, 0 to 100 (documented in the README):
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -21,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.booking.models import CareRequest
+from marketplace.booking.slots import free_slots, held_bookings, practitioners_seen_by
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import bounding_box, distance_km
 from marketplace.practitioners import availability
@@ -31,7 +31,6 @@ from marketplace.practitioners.models import (
     PractitionerSpecialty,
     Profession,
 )
-from marketplace.practitioners.service import available_slots
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
 
 MAX_TRAVEL_RADIUS_KM = 80
@@ -140,26 +139,26 @@ def match_practitioners(
     *,
     now: datetime,
     today: date,
-    seen_before: frozenset[uuid.UUID] = frozenset(),
-    busy: dict[uuid.UUID, list[tuple[datetime, datetime]]] | None = None,
     limit: int = 20,
 ) -> list[Match]:
-    """Eligible practitioners, best first. `seen_before` holds practitioners the patient had
-    visits with; `busy` the time each practitioner already has taken (bookings)."""
+    """Eligible practitioners, best first, each with up to three next free slots."""
+    seen_before = practitioners_seen_by(session, request.patient_id, now)
+    found = candidates(session, request, today)
+    bookings = held_bookings(session, [p.id for p in found], request.earliest, request.latest)
     matches = []
-    for practitioner in candidates(session, request, today):
+    for practitioner in found:
         distance = _distance_if_reachable(practitioner, request)
         if request.mode is Mode.HOME and (
             distance is None or distance > (practitioner.travel_radius_km or 0)
         ):
             continue
-        slots = available_slots(
+        slots = free_slots(
             practitioner,
             request.earliest,
             request.latest,
             now,
             request.mode.value,
-            (busy or {}).get(practitioner.id, []),
+            bookings.get(practitioner.id, []),
         )
         if not slots:
             continue

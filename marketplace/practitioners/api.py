@@ -11,6 +11,7 @@ from flask import Response, current_app, send_file
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
+from marketplace.booking.slots import public_slots
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
@@ -171,7 +172,7 @@ def slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
     now = utcnow()
     start = query["start"] or now
     end = query["end"] or start + timedelta(days=DEFAULT_SLOT_DAYS)
-    found = service.public_slots(
+    found = public_slots(
         request_session(), practitioner_id, start, end, query["mode"], now, business_today(now)
     )
     items = [{"start": s.start, "end": s.end, "modes": sorted(s.modes)} for s in found]

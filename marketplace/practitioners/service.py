@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -48,7 +48,6 @@ HCPC_CODES = (
     "AS", "BS", "CH", "CS", "DT", "HAD", "ODP", "OR", "OT", "PA", "PH", "PO", "PYL", "RA", "SL",
 )  # fmt: skip
 _HCPC_NUMBER = re.compile(rf"^(?P<code>{'|'.join(HCPC_CODES)})(?P<digits>[0-9]{{1,6}})$")
-MAX_SLOT_RANGE = timedelta(days=31)
 
 
 class ProfileRequired(Conflict):
@@ -431,23 +430,6 @@ def available_slots(
         mode,
         busy or [],
     )
-
-
-def public_slots(
-    session: Session,
-    practitioner_id: uuid.UUID,
-    start: datetime,
-    end: datetime,
-    mode: str | None,
-    now: datetime,
-    today: date,
-) -> list[availability.Interval]:
-    if end <= start:
-        raise ValidationFailed.for_field("to", "`to` must be after `from`.")
-    if end - start > MAX_SLOT_RANGE:
-        raise ValidationFailed.for_field("to", "Ask for at most 31 days at a time.")
-    practitioner = get_listed_practitioner(session, practitioner_id, today)
-    return available_slots(practitioner, start.astimezone(UTC), end.astimezone(UTC), now, mode)
 
 
 def public_profile(session: Session, practitioner_id: uuid.UUID, today: date) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
-from marketplace.booking.models import CareRequest
+from marketplace.booking.models import Booking, BookingStatus, CareRequest
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
@@ -117,11 +117,21 @@ class TestRanking:
         far = make_practitioner(db, base_postcode="N1 9GU", travel_radius_km=20)
         request = request_at(db, 0.5)
         assert matched(db, request) == [near, far]
-        assert matched(db, request, seen_before=frozenset({far.id})) == [far, near]
+        visited = utcnow() - timedelta(days=30)
+        db.add(
+            Booking(
+                practitioner_id=far.id,
+                patient_id=request.patient_id,
+                mode=Mode.HOME,
+                starts_at=visited,
+                ends_at=visited + timedelta(hours=1),
+                status=BookingStatus.COMPLETED,
+            )
+        )
+        db.flush()
+        assert matched(db, request) == [far, near]
         now = utcnow()
-        top = match_practitioners(
-            db, request, now=now, today=business_today(now), seen_before=frozenset({far.id})
-        )[0]
+        top = match_practitioners(db, request, now=now, today=business_today(now))[0]
         assert top.reasons[0] == "you have seen them before"
 
     def test_core_specialty_fits_better(self, db: Session) -> None:
@@ -156,11 +166,20 @@ class TestRanking:
         assert match.distance_km is None
         assert "video visits" in match.reasons
 
-    def test_busy_time_is_not_offered(self, db: Session) -> None:
+    def test_a_fully_booked_practitioner_is_excluded(self, db: Session) -> None:
         practitioner = make_practitioner(db)
         request = request_at(db, 1)
-        everything = [(request.earliest, request.latest)]
-        assert matched(db, request, busy={practitioner.id: everything}) == []
+        db.add(
+            Booking(
+                practitioner_id=practitioner.id,
+                patient_id=make_user(db).id,
+                mode=Mode.HOME,
+                starts_at=request.earliest,
+                ends_at=request.latest,
+            )
+        )
+        db.flush()
+        assert matched(db, request) == []
 
 
 def test_describe_slot_in_london_time() -> None:

@@ -1,0 +1,132 @@
+"""Free slots: the one function behind the slots endpoint and matching.
+
+Free = the practitioner's open hours (in the mode) within notice and horizon, minus the time their
+bookings hold, each widened by the buffer between visits; two home visits are also kept apart by
+the travel buffer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
+from marketplace.errors import ValidationFailed
+from marketplace.practitioners.availability import Interval
+from marketplace.practitioners.listing import get_listed_practitioner
+from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.service import available_slots
+
+
+def held_bookings(
+    session: Session, practitioner_ids: Iterable[uuid.UUID], start: datetime, end: datetime
+) -> dict[uuid.UUID, list[Booking]]:
+    """Bookings that hold time near [start, end), per practitioner, in one query."""
+    ids = list(practitioner_ids)
+    margin = timedelta(hours=4)  # wider than any buffer, so padded bookings are not missed
+    by_practitioner: dict[uuid.UUID, list[Booking]] = defaultdict(list)
+    if not ids:
+        return by_practitioner
+    rows = session.scalars(
+        select(Booking).where(
+            Booking.practitioner_id.in_(ids),
+            Booking.status.in_(TIME_HOLDING),
+            Booking.starts_at < end + margin,
+            Booking.ends_at > start - margin,
+        )
+    )
+    for booking in rows:
+        by_practitioner[booking.practitioner_id].append(booking)
+    return by_practitioner
+
+
+def busy_periods(
+    practitioner: Practitioner, bookings: Iterable[Booking], mode: str | None
+) -> list[tuple[datetime, datetime]]:
+    buffer = timedelta(minutes=practitioner.buffer_minutes)
+    travel = timedelta(minutes=practitioner.travel_buffer_minutes)
+    periods = []
+    for booking in bookings:
+        home_to_home = booking.mode is Mode.HOME and mode == Mode.HOME.value
+        pad = buffer + travel if home_to_home else buffer
+        periods.append((booking.starts_at - pad, booking.ends_at + pad))
+    return periods
+
+
+def free_slots(
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    mode: str | None,
+    bookings: Iterable[Booking],
+) -> list[Interval]:
+    """Free slots in `mode`; with no mode, each slot lists the modes it is free in (a home visit
+    needs the travel buffer after another home visit, a video call does not)."""
+    held = list(bookings)
+    if mode is not None:
+        busy = busy_periods(practitioner, held, mode)
+        return available_slots(practitioner, start, end, now, mode, busy)
+    modes_by_start: dict[tuple[datetime, datetime], set[str]] = defaultdict(set)
+    for each in (Mode.HOME.value, Mode.VIDEO.value):
+        busy = busy_periods(practitioner, held, each)
+        for slot in available_slots(practitioner, start, end, now, each, busy):
+            modes_by_start[(slot.start, slot.end)].add(each)
+    return [
+        Interval(start_, end_, frozenset(modes))
+        for (start_, end_), modes in sorted(modes_by_start.items())
+    ]
+
+
+def free_slots_of(
+    session: Session,
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    mode: str | None,
+) -> list[Interval]:
+    bookings = held_bookings(session, [practitioner.id], start, end)[practitioner.id]
+    return free_slots(practitioner, start, end, now, mode, bookings)
+
+
+def practitioners_seen_by(
+    session: Session, patient_id: uuid.UUID, now: datetime
+) -> frozenset[uuid.UUID]:
+    """Practitioners this patient has had a visit with (continuity of care)."""
+    rows = session.scalars(
+        select(Booking.practitioner_id).where(
+            Booking.patient_id == patient_id,
+            Booking.starts_at < now,
+            Booking.status.in_([BookingStatus.COMPLETED, BookingStatus.CONFIRMED]),
+        )
+    )
+    return frozenset(rows)
+
+
+MAX_SLOT_RANGE = timedelta(days=31)
+
+
+def public_slots(
+    session: Session,
+    practitioner_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    mode: str | None,
+    now: datetime,
+    today: date,
+) -> list[Interval]:
+    """Free slots of a listed practitioner, for anyone to see (at most 31 days at a time)."""
+    if end <= start:
+        raise ValidationFailed.for_field("to", "`to` must be after `from`.")
+    if end - start > MAX_SLOT_RANGE:
+        raise ValidationFailed.for_field("to", "Ask for at most 31 days at a time.")
+    practitioner = get_listed_practitioner(session, practitioner_id, today)
+    return free_slots_of(
+        session, practitioner, start.astimezone(UTC), end.astimezone(UTC), now, mode
+    )

@@ -1,0 +1,73 @@
+"""Free slots: open hours minus held bookings and buffers (travel buffer between home visits)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy.orm import Session
+
+from marketplace.booking.models import Booking, BookingStatus
+from marketplace.booking.slots import free_slots_of
+from marketplace.practitioners.models import Mode
+from tests.factories import make_practitioner, make_user
+
+MONDAY = datetime(2030, 1, 7, tzinfo=UTC)  # GMT: local time = UTC
+NOW = MONDAY - timedelta(days=3)
+
+
+def starts(db: Session, practitioner, mode: str | None) -> list[str]:  # type: ignore[no-untyped-def]
+    slots = free_slots_of(db, practitioner, MONDAY, MONDAY + timedelta(days=1), NOW, mode)
+    return [f"{slot.start:%H:%M}" for slot in slots]
+
+
+def test_bookings_and_buffers_take_time_out(db: Session) -> None:
+    practitioner = make_practitioner(
+        db, weekly=[{"weekday": 0, "start": time(9), "end": time(14), "modes": ["home", "video"]}]
+    )
+    practitioner.horizon_days = 3650
+    db.add(
+        Booking(
+            practitioner_id=practitioner.id,
+            patient_id=make_user(db).id,
+            mode=Mode.HOME,
+            starts_at=MONDAY.replace(hour=11),
+            ends_at=MONDAY.replace(hour=12),
+        )
+    )
+    db.flush()
+    # 15 min buffer: a 60-minute video slot must end by 10:45 or start from 12:15.
+    assert starts(db, practitioner, "video") == [
+        "09:00",
+        "09:15",
+        "09:30",
+        "09:45",
+        "12:15",
+        "12:30",
+        "12:45",
+        "13:00",
+    ]
+    # Home after home also needs the 30 min travel buffer: end by 10:15, start from 12:45.
+    assert starts(db, practitioner, "home") == ["09:00", "09:15", "12:45", "13:00"]
+    both = free_slots_of(db, practitioner, MONDAY, MONDAY + timedelta(days=1), NOW, None)
+    by_start = {f"{slot.start:%H:%M}": sorted(slot.modes) for slot in both}
+    assert by_start["09:15"] == ["home", "video"]
+    assert by_start["09:45"] == ["video"]
+
+
+def test_cancelled_bookings_free_their_time(db: Session) -> None:
+    practitioner = make_practitioner(
+        db, weekly=[{"weekday": 0, "start": time(9), "end": time(10), "modes": ["video"]}]
+    )
+    practitioner.horizon_days = 3650
+    db.add(
+        Booking(
+            practitioner_id=practitioner.id,
+            patient_id=make_user(db).id,
+            mode=Mode.VIDEO,
+            starts_at=MONDAY.replace(hour=9),
+            ends_at=MONDAY.replace(hour=10),
+            status=BookingStatus.CANCELLED,
+        )
+    )
+    db.flush()
+    assert starts(db, practitioner, "video") == ["09:00"]
