@@ -7,22 +7,33 @@ Score, 0 to 100 (documented in the README):
   40 x fit          1.0 when the specialty is core to the profession (neurological conditions for
                     physiotherapists; chronic pain, sports injury and techniques for NMT), else 0.6
   30 x proximity    1 - distance / travel radius for home visits; the same for everyone on video
-  20 x soonness     how early in the patient's window the first free slot is
-  10 x continuity   the patient has seen this practitioner before
+  20 x soonness     1 - whole days from the window's first day to the first free slot, over the
+                    window's length in days
+  10 x continuity   the patient has had a visit with this practitioner before
+Ties go to the practitioner with the smaller id (stable, and fair: ids are random).
+
+Finding the best without computing everyone's slots: candidates come from an indexed query
+(bounding box on latitude/longitude for home visits), are ordered by the best score they could
+reach (everything but soonness known, soonness assumed perfect) and are evaluated a page at a
+time; evaluation stops once no remaining candidate can enter the top `limit`.
 """
 
 from __future__ import annotations
 
+import math
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, case, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.booking.models import CareRequest
 from marketplace.booking.slots import free_slots, held_bookings, practitioners_seen_by
 from marketplace.clock import BUSINESS_ZONE
-from marketplace.matching.geometry import bounding_box, distance_km
+from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
 from marketplace.practitioners import availability
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.models import (
@@ -35,10 +46,12 @@ from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKin
 
 MAX_TRAVEL_RADIUS_KM = 80
 NEXT_SLOTS = 3
+PAGE = 40
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
 )  # fmt: skip
+CandidateQuery = Select[uuid.UUID, Profession, float | None, float | None, int | None]
 WEIGHTS = {"fit": 40, "proximity": 30, "soonness": 20, "continuity": 10}
 
 
@@ -51,6 +64,19 @@ class Match:
     reasons: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """What is known of a candidate before its diary is read, and the best score it can reach."""
+
+    practitioner_id: uuid.UUID
+    distance_km: float | None
+    static_score: float  # fit, proximity and continuity
+
+    @property
+    def best_possible(self) -> float:
+        return self.static_score + WEIGHTS["soonness"]
+
+
 def specialty_fit(profession: Profession, specialty: str) -> float:
     core_to_physiotherapy = specialty in PHYSIOTHERAPY_CORE
     if (profession is Profession.PHYSIOTHERAPIST) == core_to_physiotherapy:
@@ -58,42 +84,143 @@ def specialty_fit(profession: Profession, specialty: str) -> float:
     return 0.6
 
 
-def candidates(session: Session, request: CareRequest, today: date) -> list[Practitioner]:
-    """Listed practitioners offering the mode and specialty; for home visits only those whose
-    base lies in the bounding box of the largest travel radius (an indexed range query)."""
+def candidate_statement(request: CareRequest, today: date) -> CandidateQuery:
+    """The indexed candidate query: listed practitioners offering the mode and the specialty;
+    for home visits, whose base is within their travel radius by a flat-earth test inside a
+    bounding box (exact great-circle distances are taken afterwards)."""
     query = (
-        select(Practitioner)
+        select(
+            Practitioner.id,
+            Practitioner.profession,
+            Practitioner.latitude,
+            Practitioner.longitude,
+            Practitioner.travel_radius_km,
+        )
         .join(
             PractitionerSpecialty,
-            (PractitionerSpecialty.practitioner_id == Practitioner.id)
-            & (PractitionerSpecialty.slug == request.specialty),
+            and_(
+                PractitionerSpecialty.practitioner_id == Practitioner.id,
+                PractitionerSpecialty.slug == request.specialty,
+            ),
         )
         .where(listed_clause(today))
+    )
+    if request.mode is not Mode.HOME:
+        return query.where(Practitioner.offers_video.is_(True))
+    latitude, longitude = request.point()
+    box = bounding_box(latitude, longitude, MAX_TRAVEL_RADIUS_KM)
+    km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * _cos_degrees(latitude)
+    north_km = (Practitioner.latitude - latitude) * KM_PER_DEGREE_LATITUDE
+    east_km = (Practitioner.longitude - longitude) * km_per_degree_longitude
+    generous_radius = Practitioner.travel_radius_km * 1.01 + 0.1  # flat earth is a little off
+    return query.where(
+        Practitioner.offers_home.is_(True),
+        Practitioner.latitude.between(box.min_latitude, box.max_latitude),
+        Practitioner.longitude.between(box.min_longitude, box.max_longitude),
+        north_km * north_km + east_km * east_km <= generous_radius * generous_radius,
+    )
+
+
+def _cos_degrees(degrees: float) -> float:
+    return math.cos(math.radians(degrees))
+
+
+def _video_page_statement(
+    request: CareRequest, today: date, seen: frozenset[uuid.UUID], offset: int
+) -> CandidateQuery:
+    """For video the reachable score depends on fit and continuity only: let the database order
+    and page the candidates."""
+    core = request.specialty in PHYSIOTHERAPY_CORE
+    fit = case(
+        (
+            Practitioner.profession
+            == (Profession.PHYSIOTHERAPIST if core else Profession.NEUROMUSCULAR_THERAPIST),
+            1.0,
+        ),
+        else_=0.6,
+    )
+    continuity = case((Practitioner.id.in_(seen), 1.0), else_=0.0) if seen else literal(0.0)
+    reachable = WEIGHTS["fit"] * fit + WEIGHTS["continuity"] * continuity
+    return (
+        candidate_statement(request, today)
+        .order_by(reachable.desc(), Practitioner.id)
+        .offset(offset)
+        .limit(PAGE)
+    )
+
+
+def _candidate(
+    row: Sequence[Any],
+    request: CareRequest,
+    seen: frozenset[uuid.UUID],
+) -> Candidate | None:
+    practitioner_id, profession, latitude, longitude, radius = row
+    proximity, distance = 1.0, None
+    if request.mode is Mode.HOME:
+        if latitude is None or longitude is None or not radius:
+            return None
+        distance = distance_km(*request.point(), latitude, longitude)
+        if distance > radius:
+            return None
+        proximity = max(0.0, 1 - distance / radius)
+    static = (
+        WEIGHTS["fit"] * specialty_fit(profession, request.specialty)
+        + WEIGHTS["proximity"] * proximity
+        + WEIGHTS["continuity"] * (practitioner_id in seen)
+    )
+    return Candidate(practitioner_id, None if distance is None else round(distance, 1), static)
+
+
+def _ranked_candidates(
+    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
+) -> list[Candidate] | None:
+    """Home visits: every candidate in reach, best reachable score first (None for video,
+    whose candidates are paged by the database)."""
+    if request.mode is not Mode.HOME:
+        return None
+    rows = session.execute(candidate_statement(request, today)).all()
+    found = [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
+    found.sort(key=lambda c: (-c.best_possible, c.practitioner_id))
+    return found
+
+
+def _pages(
+    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
+) -> Iterator[list[Candidate]]:
+    ranked = _ranked_candidates(session, request, today, seen)
+    if ranked is not None:
+        for start in range(0, len(ranked), PAGE):
+            yield ranked[start : start + PAGE]
+        return
+    offset = 0
+    while True:
+        rows = session.execute(_video_page_statement(request, today, seen, offset)).all()
+        page = [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
+        if page:
+            yield page
+        if len(rows) < PAGE:
+            return
+        offset += PAGE
+
+
+def _load(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, Practitioner]:
+    practitioners = session.scalars(
+        select(Practitioner)
+        .where(Practitioner.id.in_(ids))
         .options(
             selectinload(Practitioner.user),
             selectinload(Practitioner.weekly_rules),
             selectinload(Practitioner.exceptions),
-            selectinload(Practitioner.specialties),
         )
     )
-    if request.mode is Mode.HOME:
-        box = bounding_box(*request.point(), MAX_TRAVEL_RADIUS_KM)
-        query = query.where(
-            Practitioner.offers_home.is_(True),
-            Practitioner.latitude.between(box.min_latitude, box.max_latitude),
-            Practitioner.longitude.between(box.min_longitude, box.max_longitude),
-        )
-    else:
-        query = query.where(Practitioner.offers_video.is_(True))
-    return list(session.scalars(query))
+    return {practitioner.id: practitioner for practitioner in practitioners}
 
 
-def _distance_if_reachable(practitioner: Practitioner, request: CareRequest) -> float | None:
-    if request.mode is not Mode.HOME:
-        return None
-    if practitioner.latitude is None or practitioner.longitude is None:
-        return None
-    return distance_km(*request.point(), practitioner.latitude, practitioner.longitude)
+def soonness(request: CareRequest, first_slot: datetime) -> float:
+    first_day = request.earliest.astimezone(BUSINESS_ZONE).date()
+    last_day = request.latest.astimezone(BUSINESS_ZONE).date()
+    waited = (first_slot.astimezone(BUSINESS_ZONE).date() - first_day).days
+    return max(0.0, 1 - waited / max(1, (last_day - first_day).days + 1))
 
 
 def describe_slot(start: datetime, now: datetime) -> str:
@@ -102,20 +229,6 @@ def describe_slot(start: datetime, now: datetime) -> str:
     days = (local.date() - now.astimezone(BUSINESS_ZONE).date()).days
     day = {0: "today", 1: "tomorrow"}.get(days, local.strftime("%a %d %b"))
     return f"{day} {local:%H:%M}"
-
-
-def _score(match: Match, request: CareRequest, seen: bool) -> None:
-    practitioner = match.practitioner
-    fit = specialty_fit(practitioner.profession, request.specialty)
-    if match.distance_km is None:
-        proximity = 1.0
-    else:
-        proximity = max(0.0, 1 - match.distance_km / (practitioner.travel_radius_km or 1))
-    window = (request.latest - request.earliest).total_seconds()
-    wait = (match.next_slots[0].start - request.earliest).total_seconds()
-    soonness = max(0.0, 1 - max(0.0, wait) / window)
-    parts = {"fit": fit, "proximity": proximity, "soonness": soonness, "continuity": float(seen)}
-    match.score = round(sum(WEIGHTS[name] * value for name, value in parts.items()), 1)
 
 
 def _reasons(match: Match, request: CareRequest, seen: bool, now: datetime) -> list[str]:
@@ -133,46 +246,6 @@ def _reasons(match: Match, request: CareRequest, seen: bool, now: datetime) -> l
     return reasons
 
 
-def match_practitioners(
-    session: Session,
-    request: CareRequest,
-    *,
-    now: datetime,
-    today: date,
-    limit: int = 20,
-) -> list[Match]:
-    """Eligible practitioners, best first, each with up to three next free slots."""
-    seen_before = practitioners_seen_by(session, request.patient_id, now)
-    found = candidates(session, request, today)
-    bookings = held_bookings(session, [p.id for p in found], request.earliest, request.latest)
-    matches = []
-    for practitioner in found:
-        distance = _distance_if_reachable(practitioner, request)
-        if request.mode is Mode.HOME and (
-            distance is None or distance > (practitioner.travel_radius_km or 0)
-        ):
-            continue
-        slots = free_slots(
-            practitioner,
-            request.earliest,
-            request.latest,
-            now,
-            request.mode.value,
-            bookings.get(practitioner.id, []),
-        )
-        if not slots:
-            continue
-        match = Match(
-            practitioner, None if distance is None else round(distance, 1), _spread(slots)
-        )
-        seen = practitioner.id in seen_before
-        _score(match, request, seen)
-        match.reasons = _reasons(match, request, seen, now)
-        matches.append(match)
-    matches.sort(key=lambda m: (-m.score, m.next_slots[0].start, str(m.practitioner.id)))
-    return matches[:limit]
-
-
 def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
     """Up to three next slots that do not overlap each other (09:00, 10:00, 11:00, not 09:15)."""
     chosen: list[availability.Interval] = []
@@ -182,3 +255,56 @@ def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
         if len(chosen) == NEXT_SLOTS:
             break
     return chosen
+
+
+def _cannot_enter(
+    candidate: Candidate, best: list[tuple[float, uuid.UUID, Match]], limit: int
+) -> bool:
+    if len(best) < limit:
+        return False
+    last_score, last_id, _ = best[limit - 1]
+    reachable = round(candidate.best_possible, 1)
+    return reachable < last_score or (
+        reachable == last_score and candidate.practitioner_id > last_id
+    )
+
+
+def match_practitioners(
+    session: Session,
+    request: CareRequest,
+    *,
+    now: datetime,
+    today: date,
+    limit: int = 20,
+) -> list[Match]:
+    """Eligible practitioners, best first, each with up to three next free slots."""
+    seen = practitioners_seen_by(session, request.patient_id, now)
+    best: list[tuple[float, uuid.UUID, Match]] = []
+    for page in _pages(session, request, today, seen):
+        page = [c for c in page if not _cannot_enter(c, best, limit)]
+        if not page:
+            break
+        ids = [c.practitioner_id for c in page]
+        practitioners = _load(session, ids)
+        bookings = held_bookings(session, ids, request.earliest, request.latest)
+        for candidate in page:
+            practitioner = practitioners[candidate.practitioner_id]
+            slots = free_slots(
+                practitioner,
+                request.earliest,
+                request.latest,
+                now,
+                request.mode.value,
+                bookings.get(candidate.practitioner_id, []),
+            )
+            if not slots:
+                continue
+            match = Match(practitioner, candidate.distance_km, _spread(slots))
+            match.score = round(
+                candidate.static_score + WEIGHTS["soonness"] * soonness(request, slots[0].start), 1
+            )
+            match.reasons = _reasons(match, request, candidate.practitioner_id in seen, now)
+            best.append((match.score, candidate.practitioner_id, match))
+        best.sort(key=lambda entry: (-entry[0], entry[1]))
+        del best[limit:]
+    return [match for _, _, match in best]

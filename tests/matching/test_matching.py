@@ -215,3 +215,38 @@ def test_matches_endpoint(client: FlaskClient, app: Flask, db: Session) -> None:
     stranger = app.test_client()
     logged_in(stranger, "patient")
     assert stranger.get(f"/api/v1/requests/{created['id']}/matches").status_code == 404
+
+
+def test_paged_search_finds_the_same_best_as_evaluating_everyone(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    import marketplace.matching.service as matching
+
+    rng = random.Random(7)
+    outcodes = ["SW1A 1AA", "N1 9GU", "SE1 7PB", "W2 1NY", "E2 9PL", "SW4 7AA", "NW1 8NH"]
+    for index in range(14):
+        make_practitioner(
+            db,
+            base_postcode=rng.choice(outcodes),
+            travel_radius_km=rng.choice([5, 10, 20]),
+            profession=rng.choice(["physiotherapist", "neuromuscular_therapist"]),
+            weekly=[
+                {
+                    "weekday": day,
+                    "start": time(9 + index % 5),
+                    "end": time(17),
+                    "modes": ["home", "video"],
+                }
+                for day in rng.sample(range(7), 3)
+            ],
+        )
+    monkeypatch.setattr(matching, "PAGE", 2)
+    now = utcnow()
+    for mode in (Mode.HOME, Mode.VIDEO):
+        request = request_at(db, 1.5, mode=mode)
+        everyone = match_practitioners(db, request, now=now, today=business_today(now), limit=1000)
+        best_five = match_practitioners(db, request, now=now, today=business_today(now), limit=5)
+        assert [m.practitioner.id for m in best_five] == [m.practitioner.id for m in everyone[:5]]
+        assert [m.score for m in everyone] == sorted((m.score for m in everyone), reverse=True)

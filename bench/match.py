@@ -1,0 +1,313 @@
+"""Matching benchmark: p50/p95/p99 of `match_practitioners` beside the bare candidate SQL.
+
+Seeds N practitioners over the UK outcodes of ../shared/data/uk-outcodes.csv (40% in London),
+each with weekly hours and about 10 bookings in the next two weeks, then times matching for home
+and video requests. Run:
+
+    .venv/bin/python bench/match.py --sizes 10000,100000 --databases postgresql,sqlite
+
+PostgreSQL: BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
+marketplace_bench; the database is created and emptied). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MARKETPLACE_ENV", "testing")
+os.environ.setdefault("SECRET_KEY", "bench")
+os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="bench-match-"))
+
+from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from marketplace import migrate  # noqa: E402
+from marketplace.accounts.models import Role, User  # noqa: E402
+from marketplace.booking.models import Booking, BookingStatus, CareRequest  # noqa: E402
+from marketplace.clock import business_today  # noqa: E402
+from marketplace.db import Database, utcnow  # noqa: E402
+from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
+from marketplace.matching.service import candidate_statement, match_practitioners  # noqa: E402
+from marketplace.practitioners.models import (  # noqa: E402
+    ListingStatus,
+    Mode,
+    Practitioner,
+    PractitionerSpecialty,
+    Profession,
+    WeeklyRule,
+)
+from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS  # noqa: E402
+
+OUTCODES = ROOT.parent / "shared" / "data" / "uk-outcodes.csv"
+BATCH = 5000
+FAKE_HASH = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1oYXNo$bm90LWEtcmVhbC1oYXNoLW5vdC1yZWFs"
+
+
+def read_outcodes() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    london, elsewhere = [], []
+    with OUTCODES.open() as stream:
+        for row in csv.DictReader(stream):
+            point = (float(row["latitude"]), float(row["longitude"]))
+            (london if row["uk_region"] == "London" else elsewhere).append(point)
+    return london, elsewhere
+
+
+def place(rng: random.Random, london: list[Any], elsewhere: list[Any]) -> tuple[float, float]:
+    latitude, longitude = rng.choice(london if rng.random() < 0.4 else elsewhere)
+    return latitude + rng.uniform(-0.01, 0.01), longitude + rng.uniform(-0.015, 0.015)
+
+
+def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        session.execute(insert(table), rows[start : start + BATCH])
+
+
+def seed(database: Database, size: int, rng: random.Random) -> None:
+    london, elsewhere = read_outcodes()
+    now = utcnow()
+    today = business_today(now)
+    users, practitioners, specialties, rules, bookings = [], [], [], [], []
+    monday = datetime.combine(today - timedelta(days=today.weekday()), clock_time(0), tzinfo=UTC)
+    for index in range(size):
+        user_id, practitioner_id = uuid.uuid4(), uuid.uuid4()
+        users.append(
+            {
+                "id": user_id,
+                "email": f"p{index}@bench.example",
+                "full_name": f"P {index}",
+                "role": Role.PRACTITIONER,
+                "password_hash": FAKE_HASH,
+                "is_active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        latitude, longitude = place(rng, london, elsewhere)
+        modes = rng.choice([("home", "video"), ("home", "video"), ("home",), ("video",)])
+        session_minutes = rng.choice([45, 60, 60, 75])
+        practitioners.append(
+            {
+                "id": practitioner_id,
+                "user_id": user_id,
+                "profession": rng.choice(
+                    [Profession.PHYSIOTHERAPIST] * 2 + [Profession.NEUROMUSCULAR_THERAPIST]
+                ),
+                "bio": "",
+                "offers_home": "home" in modes,
+                "offers_video": "video" in modes,
+                "base_postcode": None,
+                "latitude": latitude,
+                "longitude": longitude,
+                "travel_radius_km": rng.choice([5, 8, 10, 15, 20, 30]),
+                "session_minutes": session_minutes,
+                "price_pence": 7000,
+                "languages": ["en"],
+                "timezone": "Europe/London",
+                "min_notice_hours": 12,
+                "horizon_days": 60,
+                "buffer_minutes": 15,
+                "travel_buffer_minutes": 30,
+                "status": ListingStatus.LISTED,
+                "listed_until": today + timedelta(days=500),
+                "first_listed_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for slug in rng.sample(SPECIALTY_SLUGS, rng.randint(2, 4)):
+            specialties.append({"practitioner_id": practitioner_id, "slug": slug})
+        days = sorted(rng.sample(range(6), rng.randint(3, 5)))
+        start_hour = rng.choice([8, 9, 10, 13])
+        for weekday in days:
+            rules.append(
+                {
+                    "id": uuid.uuid4(),
+                    "practitioner_id": practitioner_id,
+                    "weekday": weekday,
+                    "start_time": clock_time(start_hour),
+                    "end_time": clock_time(start_hour + 4),
+                    "modes": list(modes),
+                }
+            )
+        # About 10 bookings over the next two weeks, inside their hours, never overlapping.
+        for week in (1, 2):
+            for weekday in days:
+                if rng.random() < 0.35:
+                    continue
+                starts = monday + timedelta(weeks=week, days=weekday, hours=start_hour)
+                for hour in rng.sample(range(4), 2):
+                    begins = starts + timedelta(hours=hour)
+                    bookings.append(
+                        {
+                            "id": uuid.uuid4(),
+                            "practitioner_id": practitioner_id,
+                            "patient_id": user_id,
+                            "mode": Mode(modes[0]),
+                            "starts_at": begins,
+                            "ends_at": begins + timedelta(minutes=45),
+                            "status": BookingStatus.CONFIRMED,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+    with database.session_scope() as session:
+        import_centroid_file(session, OUTCODES)
+        insert_rows(session, User, users)
+        insert_rows(session, Practitioner, practitioners)
+        insert_rows(session, PractitionerSpecialty, specialties)
+        insert_rows(session, WeeklyRule, rules)
+        insert_rows(session, Booking, bookings)
+    print(f"  seeded {size} practitioners, {len(rules)} weekly rules, {len(bookings)} bookings")
+
+
+def make_requests(database: Database, count: int, rng: random.Random) -> list[CareRequest]:
+    london, elsewhere = read_outcodes()
+    now = utcnow()
+    made = []
+    with database.session_scope() as session:
+        patient = User(
+            email=f"patient-{uuid.uuid4().hex[:8]}@bench.example",
+            full_name="Patient",
+            role=Role.PATIENT,
+            password_hash=FAKE_HASH,
+        )
+        session.add(patient)
+        session.flush()
+        for index in range(count):
+            mode = Mode.HOME if index % 2 == 0 else Mode.VIDEO
+            latitude, longitude = place(rng, london, elsewhere)
+            request = CareRequest(
+                patient_id=patient.id,
+                mode=mode,
+                specialty=rng.choice(SPECIALTY_SLUGS),
+                latitude=latitude if mode is Mode.HOME else None,
+                longitude=longitude if mode is Mode.HOME else None,
+                earliest=now + timedelta(days=1),
+                latest=now + timedelta(days=8),
+            )
+            session.add(request)
+            made.append(request)
+    return made
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+
+    def at(share: float) -> float:
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+    return (
+        f"p50 {statistics.median(ordered):6.1f} ms  p95 {at(0.95):6.1f} ms  "
+        f"p99 {at(0.99):6.1f} ms  (n={len(ordered)})"
+    )
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return (time.perf_counter() - start) * 1000
+
+
+def p95(samples: list[float]) -> float:
+    return sorted(samples)[min(len(samples) - 1, int(0.95 * len(samples)))]
+
+
+def time_one(database: Database, request: CareRequest, now: datetime) -> tuple[float, float, int]:
+    """(full matching ms, bare candidate SQL ms, matches found) for one request."""
+    today = business_today(now)
+    with database.session_scope() as session:
+        request = session.merge(request, load=False)
+        statement = candidate_statement(request, today)
+        bare = timed(lambda: session.execute(statement).all())
+    with database.session_scope() as session:
+        request = session.merge(request, load=False)
+        started = time.perf_counter()
+        found = match_practitioners(session, request, now=now, today=today)
+        full = (time.perf_counter() - started) * 1000
+    return full, bare, len(found)
+
+
+def measure(database: Database, requests: list[CareRequest]) -> None:
+    now = utcnow()
+    for mode in (Mode.HOME, Mode.VIDEO):
+        results = [time_one(database, r, now) for r in requests if r.mode is mode]
+        full = [r[0] for r in results]
+        bare = [r[1] for r in results]
+        found = [r[2] for r in results]
+        print(
+            f"  {mode.value:5}  match_practitioners {percentiles(full)}  "
+            f"(avg {statistics.mean(found):.1f} matches)"
+        )
+        print(
+            f"  {mode.value:5}  bare candidate SQL  {percentiles(bare)}  "
+            f"p95 ratio {p95(full) / max(0.01, p95(bare)):.1f}x"
+        )
+
+
+def explain(database: Database, request: CareRequest) -> None:
+    today = business_today()
+    statement = candidate_statement(request, today)
+    with database.engine.connect() as connection:
+        compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+        prefix = "EXPLAIN" if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
+        plan = connection.execute(text(f"{prefix} {compiled}")).all()
+    print("  plan (home request):")
+    for row in plan:
+        print("    " + " | ".join(str(part) for part in row if part is not None))
+
+
+def fresh_url(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir}/bench-{uuid.uuid4().hex[:6]}.db"
+    url = os.environ.get(
+        "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/marketplace_bench"
+    )
+    from tests.support.services import postgres_database
+
+    return postgres_database(url.rsplit("/", 1)[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--databases", default="postgresql,sqlite")
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-match-db-"))
+    for kind in args.databases.split(","):
+        for size in (int(s) for s in args.sizes.split(",")):
+            rng = random.Random(size)
+            print(f"{kind}, {size} practitioners")
+            url = fresh_url(kind, workdir)
+            migrate.upgrade(url)
+            database = Database(url)
+            started = time.perf_counter()
+            seed(database, size, rng)
+            if kind == "postgresql":
+                with database.engine.connect() as connection:
+                    connection.execute(text("ANALYZE"))
+                    connection.commit()
+            print(f"  seeding took {time.perf_counter() - started:.0f} s")
+            requests = make_requests(database, args.requests, rng)
+            explain(database, requests[0])
+            measure(database, requests)
+            database.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
