@@ -43,6 +43,25 @@ def pending_credential(db: Session, **profile: Any) -> Credential:
     return practitioners.submit_credential(db, user, hcpc_fields(), business_today())
 
 
+def credential_through_the_api(client: FlaskClient, number: str) -> str:
+    """A video-only physiotherapist profile and an HCPC credential, made by the logged-in
+    practitioner over HTTP; returns the credential's id."""
+    client.put(
+        "/api/v1/practitioners/me",
+        json={
+            "profession": "physiotherapist",
+            "specialties": ["stroke"],
+            "modes": ["video"],
+            "session_minutes": 60,
+            "price_pence": 5000,
+        },
+    )
+    response = client.post(
+        "/api/v1/practitioners/me/credentials", json={"kind": "hcpc", "number": number}
+    )
+    return str(response.json["id"])
+
+
 def decide(client: FlaskClient, credential: Credential, **body: Any) -> Any:
     return client.post(f"/api/v1/admin/credentials/{credential.id}/decision", json=body)
 
@@ -133,19 +152,7 @@ def test_rejection_needs_a_reason_and_is_audited(admin_client: FlaskClient, db: 
 
 def test_a_practitioner_cannot_decide_their_own_credential(client: FlaskClient) -> None:
     logged_in(client, "practitioner")
-    client.put(
-        "/api/v1/practitioners/me",
-        json={
-            "profession": "physiotherapist",
-            "specialties": ["stroke"],
-            "modes": ["video"],
-            "session_minutes": 60,
-            "price_pence": 5000,
-        },
-    )
-    credential = client.post(
-        "/api/v1/practitioners/me/credentials", json={"kind": "hcpc", "number": "PH424242"}
-    ).json
+    credential = {"id": credential_through_the_api(client, "PH424242")}
     response = client.post(
         f"/api/v1/admin/credentials/{credential['id']}/decision",
         json={"decision": "approve", "register_check": "me", "expires_on": NEXT_YEAR},
@@ -258,19 +265,7 @@ def test_admin_evidence_reads_are_audited(
 ) -> None:
     owner = app.test_client()
     user = logged_in(owner, "practitioner")
-    owner.put(
-        "/api/v1/practitioners/me",
-        json={
-            "profession": "physiotherapist",
-            "specialties": ["stroke"],
-            "modes": ["video"],
-            "session_minutes": 60,
-            "price_pence": 5000,
-        },
-    )
-    credential_id = owner.post(
-        "/api/v1/practitioners/me/credentials", json={"kind": "hcpc", "number": "PH7"}
-    ).json["id"]
+    credential_id = credential_through_the_api(owner, "PH7")
     evidence_id = owner.post(
         f"/api/v1/practitioners/me/credentials/{credential_id}/evidence",
         data={"file": (io.BytesIO(b"%PDF-1.4 test"), "x.pdf", "application/pdf")},
