@@ -24,10 +24,11 @@ import math
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 
-from sqlalchemy import Select, and_, case, literal, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.booking.models import CareRequest
@@ -37,10 +38,12 @@ from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, 
 from marketplace.practitioners import availability
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.models import (
+    AvailabilityException,
     Mode,
     Practitioner,
     PractitionerSpecialty,
     Profession,
+    WeeklyRule,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
 
@@ -51,7 +54,7 @@ PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
 )  # fmt: skip
-CandidateQuery = Select[uuid.UUID, Profession, float | None, float | None, int | None]
+CandidateQuery = Select[uuid.UUID, Profession, float | None, float | None, int | None, int]
 WEIGHTS = {"fit": 40, "proximity": 30, "soonness": 20, "continuity": 10}
 
 
@@ -65,16 +68,38 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Window:
+    """The request's window in London days: soonness counts whole days from its first day."""
+
+    first_day: date
+    days: int
+    earliest_local_time: clock_time
+
+    @classmethod
+    def of(cls, request: CareRequest) -> Window:
+        earliest = request.earliest.astimezone(BUSINESS_ZONE)
+        last_day = request.latest.astimezone(BUSINESS_ZONE).date()
+        days = max(1, (last_day - earliest.date()).days + 1)
+        return cls(earliest.date(), days, earliest.time())
+
+    def soonness(self, first_slot: datetime) -> float:
+        waited = (first_slot.astimezone(BUSINESS_ZONE).date() - self.first_day).days
+        return max(0.0, 1 - waited / self.days)
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """What is known of a candidate before its diary is read, and the best score it can reach."""
+    """What is known of a candidate before its diary is read, and the best score it can reach:
+    its soonness can be no better than its first open day (from its weekly rules) allows."""
 
     practitioner_id: uuid.UUID
     distance_km: float | None
     static_score: float  # fit, proximity and continuity
+    first_open_day: int  # days after the window's first day; optimistic
 
-    @property
-    def best_possible(self) -> float:
-        return self.static_score + WEIGHTS["soonness"]
+    def best_possible(self, window: Window) -> float:
+        waited = min(self.first_open_day, window.days)
+        return self.static_score + WEIGHTS["soonness"] * (1 - waited / window.days)
 
 
 def specialty_fit(profession: Profession, specialty: str) -> float:
@@ -95,6 +120,7 @@ def candidate_statement(request: CareRequest, today: date) -> CandidateQuery:
             Practitioner.latitude,
             Practitioner.longitude,
             Practitioner.travel_radius_km,
+            first_open_day(Window.of(request)),
         )
         .join(
             PractitionerSpecialty,
@@ -121,6 +147,36 @@ def candidate_statement(request: CareRequest, today: date) -> CandidateQuery:
     )
 
 
+def first_open_day(window: Window) -> ColumnElement[int]:
+    """SQL: the first day of the window (0, 1, ...) on which a weekly rule opens, counting a
+    rule of the first day only if it ends after the window starts; 0 when a dated opening falls
+    in the window or the practitioner keeps another time zone (no cheap bound then)."""
+    day = (WeeklyRule.weekday - window.first_day.weekday() + 7) % 7
+    over_on_first_day = and_(day == 0, WeeklyRule.end_time <= window.earliest_local_time)
+    from_rules = (
+        select(func.min(case((over_on_first_day, 7), else_=day)))
+        .where(WeeklyRule.practitioner_id == Practitioner.id)
+        .correlate(Practitioner)
+        .scalar_subquery()
+    )
+    last_day = window.first_day + timedelta(days=window.days - 1)
+    dated_opening = (
+        select(AvailabilityException.id)
+        .where(
+            AvailabilityException.practitioner_id == Practitioner.id,
+            AvailabilityException.available.is_(True),
+            AvailabilityException.on_date.between(window.first_day, last_day),
+        )
+        .correlate(Practitioner)
+        .exists()
+    )
+    return case(
+        (dated_opening, 0),
+        (Practitioner.timezone != BUSINESS_ZONE.key, 0),
+        else_=func.coalesce(from_rules, window.days),
+    ).label("first_open_day")
+
+
 def _cos_degrees(degrees: float) -> float:
     return math.cos(math.radians(degrees))
 
@@ -128,19 +184,21 @@ def _cos_degrees(degrees: float) -> float:
 def _video_page_statement(
     request: CareRequest, today: date, seen: frozenset[uuid.UUID], offset: int
 ) -> CandidateQuery:
-    """For video the reachable score depends on fit and continuity only: let the database order
-    and page the candidates."""
-    core = request.specialty in PHYSIOTHERAPY_CORE
-    fit = case(
-        (
-            Practitioner.profession
-            == (Profession.PHYSIOTHERAPIST if core else Profession.NEUROMUSCULAR_THERAPIST),
-            1.0,
-        ),
-        else_=0.6,
+    """For video the reachable score needs no distance: the database orders and pages the
+    candidates by it (times the window's days, to stay in whole numbers)."""
+    window = Window.of(request)
+    core_profession = (
+        Profession.PHYSIOTHERAPIST
+        if request.specialty in PHYSIOTHERAPY_CORE
+        else Profession.NEUROMUSCULAR_THERAPIST
     )
-    continuity = case((Practitioner.id.in_(seen), 1.0), else_=0.0) if seen else literal(0.0)
-    reachable = WEIGHTS["fit"] * fit + WEIGHTS["continuity"] * continuity
+    fit = case((Practitioner.profession == core_profession, 40), else_=24)
+    continuity = case((Practitioner.id.in_(seen), 10), else_=0) if seen else literal(0)
+    opens = first_open_day(window)
+    waited = case((opens > window.days, window.days), else_=opens)
+    reachable = (fit + WEIGHTS["proximity"] + continuity) * window.days + WEIGHTS["soonness"] * (
+        window.days - waited
+    )
     return (
         candidate_statement(request, today)
         .order_by(reachable.desc(), Practitioner.id)
@@ -154,7 +212,7 @@ def _candidate(
     request: CareRequest,
     seen: frozenset[uuid.UUID],
 ) -> Candidate | None:
-    practitioner_id, profession, latitude, longitude, radius = row
+    practitioner_id, profession, latitude, longitude, radius, opens = row
     proximity, distance = 1.0, None
     if request.mode is Mode.HOME:
         if latitude is None or longitude is None or not radius:
@@ -168,7 +226,9 @@ def _candidate(
         + WEIGHTS["proximity"] * proximity
         + WEIGHTS["continuity"] * (practitioner_id in seen)
     )
-    return Candidate(practitioner_id, None if distance is None else round(distance, 1), static)
+    return Candidate(
+        practitioner_id, None if distance is None else round(distance, 1), static, int(opens)
+    )
 
 
 def _ranked_candidates(
@@ -180,7 +240,8 @@ def _ranked_candidates(
         return None
     rows = session.execute(candidate_statement(request, today)).all()
     found = [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
-    found.sort(key=lambda c: (-c.best_possible, c.practitioner_id))
+    window = Window.of(request)
+    found.sort(key=lambda c: (-c.best_possible(window), c.practitioner_id))
     return found
 
 
@@ -214,13 +275,6 @@ def _load(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, Practitione
         )
     )
     return {practitioner.id: practitioner for practitioner in practitioners}
-
-
-def soonness(request: CareRequest, first_slot: datetime) -> float:
-    first_day = request.earliest.astimezone(BUSINESS_ZONE).date()
-    last_day = request.latest.astimezone(BUSINESS_ZONE).date()
-    waited = (first_slot.astimezone(BUSINESS_ZONE).date() - first_day).days
-    return max(0.0, 1 - waited / max(1, (last_day - first_day).days + 1))
 
 
 def describe_slot(start: datetime, now: datetime) -> str:
@@ -258,12 +312,13 @@ def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
 
 
 def _cannot_enter(
-    candidate: Candidate, best: list[tuple[float, uuid.UUID, Match]], limit: int
+    candidate: Candidate, best: list[tuple[float, uuid.UUID, Match]], limit: int, window: Window
 ) -> bool:
+    """Whether the candidate cannot reach the top `limit` (ties go to the smaller id)."""
     if len(best) < limit:
         return False
     last_score, last_id, _ = best[limit - 1]
-    reachable = round(candidate.best_possible, 1)
+    reachable = round(candidate.best_possible(window), 1)
     return reachable < last_score or (
         reachable == last_score and candidate.practitioner_id > last_id
     )
@@ -279,9 +334,10 @@ def match_practitioners(
 ) -> list[Match]:
     """Eligible practitioners, best first, each with up to three next free slots."""
     seen = practitioners_seen_by(session, request.patient_id, now)
+    window = Window.of(request)
     best: list[tuple[float, uuid.UUID, Match]] = []
     for page in _pages(session, request, today, seen):
-        page = [c for c in page if not _cannot_enter(c, best, limit)]
+        page = [c for c in page if not _cannot_enter(c, best, limit, window)]
         if not page:
             break
         ids = [c.practitioner_id for c in page]
@@ -301,7 +357,7 @@ def match_practitioners(
                 continue
             match = Match(practitioner, candidate.distance_km, _spread(slots))
             match.score = round(
-                candidate.static_score + WEIGHTS["soonness"] * soonness(request, slots[0].start), 1
+                candidate.static_score + WEIGHTS["soonness"] * window.soonness(slots[0].start), 1
             )
             match.reasons = _reasons(match, request, candidate.practitioner_id in seen, now)
             best.append((match.score, candidate.practitioner_id, match))

@@ -223,6 +223,7 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     import random
 
     import marketplace.matching.service as matching
+    from marketplace.practitioners import service as practitioners
 
     rng = random.Random(7)
     outcodes = ["SW1A 1AA", "N1 9GU", "SE1 7PB", "W2 1NY", "E2 9PL", "SW4 7AA", "NW1 8NH"]
@@ -242,6 +243,38 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
                 for day in rng.sample(range(7), 3)
             ],
         )
+    # One open only on a date of its own, one mostly booked: bounds must not skip either.
+    dated_only = make_practitioner(db, weekly=[])
+    in_the_window = business_today() + timedelta(days=2)
+    practitioners.set_availability(
+        db,
+        dated_only.user,
+        {
+            "timezone": "Europe/London",
+            "weekly": [],
+            "exceptions": [
+                {
+                    "date": in_the_window,
+                    "available": True,
+                    "start": time(9),
+                    "end": time(18),
+                    "modes": ["home", "video"],
+                }
+            ],
+        },
+    )
+    busy = make_practitioner(db)
+    start = utcnow() + timedelta(days=1)
+    db.add(
+        Booking(
+            practitioner_id=busy.id,
+            patient_id=make_user(db).id,
+            mode=Mode.HOME,
+            starts_at=start,
+            ends_at=start + timedelta(days=3),
+        )
+    )
+    db.flush()
     monkeypatch.setattr(matching, "PAGE", 2)
     now = utcnow()
     for mode in (Mode.HOME, Mode.VIDEO):
@@ -249,4 +282,6 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
         everyone = match_practitioners(db, request, now=now, today=business_today(now), limit=1000)
         best_five = match_practitioners(db, request, now=now, today=business_today(now), limit=5)
         assert [m.practitioner.id for m in best_five] == [m.practitioner.id for m in everyone[:5]]
+        if mode is Mode.VIDEO:
+            assert dated_only.id in {m.practitioner.id for m in everyone}
         assert [m.score for m in everyone] == sorted((m.score for m in everyone), reverse=True)
