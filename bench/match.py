@@ -265,7 +265,8 @@ def explain(database: Database, request: CareRequest) -> None:
     with database.engine.connect() as connection:
         compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
         prefix = "EXPLAIN" if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
-        plan = connection.execute(text(f"{prefix} {compiled}")).all()
+        sql = str(compiled).replace("%%", "%")  # text() escapes % again for the driver
+        plan = connection.execute(text(f"{prefix} {sql}")).all()
     print("  plan (home request):")
     for row in plan:
         print("    " + " | ".join(str(part) for part in row if part is not None))
