@@ -37,6 +37,9 @@ class RequestNotOpen(Conflict):
 
 @dataclass(frozen=True)
 class FeedItem:
+    """An open request as a practitioner sees it. The distance is rounded to whole kilometres:
+    exact distances from a few base postcodes would pinpoint the patient's home."""
+
     request: CareRequest
     distance_km: float | None
 
@@ -175,5 +178,5 @@ def open_requests_for(
         if free_slots_of(
             session, practitioner, request.earliest, request.latest, now, request.mode.value
         ):
-            items.append(FeedItem(request, distance))
+            items.append(FeedItem(request, None if distance is None else float(round(distance))))
     return items

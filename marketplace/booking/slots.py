@@ -19,7 +19,12 @@ from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
 from marketplace.errors import ValidationFailed
 from marketplace.practitioners.availability import Interval
 from marketplace.practitioners.listing import get_listed_practitioner
-from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.models import (
+    MAX_BUFFER_MINUTES,
+    MAX_TRAVEL_BUFFER_MINUTES,
+    Mode,
+    Practitioner,
+)
 from marketplace.practitioners.service import available_slots
 
 
@@ -28,7 +33,8 @@ def held_bookings(
 ) -> dict[uuid.UUID, list[Booking]]:
     """Bookings that hold time near [start, end), per practitioner, in one query."""
     ids = list(practitioner_ids)
-    margin = timedelta(hours=4)  # wider than any buffer, so padded bookings are not missed
+    # A booking just outside the range can still block the edge of it by its padding.
+    margin = timedelta(minutes=MAX_BUFFER_MINUTES + MAX_TRAVEL_BUFFER_MINUTES)
     by_practitioner: dict[uuid.UUID, list[Booking]] = defaultdict(list)
     if not ids:
         return by_practitioner

@@ -8,10 +8,10 @@ in the table. Which one runs is configuration (`GEOCODER`: `table` or `postcodes
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import logging
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
@@ -69,7 +69,7 @@ class PostcodesIoGeocoder:
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
                 result = json.load(response).get("result") or {}
-        except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError is an OSError
             log.warning("postcodes.io lookup failed: %s", type(exc).__name__)
             return None
         if result.get("latitude") is None or result.get("longitude") is None:

@@ -314,14 +314,12 @@ def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
 def _cannot_enter(
     candidate: Candidate, best: list[tuple[float, uuid.UUID, Match]], limit: int, window: Window
 ) -> bool:
-    """Whether the candidate cannot reach the top `limit` (ties go to the smaller id)."""
+    """Whether the candidate surely cannot reach the top `limit`: even its best score, once
+    rounded like real scores, stays below the last place (a tie is evaluated, never guessed)."""
     if len(best) < limit:
         return False
-    last_score, last_id, _ = best[limit - 1]
-    reachable = round(candidate.best_possible(window), 1)
-    return reachable < last_score or (
-        reachable == last_score and candidate.practitioner_id > last_id
-    )
+    last_score = best[limit - 1][0]
+    return candidate.best_possible(window) < last_score - 0.05
 
 
 def match_practitioners(

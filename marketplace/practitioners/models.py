@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.accounts.models import User
 from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 
+MAX_BUFFER_MINUTES = 120  # between any two visits
+MAX_TRAVEL_BUFFER_MINUTES = 180  # added between two home visits
+
 
 class Profession(enum.StrEnum):
     PHYSIOTHERAPIST = "physiotherapist"

@@ -8,7 +8,14 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import validate
 
-from marketplace.practitioners.models import CredentialKind, ListingStatus, Mode, Profession
+from marketplace.practitioners.models import (
+    MAX_BUFFER_MINUTES,
+    MAX_TRAVEL_BUFFER_MINUTES,
+    CredentialKind,
+    ListingStatus,
+    Mode,
+    Profession,
+)
 from marketplace.practitioners.vocabulary import SpecialtyKind
 from marketplace.schemas import (
     InputSchema,
@@ -195,10 +202,12 @@ class AvailabilityInputSchema(StrictSchema):
         strict=True, load_default=None, validate=validate.Range(min=1, max=365)
     )
     buffer_minutes = ma.fields.Integer(
-        strict=True, load_default=None, validate=validate.Range(min=0, max=120)
+        strict=True, load_default=None, validate=validate.Range(min=0, max=MAX_BUFFER_MINUTES)
     )
     travel_buffer_minutes = ma.fields.Integer(
-        strict=True, load_default=None, validate=validate.Range(min=0, max=180)
+        strict=True,
+        load_default=None,
+        validate=validate.Range(min=0, max=MAX_TRAVEL_BUFFER_MINUTES),
     )
 
 

@@ -146,6 +146,7 @@ class TestFeed:
         items = client.get("/api/v1/practitioners/me/open-requests").json["items"]
         assert [item["id"] for item in items] == [request_id]
         assert items[0]["outcode"] == "SW1A"
+        assert items[0]["distance_km"] == float(int(items[0]["distance_km"]))  # whole km only
         assert set(items[0]) == {
             "id",
             "mode",

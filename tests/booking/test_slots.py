@@ -71,3 +71,24 @@ def test_cancelled_bookings_free_their_time(db: Session) -> None:
     )
     db.flush()
     assert starts(db, practitioner, "video") == ["09:00"]
+
+
+def test_the_largest_buffers_still_block_the_edge_of_a_later_range(db: Session) -> None:
+    practitioner = make_practitioner(
+        db, weekly=[{"weekday": 0, "start": time(9), "end": time(17), "modes": ["home"]}]
+    )
+    practitioner.horizon_days = 3650
+    practitioner.buffer_minutes, practitioner.travel_buffer_minutes = 120, 180
+    db.add(
+        Booking(
+            practitioner_id=practitioner.id,
+            patient_id=make_user(db).id,
+            mode=Mode.HOME,
+            starts_at=MONDAY.replace(hour=9),
+            ends_at=MONDAY.replace(hour=10),
+        )
+    )
+    db.flush()
+    afternoon = MONDAY.replace(hour=14, minute=30)
+    slots = free_slots_of(db, practitioner, afternoon, MONDAY + timedelta(days=1), NOW, "home")
+    assert f"{slots[0].start:%H:%M}" == "15:00"  # 10:00 + 2 h buffer + 3 h travel

@@ -103,6 +103,12 @@ class FakePostcodesIo(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         FakePostcodesIo.calls.append(self.path)
+        if self.path.endswith("N1%209ZZ"):  # the connection drops halfway through the answer
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"status": 200, "res')
+            return
         if self.path.endswith("N1%209GU"):
             body, status = {"status": 200, "result": {"latitude": 51.53, "longitude": -0.1}}, 200
         else:
@@ -140,5 +146,6 @@ def test_postcodes_io_unknown_or_down_falls_back_to_the_outcode(
     db: Session, postcodes_io: str
 ) -> None:
     assert PostcodesIoGeocoder(postcodes_io).locate(db, "N1 1AA") is not None  # 404: outcode N1
+    assert PostcodesIoGeocoder(postcodes_io).locate(db, "N1 9ZZ") is not None  # cut short
     unreachable = PostcodesIoGeocoder("http://127.0.0.1:9", timeout=0.5)
     assert unreachable.locate(db, "SE1 7PB") is not None
