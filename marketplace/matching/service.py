@@ -314,12 +314,18 @@ def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
 def _cannot_enter(
     candidate: Candidate, best: list[tuple[float, uuid.UUID, Match]], limit: int, window: Window
 ) -> bool:
-    """Whether the candidate surely cannot reach the top `limit`: even its best score, once
-    rounded like real scores, stays below the last place (a tie is evaluated, never guessed)."""
+    """Whether the candidate cannot reach the top `limit` (ties go to the smaller id).
+
+    Sound because candidates arrive ordered by (best possible score, id) and a real score never
+    exceeds its best possible one (both unrounded: rounding is for display only), so once a
+    candidate cannot enter, none after it can."""
     if len(best) < limit:
         return False
-    last_score = best[limit - 1][0]
-    return candidate.best_possible(window) < last_score - 0.05
+    last_score, last_id, _ = best[limit - 1]
+    reachable = candidate.best_possible(window)
+    return reachable < last_score or (
+        reachable == last_score and candidate.practitioner_id > last_id
+    )
 
 
 def match_practitioners(
@@ -354,11 +360,10 @@ def match_practitioners(
             if not slots:
                 continue
             match = Match(practitioner, candidate.distance_km, _spread(slots))
-            match.score = round(
-                candidate.static_score + WEIGHTS["soonness"] * window.soonness(slots[0].start), 1
-            )
+            exact = candidate.static_score + WEIGHTS["soonness"] * window.soonness(slots[0].start)
+            match.score = round(exact, 1)
             match.reasons = _reasons(match, request, candidate.practitioner_id in seen, now)
-            best.append((match.score, candidate.practitioner_id, match))
+            best.append((exact, candidate.practitioner_id, match))
         best.sort(key=lambda entry: (-entry[0], entry[1]))
         del best[limit:]
     return [match for _, _, match in best]
