@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, time, timedelta
+import uuid
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
+from marketplace.booking.models import Booking, BookingStatus
 from marketplace.clock import business_today
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
@@ -115,3 +117,27 @@ def approve(db: Session, credential: Credential, expires_on: date, today: date) 
         register_check="Checked the HCPC register: registered, no sanctions.",
         today=today,
     )
+
+
+def make_booking(
+    db: Session,
+    practitioner: Practitioner,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    mode: Mode = Mode.HOME,
+    status: BookingStatus = BookingStatus.CONFIRMED,
+    patient_id: uuid.UUID | None = None,
+) -> Booking:
+    """A booking row as it stands in the database (the booking rules come with their service)."""
+    booking = Booking(
+        practitioner_id=practitioner.id,
+        patient_id=patient_id or make_user(db).id,
+        mode=mode,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        status=status,
+    )
+    db.add(booking)
+    db.flush()
+    return booking

@@ -135,7 +135,7 @@ def candidate_statement(request: CareRequest, today: date) -> CandidateQuery:
         return query.where(Practitioner.offers_video.is_(True))
     latitude, longitude = request.point()
     box = bounding_box(latitude, longitude, MAX_TRAVEL_RADIUS_KM)
-    km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * _cos_degrees(latitude)
+    km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * math.cos(math.radians(latitude))
     north_km = (Practitioner.latitude - latitude) * KM_PER_DEGREE_LATITUDE
     east_km = (Practitioner.longitude - longitude) * km_per_degree_longitude
     generous_radius = Practitioner.travel_radius_km * 1.01 + 0.1  # flat earth is a little off
@@ -175,10 +175,6 @@ def first_open_day(window: Window) -> ColumnElement[int]:
         (Practitioner.timezone != BUSINESS_ZONE.key, 0),
         else_=func.coalesce(from_rules, window.days),
     ).label("first_open_day")
-
-
-def _cos_degrees(degrees: float) -> float:
-    return math.cos(math.radians(degrees))
 
 
 def _video_page_statement(

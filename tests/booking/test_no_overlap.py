@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Role
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.practitioners.models import Mode, Practitioner
-from tests.factories import make_practitioner, make_user
+from tests.factories import make_booking, make_practitioner
 
 NINE = datetime(2030, 1, 7, 9, tzinfo=UTC)
 
@@ -23,17 +22,15 @@ def book(
     minutes: int = 60,
     status: BookingStatus = BookingStatus.CONFIRMED,
 ) -> Booking:
-    booking = Booking(
-        practitioner_id=practitioner.id,
-        patient_id=make_user(db, Role.PATIENT).id,
-        mode=Mode.VIDEO,
-        starts_at=start,
-        ends_at=start + timedelta(minutes=minutes),
-        status=status,
-    )
     with db.begin_nested():
-        db.add(booking)
-    return booking
+        return make_booking(
+            db,
+            practitioner,
+            start,
+            start + timedelta(minutes=minutes),
+            mode=Mode.VIDEO,
+            status=status,
+        )
 
 
 @pytest.mark.parametrize(

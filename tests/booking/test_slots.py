@@ -6,10 +6,10 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from marketplace.booking.models import Booking, BookingStatus
+from marketplace.booking.models import BookingStatus
 from marketplace.booking.slots import free_slots_of
 from marketplace.practitioners.models import Mode
-from tests.factories import make_practitioner, make_user
+from tests.factories import make_booking, make_practitioner
 
 MONDAY = datetime(2030, 1, 7, tzinfo=UTC)  # GMT: local time = UTC
 NOW = MONDAY - timedelta(days=3)
@@ -25,16 +25,13 @@ def test_bookings_and_buffers_take_time_out(db: Session) -> None:
         db, weekly=[{"weekday": 0, "start": time(9), "end": time(14), "modes": ["home", "video"]}]
     )
     practitioner.horizon_days = 3650
-    db.add(
-        Booking(
-            practitioner_id=practitioner.id,
-            patient_id=make_user(db).id,
-            mode=Mode.HOME,
-            starts_at=MONDAY.replace(hour=11),
-            ends_at=MONDAY.replace(hour=12),
-        )
+    make_booking(
+        db,
+        practitioner,
+        MONDAY.replace(hour=11),
+        MONDAY.replace(hour=12),
+        mode=Mode.HOME,
     )
-    db.flush()
     # 15 min buffer: a 60-minute video slot must end by 10:45 or start from 12:15.
     assert starts(db, practitioner, "video") == [
         "09:00",
@@ -59,17 +56,14 @@ def test_cancelled_bookings_free_their_time(db: Session) -> None:
         db, weekly=[{"weekday": 0, "start": time(9), "end": time(10), "modes": ["video"]}]
     )
     practitioner.horizon_days = 3650
-    db.add(
-        Booking(
-            practitioner_id=practitioner.id,
-            patient_id=make_user(db).id,
-            mode=Mode.VIDEO,
-            starts_at=MONDAY.replace(hour=9),
-            ends_at=MONDAY.replace(hour=10),
-            status=BookingStatus.CANCELLED,
-        )
+    make_booking(
+        db,
+        practitioner,
+        MONDAY.replace(hour=9),
+        MONDAY.replace(hour=10),
+        mode=Mode.VIDEO,
+        status=BookingStatus.CANCELLED,
     )
-    db.flush()
     assert starts(db, practitioner, "video") == ["09:00"]
 
 
@@ -79,16 +73,13 @@ def test_the_largest_buffers_still_block_the_edge_of_a_later_range(db: Session) 
     )
     practitioner.horizon_days = 3650
     practitioner.buffer_minutes, practitioner.travel_buffer_minutes = 120, 180
-    db.add(
-        Booking(
-            practitioner_id=practitioner.id,
-            patient_id=make_user(db).id,
-            mode=Mode.HOME,
-            starts_at=MONDAY.replace(hour=9),
-            ends_at=MONDAY.replace(hour=10),
-        )
+    make_booking(
+        db,
+        practitioner,
+        MONDAY.replace(hour=9),
+        MONDAY.replace(hour=10),
+        mode=Mode.HOME,
     )
-    db.flush()
     afternoon = MONDAY.replace(hour=14, minute=30)
     slots = free_slots_of(db, practitioner, afternoon, MONDAY + timedelta(days=1), NOW, "home")
     assert f"{slots[0].start:%H:%M}" == "15:00"  # 10:00 + 2 h buffer + 3 h travel

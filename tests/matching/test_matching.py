@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
-from marketplace.booking.models import Booking, BookingStatus, CareRequest
+from marketplace.booking.models import BookingStatus, CareRequest
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners.models import Mode, Practitioner
 from tests.conftest import logged_in
-from tests.factories import make_practitioner, make_user
+from tests.factories import make_booking, make_practitioner, make_user
 
 BASE = (51.5020, -0.1380)  # the built-in SW1A centroid, where factory practitioners live
 
@@ -118,17 +118,14 @@ class TestRanking:
         request = request_at(db, 0.5)
         assert matched(db, request) == [near, far]
         visited = utcnow() - timedelta(days=30)
-        db.add(
-            Booking(
-                practitioner_id=far.id,
-                patient_id=request.patient_id,
-                mode=Mode.HOME,
-                starts_at=visited,
-                ends_at=visited + timedelta(hours=1),
-                status=BookingStatus.COMPLETED,
-            )
+        make_booking(
+            db,
+            far,
+            visited,
+            visited + timedelta(hours=1),
+            status=BookingStatus.COMPLETED,
+            patient_id=request.patient_id,
         )
-        db.flush()
         assert matched(db, request) == [far, near]
         now = utcnow()
         top = match_practitioners(db, request, now=now, today=business_today(now))[0]
@@ -169,16 +166,7 @@ class TestRanking:
     def test_a_fully_booked_practitioner_is_excluded(self, db: Session) -> None:
         practitioner = make_practitioner(db)
         request = request_at(db, 1)
-        db.add(
-            Booking(
-                practitioner_id=practitioner.id,
-                patient_id=make_user(db).id,
-                mode=Mode.HOME,
-                starts_at=request.earliest,
-                ends_at=request.latest,
-            )
-        )
-        db.flush()
+        make_booking(db, practitioner, request.earliest, request.latest)
         assert matched(db, request) == []
 
 
@@ -265,16 +253,7 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     )
     busy = make_practitioner(db)
     start = utcnow() + timedelta(days=1)
-    db.add(
-        Booking(
-            practitioner_id=busy.id,
-            patient_id=make_user(db).id,
-            mode=Mode.HOME,
-            starts_at=start,
-            ends_at=start + timedelta(days=3),
-        )
-    )
-    db.flush()
+    make_booking(db, busy, start, start + timedelta(days=3))
     monkeypatch.setattr(matching, "PAGE", 2)
     now = utcnow()
     for mode in (Mode.HOME, Mode.VIDEO):

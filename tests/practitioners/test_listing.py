@@ -17,7 +17,7 @@ from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.lapses import check_credential_lapses, warning_threshold
 from marketplace.practitioners.listing import evaluate_listing, get_listed_practitioner
 from marketplace.practitioners.models import CredentialStatus, ListingStatus, Practitioner
-from tests.factories import make_practitioner, make_user, nmt_fields
+from tests.factories import approve, make_practitioner, make_user, nmt_fields
 
 TODAY = date(2027, 1, 10)
 
@@ -83,16 +83,7 @@ class TestListingRule:
         # A physiotherapist with only a verified NMT certificate is not listed.
         practitioner = make_practitioner(db, verified=False, today=TODAY)
         credential = practitioners.submit_credential(db, practitioner.user, nmt_fields(), TODAY)
-        admin.decide_credential(
-            db,
-            make_user(db, Role.ADMIN),
-            credential.id,
-            decision=admin.Decision.APPROVE,
-            reason=None,
-            expires_on=date(2030, 1, 1),
-            register_check="certificate seen",
-            today=TODAY,
-        )
+        approve(db, credential, date(2030, 1, 1), TODAY)
         assert practitioner.status is ListingStatus.PENDING
 
     def test_nmt_therapist_is_listed_by_a_450_hour_certificate(self, db: Session) -> None:
@@ -136,16 +127,7 @@ class TestLapses:
             {"kind": "hcpc", "number": practitioner.credentials[0].number},
             later,
         )
-        admin.decide_credential(
-            db,
-            make_user(db, Role.ADMIN),
-            renewal.id,
-            decision=admin.Decision.APPROVE,
-            reason=None,
-            expires_on=date(2029, 4, 30),
-            register_check="renewed",
-            today=later,
-        )
+        approve(db, renewal, date(2029, 4, 30), later)
         assert practitioner.status is ListingStatus.LISTED
         assert practitioner.credentials[0].status is CredentialStatus.SUPERSEDED
 

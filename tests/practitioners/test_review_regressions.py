@@ -24,7 +24,7 @@ from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_ou
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, ListingStatus, Practitioner
 from tests.conftest import fresh_database_url, log_in_as, logged_in
-from tests.factories import hcpc_fields, make_practitioner, make_user, profile_input
+from tests.factories import approve, hcpc_fields, make_practitioner, make_user, profile_input
 from tests.practitioners.test_credentials import NMT, submit
 from tests.practitioners.test_profile_api import put_profile
 
@@ -159,16 +159,7 @@ def test_a_physiotherapist_is_not_listed_on_another_professions_number(db: Sessi
     practitioner = make_practitioner(db, profession="neuromuscular_therapist", verified=False)
     user = practitioner.user
     credential = practitioners.submit_credential(db, user, hcpc_fields("OT123456"), TODAY)
-    admin.decide_credential(
-        db,
-        make_user(db, Role.ADMIN),
-        credential.id,
-        decision=admin.Decision.APPROVE,
-        reason=None,
-        expires_on=TODAY + timedelta(days=300),
-        register_check="OT",
-        today=TODAY,
-    )
+    approve(db, credential, TODAY + timedelta(days=300), TODAY)
     practitioners.save_profile(db, user, profile_input(), TODAY, TableGeocoder())
     assert practitioner.status is not ListingStatus.LISTED
 
