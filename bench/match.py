@@ -4,7 +4,7 @@ Seeds N practitioners over the UK outcodes of ../shared/data/uk-outcodes.csv (40
 each with weekly hours and about 10 bookings in the next two weeks, then times matching for home
 and video requests. Run:
 
-    .venv/bin/python bench/match.py --sizes 10000,100000 --databases postgresql,sqlite
+    .venv/bin/python bench/match.py --sizes 10000,100000 --databases postgresql,sqlite [--keep]
 
 PostgreSQL: BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 marketplace_bench; the database is created and emptied). Prints figures; asserts nothing.
@@ -34,6 +34,7 @@ os.environ.setdefault("SECRET_KEY", "bench")
 os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="bench-match-"))
 
 from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from marketplace import migrate  # noqa: E402
@@ -43,8 +44,10 @@ from marketplace.clock import business_today  # noqa: E402
 from marketplace.db import Database, utcnow  # noqa: E402
 from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
 from marketplace.matching.service import candidate_statement, match_practitioners  # noqa: E402
+from marketplace.practitioners.match_index import entries_for  # noqa: E402
 from marketplace.practitioners.models import (  # noqa: E402
     ListingStatus,
+    MatchEntry,
     Mode,
     Practitioner,
     PractitionerSpecialty,
@@ -53,6 +56,7 @@ from marketplace.practitioners.models import (  # noqa: E402
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS  # noqa: E402
 
+ENTRY_COLUMNS = [c.key for c in MatchEntry.__table__.columns if c.key != "practitioner_id"]
 OUTCODES = ROOT.parent / "shared" / "data" / "uk-outcodes.csv"
 BATCH = 5000
 FAKE_HASH = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1oYXNo$bm90LWEtcmVhbC1oYXNoLW5vdC1yZWFs"
@@ -81,7 +85,7 @@ def seed(database: Database, size: int, rng: random.Random) -> None:
     london, elsewhere = read_outcodes()
     now = utcnow()
     today = business_today(now)
-    users, practitioners, specialties, rules, bookings = [], [], [], [], []
+    users, practitioners, specialties, rules, bookings, entries = [], [], [], [], [], []
     monday = datetime.combine(today - timedelta(days=today.weekday()), clock_time(0), tzinfo=UTC)
     for index in range(size):
         user_id, practitioner_id = uuid.uuid4(), uuid.uuid4()
@@ -129,21 +133,26 @@ def seed(database: Database, size: int, rng: random.Random) -> None:
                 "updated_at": now,
             }
         )
-        for slug in rng.sample(SPECIALTY_SLUGS, rng.randint(2, 4)):
-            specialties.append({"practitioner_id": practitioner_id, "slug": slug})
+        own_specialties = [
+            {"practitioner_id": practitioner_id, "slug": slug}
+            for slug in rng.sample(SPECIALTY_SLUGS, rng.randint(2, 4))
+        ]
         days = sorted(rng.sample(range(6), rng.randint(3, 5)))
         start_hour = rng.choice([8, 9, 10, 13])
-        for weekday in days:
-            rules.append(
-                {
-                    "id": uuid.uuid4(),
-                    "practitioner_id": practitioner_id,
-                    "weekday": weekday,
-                    "start_time": clock_time(start_hour),
-                    "end_time": clock_time(start_hour + 4),
-                    "modes": list(modes),
-                }
-            )
+        own_rules = [
+            {
+                "id": uuid.uuid4(),
+                "practitioner_id": practitioner_id,
+                "weekday": weekday,
+                "start_time": clock_time(start_hour),
+                "end_time": clock_time(start_hour + 4),
+                "modes": list(modes),
+            }
+            for weekday in days
+        ]
+        specialties += own_specialties
+        rules += own_rules
+        entries += match_entries(practitioners[-1], own_specialties, own_rules)
         # About 10 bookings over the next two weeks, inside their hours, never overlapping.
         for week in (1, 2):
             for weekday in days:
@@ -172,7 +181,28 @@ def seed(database: Database, size: int, rng: random.Random) -> None:
         insert_rows(session, PractitionerSpecialty, specialties)
         insert_rows(session, WeeklyRule, rules)
         insert_rows(session, Booking, bookings)
-    print(f"  seeded {size} practitioners, {len(rules)} weekly rules, {len(bookings)} bookings")
+        insert_rows(session, MatchEntry, entries)
+    print(
+        f"  seeded {size} practitioners, {len(rules)} weekly rules, {len(bookings)} bookings,"
+        f" {len(entries)} match entries"
+    )
+
+
+def match_entries(
+    practitioner: dict[str, Any], specialties: list[dict[str, Any]], rules: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows `reindex` would write, from a transient copy of the seeded practitioner."""
+    transient = Practitioner(
+        **practitioner,
+        specialties=[PractitionerSpecialty(**row) for row in specialties],
+        weekly_rules=[WeeklyRule(**row) for row in rules],
+        exceptions=[],
+    )
+    return [
+        {column: getattr(entry, column) for column in ENTRY_COLUMNS}
+        | {"practitioner_id": practitioner["id"]}
+        for entry in entries_for(transient)
+    ]
 
 
 def make_requests(database: Database, count: int, rng: random.Random) -> list[CareRequest]:
@@ -272,15 +302,54 @@ def explain(database: Database, request: CareRequest) -> None:
         print("    " + " | ".join(str(part) for part in row if part is not None))
 
 
-def fresh_url(kind: str, workdir: Path) -> str:
+def fresh_url(kind: str, workdir: Path, size: int) -> str:
     if kind == "sqlite":
-        return f"sqlite:///{workdir}/bench-{uuid.uuid4().hex[:6]}.db"
+        return f"sqlite:///{workdir}/bench-{size}.db"
     url = os.environ.get(
         "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/marketplace_bench"
     )
     from tests.support.services import postgres_database
 
-    return postgres_database(url.rsplit("/", 1)[1])
+    return postgres_database(f"{url.rsplit('/', 1)[1]}_{size}")
+
+
+def kept_url(kind: str, workdir: Path, size: int) -> str | None:
+    """The URL of a database an earlier `--keep` run seeded with `size` practitioners today."""
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir}/bench-{size}.db"
+    else:
+        base = os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/marketplace_bench"
+        )
+        url = f"{base}_{size}"
+    try:
+        database = Database(url)
+        with database.session_scope() as session:
+            seeded = session.scalar(text("SELECT count(*) FROM practitioners"))
+            newest = session.scalar(text("SELECT max(created_at) FROM practitioners"))
+        database.engine.dispose()
+    except SQLAlchemyError:  # missing or never seeded: seed afresh
+        return None
+    fresh = newest is not None and str(newest)[:10] == str(utcnow().date())
+    return url if seeded == size and fresh else None
+
+
+def prepare(kind: str, workdir: Path, size: int, keep: bool) -> Database:
+    if keep and (url := kept_url(kind, workdir, size)) is not None:
+        print("  reusing the database seeded earlier today")
+        migrate.upgrade(url)
+        return Database(url)
+    url = fresh_url(kind, workdir, size)
+    migrate.upgrade(url)
+    database = Database(url)
+    started = time.perf_counter()
+    seed(database, size, random.Random(size))
+    if kind == "postgresql":  # what autovacuum would have done by now
+        autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit.connect() as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+    print(f"  seeding took {time.perf_counter() - started:.0f} s")
+    return database
 
 
 def main() -> None:
@@ -288,23 +357,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--databases", default="postgresql,sqlite")
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="seed into kept databases (SQLite files in the temp dir) and reuse them the same day",
+    )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-match-db-"))
+    workdir = Path(tempfile.gettempdir() if args.keep else tempfile.mkdtemp(prefix="bench-match-"))
     for kind in args.databases.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            rng = random.Random(size)
             print(f"{kind}, {size} practitioners")
-            url = fresh_url(kind, workdir)
-            migrate.upgrade(url)
-            database = Database(url)
-            started = time.perf_counter()
-            seed(database, size, rng)
-            if kind == "postgresql":
-                with database.engine.connect() as connection:
-                    connection.execute(text("ANALYZE"))
-                    connection.commit()
-            print(f"  seeding took {time.perf_counter() - started:.0f} s")
-            requests = make_requests(database, args.requests, rng)
+            database = prepare(kind, workdir, size, args.keep)
+            requests = make_requests(database, args.requests, random.Random(-size))
             explain(database, requests[0])
             measure(database, requests)
             database.engine.dispose()

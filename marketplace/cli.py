@@ -15,6 +15,7 @@ from marketplace.accounts.models import Role
 from marketplace.db import get_database
 from marketplace.errors import DomainError
 from marketplace.matching.geocoding import import_centroid_file, load_builtin_london_outcodes
+from marketplace.practitioners.match_index import reindex_all, reindex_if_empty
 
 
 def _database_url() -> str:
@@ -33,6 +34,14 @@ def db_upgrade(revision: str) -> None:
     if revision == "head":
         with get_database().session_scope() as session:
             load_builtin_london_outcodes(session)
+            reindex_if_empty(session)
+
+
+@db_group.command("reindex", help="Rebuild the match entries from every practitioner's profile.")
+def db_reindex() -> None:
+    with get_database().session_scope() as session:
+        count = reindex_all(session)
+    click.echo(f"{count} match entries.")
 
 
 @db_group.command("downgrade", help="Migrate the database back to a revision, e.g. base.")

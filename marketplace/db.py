@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,6 +84,24 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+def _ensure_math_functions(dbapi_connection: Any, cursor: Any) -> None:
+    """Matching ranks in SQL with sqrt and floor; SQLite has them only when built with its maths
+    functions, so older or slimmer builds get Python's."""
+    try:
+        cursor.execute("SELECT sqrt(4.0), floor(1.5)")
+    except sqlite3.OperationalError:
+        dbapi_connection.create_function("sqrt", 1, _sqrt_or_null, deterministic=True)
+        dbapi_connection.create_function("floor", 1, _floor_or_null, deterministic=True)
+
+
+def _sqrt_or_null(value: float | None) -> float | None:
+    return None if value is None or value < 0 else math.sqrt(value)
+
+
+def _floor_or_null(value: float | None) -> float | None:
+    return None if value is None else float(math.floor(value))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Foreign keys on, and transactions begun by SQLAlchemy rather than the pysqlite driver.
 
@@ -96,6 +116,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
+        _ensure_math_functions(dbapi_connection, cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -7,6 +7,7 @@ from typing import Any
 from alembic import context
 
 from marketplace.db import UTCDateTime, make_engine
+from marketplace.migrate import include_object
 from marketplace.models import Base
 
 config = context.config
@@ -34,6 +35,7 @@ def configure(**kwargs: Any) -> None:
         target_metadata=target_metadata,
         render_item=render_item,
         compare_type=True,
+        include_object=include_object,
         **kwargs,
     )
 

@@ -299,3 +299,19 @@ def test_roles_are_stored_as_their_names(client: FlaskClient, db: Session) -> No
         },
     )
     assert db.scalar(text("SELECT role FROM users")) == "practitioner"
+
+
+def test_sqlite_without_maths_functions_gets_them_from_python() -> None:
+    import sqlite3
+
+    from marketplace.db import _ensure_math_functions
+
+    class BuiltWithout:
+        def execute(self, _sql: str) -> None:
+            raise sqlite3.OperationalError("no such function: sqrt")
+
+    connection = sqlite3.connect(":memory:")
+    _ensure_math_functions(connection, BuiltWithout())
+    row = connection.execute("SELECT sqrt(9.0), floor(2.7), floor(-0.5), sqrt(NULL)").fetchone()
+    assert row == (3.0, 2.0, -1.0, None)
+    connection.close()

@@ -36,7 +36,8 @@ def test_models_and_migrations_do_not_drift(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            options = {"compare_type": True, "include_object": migrate.include_object}
+            context = MigrationContext.configure(connection, opts=options)
             differences = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from marketplace.practitioners.models import (
     Mode,
     Practitioner,
 )
-from marketplace.practitioners.service import available_slots
+from marketplace.practitioners.service import available_slots, iter_available_slots
 
 
 def held_bookings(
@@ -76,8 +76,7 @@ def free_slots(
     needs the travel buffer after another home visit, a video call does not)."""
     held = list(bookings)
     if mode is not None:
-        busy = busy_periods(practitioner, held, mode)
-        return available_slots(practitioner, start, end, now, mode, busy)
+        return list(iter_free_slots(practitioner, start, end, now, mode, held))
     modes_by_start: dict[tuple[datetime, datetime], set[str]] = defaultdict(set)
     for each in (Mode.HOME.value, Mode.VIDEO.value):
         busy = busy_periods(practitioner, held, each)
@@ -87,6 +86,19 @@ def free_slots(
         Interval(start_, end_, frozenset(modes))
         for (start_, end_), modes in sorted(modes_by_start.items())
     ]
+
+
+def iter_free_slots(
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    mode: str,
+    bookings: Iterable[Booking],
+) -> Iterator[Interval]:
+    """Free slots in one mode, one at a time, in time order."""
+    busy = busy_periods(practitioner, bookings, mode)
+    return iter_available_slots(practitioner, start, end, now, mode, busy)
 
 
 def free_slots_of(

@@ -10,52 +10,64 @@ Score, 0 to 100 (documented in the README):
   20 x soonness     1 - whole days from the window's first day to the first free slot, over the
                     window's length in days
   10 x continuity   the patient has had a visit with this practitioner before
-Ties go to the practitioner with the smaller id (stable, and fair: ids are random).
+Scores are compared in ten-thousandths of a point (`rank_key`); ties go to the practitioner with
+the smaller id (stable, and fair: ids are random).
 
-Finding the best without computing everyone's slots: candidates come from an indexed query
-(bounding box on latitude/longitude for home visits), are ordered by the best score they could
-reach (everything but soonness known, soonness assumed perfect) and are evaluated a page at a
-time; evaluation stops once no remaining candidate can enter the top `limit`.
+Finding the best without reading everyone's diary: candidates come from the match entries (an
+index kept per listed practitioner, specialty and mode; for home visits a GiST index on each
+practitioner's reach on PostgreSQL). The database ranks them by the best score each could reach:
+fit and continuity exactly, proximity from a flat-earth distance shrunk to stay below the true one,
+soonness from the first weekday they open. Candidates are then evaluated a page at a time (the
+listing rule re-checked, the diary read) until no remaining one can enter the top `limit`.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator, Sequence
+from bisect import insort
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.types import Boolean
 
-from marketplace.booking.models import CareRequest
-from marketplace.booking.slots import free_slots, held_bookings, practitioners_seen_by
+from marketplace.booking.models import Booking, CareRequest
+from marketplace.booking.slots import held_bookings, iter_free_slots, practitioners_seen_by
 from marketplace.clock import BUSINESS_ZONE
-from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
+from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
 from marketplace.practitioners.listing import listed_clause
+from marketplace.practitioners.match_index import REACH_SLACK
 from marketplace.practitioners.models import (
-    AvailabilityException,
+    WEEKDAY_CLOSES,
+    MatchEntry,
     Mode,
     Practitioner,
-    PractitionerSpecialty,
     Profession,
-    WeeklyRule,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
 
 MAX_TRAVEL_RADIUS_KM = 80
 NEXT_SLOTS = 3
 PAGE = 40
+FIRST_PAGE_MARGIN = 5
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
 )  # fmt: skip
-CandidateQuery = Select[uuid.UUID, Profession, float | None, float | None, int | None, int]
 WEIGHTS = {"fit": 40, "proximity": 30, "soonness": 20, "continuity": 10}
+# Within 80 km at UK latitudes the flat-earth distance is within 0.5% of the great-circle one.
+FLAT_EARTH_SHRINK = 0.99
+RANK_UNITS = 10_000  # scores rank in ten-thousandths of a point
+# Bounds are computed by the database, scores in Python: a bound is raised by far more than the
+# two can differ by in rounding before it is floored to rank units.
+ROUNDING_ALLOWANCE = 1e-9
 
 
 @dataclass
@@ -82,6 +94,10 @@ class Window:
         days = max(1, (last_day - earliest.date()).days + 1)
         return cls(earliest.date(), days, earliest.time())
 
+    @property
+    def last_day(self) -> date:
+        return self.first_day + timedelta(days=self.days - 1)
+
     def soonness(self, first_slot: datetime) -> float:
         waited = (first_slot.astimezone(BUSINESS_ZONE).date() - self.first_day).days
         return max(0.0, 1 - waited / self.days)
@@ -89,130 +105,154 @@ class Window:
 
 @dataclass(frozen=True)
 class Candidate:
-    """What is known of a candidate before its diary is read, and the best score it can reach:
-    its soonness can be no better than its first open day (from its weekly rules) allows."""
-
     practitioner_id: uuid.UUID
     distance_km: float | None
-    static_score: float  # fit, proximity and continuity
-    first_open_day: int  # days after the window's first day; optimistic
+    static_score: float  # fit, proximity and continuity, exactly
+    bound: int  # the best rank key it could reach (from the database's ranking)
 
-    def best_possible(self, window: Window) -> float:
-        waited = min(self.first_open_day, window.days)
-        return self.static_score + WEIGHTS["soonness"] * (1 - waited / window.days)
+
+def rank_key(score: float) -> int:
+    return math.floor(score * RANK_UNITS)
+
+
+def core_profession(specialty: str) -> Profession:
+    if specialty in PHYSIOTHERAPY_CORE:
+        return Profession.PHYSIOTHERAPIST
+    return Profession.NEUROMUSCULAR_THERAPIST
 
 
 def specialty_fit(profession: Profession, specialty: str) -> float:
-    core_to_physiotherapy = specialty in PHYSIOTHERAPY_CORE
-    if (profession is Profession.PHYSIOTHERAPIST) == core_to_physiotherapy:
-        return 1.0
-    return 0.6
+    return 1.0 if profession is core_profession(specialty) else 0.6
 
 
-def candidate_statement(request: CareRequest, today: date) -> CandidateQuery:
-    """The indexed candidate query: listed practitioners offering the mode and the specialty;
-    for home visits, whose base is within their travel radius by a flat-earth test inside a
-    bounding box (exact great-circle distances are taken afterwards)."""
-    query = (
-        select(
-            Practitioner.id,
-            Practitioner.profession,
-            Practitioner.latitude,
-            Practitioner.longitude,
-            Practitioner.travel_radius_km,
-            first_open_day(Window.of(request)),
-        )
-        .join(
-            PractitionerSpecialty,
-            and_(
-                PractitionerSpecialty.practitioner_id == Practitioner.id,
-                PractitionerSpecialty.slug == request.specialty,
-            ),
-        )
-        .where(listed_clause(today))
+class ReachContains(ColumnElement[bool]):
+    """SQL: the entry's reach box contains the point; GiST-indexed on PostgreSQL."""
+
+    type = Boolean()
+    inherit_cache = True
+
+    def __init__(self, latitude: float, longitude: float) -> None:
+        self.latitude = literal(latitude)
+        self.longitude = literal(longitude)
+
+
+@compiles(ReachContains)
+def _reach_contains_portably(element: ReachContains, compiler: Any, **kw: Any) -> str:
+    box_holds = and_(
+        MatchEntry.south <= element.latitude,
+        MatchEntry.north >= element.latitude,
+        MatchEntry.west <= element.longitude,
+        MatchEntry.east >= element.longitude,
     )
-    if request.mode is not Mode.HOME:
-        return query.where(Practitioner.offers_video.is_(True))
-    latitude, longitude = request.point()
-    box = bounding_box(latitude, longitude, MAX_TRAVEL_RADIUS_KM)
+    return str(compiler.process(box_holds, **kw))
+
+
+@compiles(ReachContains, "postgresql")
+def _reach_contains_in_gist(element: ReachContains, compiler: Any, **kw: Any) -> str:
+    reach = func.box(
+        func.point(MatchEntry.west, MatchEntry.south), func.point(MatchEntry.east, MatchEntry.north)
+    )
+    point = func.point(element.longitude, element.latitude)
+    return str(compiler.process(reach.op("@>")(point), **kw))
+
+
+def _flat_km(latitude: float, longitude: float) -> ColumnElement[float]:
+    """SQL: the flat-earth distance from the point to the entry's base."""
     km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * math.cos(math.radians(latitude))
-    north_km = (Practitioner.latitude - latitude) * KM_PER_DEGREE_LATITUDE
-    east_km = (Practitioner.longitude - longitude) * km_per_degree_longitude
-    generous_radius = Practitioner.travel_radius_km * 1.01 + 0.1  # flat earth is a little off
-    return query.where(
-        Practitioner.offers_home.is_(True),
-        Practitioner.latitude.between(box.min_latitude, box.max_latitude),
-        Practitioner.longitude.between(box.min_longitude, box.max_longitude),
-        north_km * north_km + east_km * east_km <= generous_radius * generous_radius,
-    )
+    north_km = (MatchEntry.latitude - latitude) * KM_PER_DEGREE_LATITUDE
+    east_km = (MatchEntry.longitude - longitude) * km_per_degree_longitude
+    return func.sqrt(north_km * north_km + east_km * east_km)
+
+
+def candidate_conditions(request: CareRequest, today: date) -> list[ColumnElement[bool]]:
+    """The indexed lookup: entries of the specialty and mode, still listed today; for home visits,
+    whose reach contains the patient's point and whose radius does by a generous flat-earth test
+    (exact great-circle distances are taken afterwards)."""
+    conditions = [
+        MatchEntry.specialty == request.specialty,
+        MatchEntry.mode == request.mode,
+        or_(MatchEntry.listed_until.is_(None), MatchEntry.listed_until >= today),
+    ]
+    if request.mode is Mode.HOME:
+        latitude, longitude = request.point()
+        generous_radius = MatchEntry.travel_radius_km * REACH_SLACK + 0.1
+        conditions += [
+            ReachContains(latitude, longitude),
+            _flat_km(latitude, longitude) <= generous_radius,
+        ]
+    return conditions
+
+
+def candidate_statement(request: CareRequest, today: date) -> Select[uuid.UUID]:
+    """The bare candidate lookup (what the benchmark compares matching with)."""
+    return select(MatchEntry.practitioner_id).where(*candidate_conditions(request, today))
 
 
 def first_open_day(window: Window) -> ColumnElement[int]:
-    """SQL: the first day of the window (0, 1, ...) on which a weekly rule opens, counting a
-    rule of the first day only if it ends after the window starts; 0 when a dated opening falls
-    in the window or the practitioner keeps another time zone (no cheap bound then)."""
-    day = (WeeklyRule.weekday - window.first_day.weekday() + 7) % 7
-    over_on_first_day = and_(day == 0, WeeklyRule.end_time <= window.earliest_local_time)
-    from_rules = (
-        select(func.min(case((over_on_first_day, 7), else_=day)))
-        .where(WeeklyRule.practitioner_id == Practitioner.id)
-        .correlate(Practitioner)
-        .scalar_subquery()
+    """SQL: an optimistic count of days from the window's first day to the entry's first
+    opening: 0 when its hours that weekday end after the window starts, else the next weekday
+    it opens on; 0 when a dated opening is near the window."""
+    first_weekday = window.first_day.weekday()
+    opens_later = [
+        (WEEKDAY_CLOSES[(first_weekday + day) % 7].is_not(None), day)
+        for day in range(1, min(8, window.days))
+    ]
+    one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
+    dated_opening = and_(
+        MatchEntry.dated_from <= window.last_day + one_day,
+        MatchEntry.dated_until >= window.first_day - one_day,
     )
-    last_day = window.first_day + timedelta(days=window.days - 1)
-    dated_opening = (
-        select(AvailabilityException.id)
-        .where(
-            AvailabilityException.practitioner_id == Practitioner.id,
-            AvailabilityException.available.is_(True),
-            AvailabilityException.on_date.between(window.first_day, last_day),
-        )
-        .correlate(Practitioner)
-        .exists()
-    )
-    return case(
-        (dated_opening, 0),
-        (Practitioner.timezone != BUSINESS_ZONE.key, 0),
-        else_=func.coalesce(from_rules, window.days),
-    ).label("first_open_day")
+    still_open_on_first_day = WEEKDAY_CLOSES[first_weekday] > window.earliest_local_time
+    return case((dated_opening, 0), (still_open_on_first_day, 0), *opens_later, else_=window.days)
 
 
-def _video_page_statement(
-    request: CareRequest, today: date, seen: frozenset[uuid.UUID], offset: int
-) -> CandidateQuery:
-    """For video the reachable score needs no distance: the database orders and pages the
-    candidates by it (times the window's days, to stay in whole numbers)."""
-    window = Window.of(request)
-    core_profession = (
-        Profession.PHYSIOTHERAPIST
-        if request.specialty in PHYSIOTHERAPY_CORE
-        else Profession.NEUROMUSCULAR_THERAPIST
+def best_possible(
+    request: CareRequest, window: Window, seen: frozenset[uuid.UUID]
+) -> ColumnElement[float]:
+    """SQL: the best rank key each candidate could reach, never below its real one."""
+    fit = case(
+        (MatchEntry.profession == core_profession(request.specialty), WEIGHTS["fit"]),
+        else_=WEIGHTS["fit"] * 0.6,
     )
-    fit = case((Practitioner.profession == core_profession, 40), else_=24)
-    continuity = case((Practitioner.id.in_(seen), 10), else_=0) if seen else literal(0)
-    opens = first_open_day(window)
-    waited = case((opens > window.days, window.days), else_=opens)
-    reachable = (fit + WEIGHTS["proximity"] + continuity) * window.days + WEIGHTS["soonness"] * (
-        window.days - waited
-    )
+    continuity: ColumnElement[Any] = literal(0)
+    if seen:
+        continuity = case((MatchEntry.practitioner_id.in_(seen), WEIGHTS["continuity"]), else_=0)
+    proximity: ColumnElement[Any] = literal(float(WEIGHTS["proximity"]))
+    if request.mode is Mode.HOME:
+        optimistic_km = _flat_km(*request.point()) * FLAT_EARTH_SHRINK
+        proximity = WEIGHTS["proximity"] * (1 - optimistic_km / MatchEntry.travel_radius_km)
+    soonness = WEIGHTS["soonness"] * (window.days - first_open_day(window)) / float(window.days)
+    score = fit + proximity + soonness + continuity
+    return func.floor((score + ROUNDING_ALLOWANCE) * RANK_UNITS).label("best_possible")
+
+
+def _page_statement(
+    request: CareRequest, today: date, seen: frozenset[uuid.UUID], offset: int, size: int
+) -> Select[uuid.UUID, Profession, float | None, float | None, int | None, float]:
+    bound = best_possible(request, Window.of(request), seen)
     return (
-        candidate_statement(request, today)
-        .order_by(reachable.desc(), Practitioner.id)
+        select(
+            MatchEntry.practitioner_id,
+            MatchEntry.profession,
+            MatchEntry.latitude,
+            MatchEntry.longitude,
+            MatchEntry.travel_radius_km,
+            bound,
+        )
+        .where(*candidate_conditions(request, today))
+        .order_by(bound.desc(), MatchEntry.practitioner_id)
         .offset(offset)
-        .limit(PAGE)
+        .limit(size)
     )
 
 
 def _candidate(
-    row: Sequence[Any],
-    request: CareRequest,
-    seen: frozenset[uuid.UUID],
+    row: Sequence[Any], request: CareRequest, seen: frozenset[uuid.UUID]
 ) -> Candidate | None:
-    practitioner_id, profession, latitude, longitude, radius, opens = row
+    """The candidate's exact static score, or None when the patient is outside its radius."""
+    practitioner_id, profession, latitude, longitude, radius, bound = row
     proximity, distance = 1.0, None
     if request.mode is Mode.HOME:
-        if latitude is None or longitude is None or not radius:
-            return None
         distance = distance_km(*request.point(), latitude, longitude)
         if distance > radius:
             return None
@@ -222,50 +262,34 @@ def _candidate(
         + WEIGHTS["proximity"] * proximity
         + WEIGHTS["continuity"] * (practitioner_id in seen)
     )
-    return Candidate(
-        practitioner_id, None if distance is None else round(distance, 1), static, int(opens)
-    )
-
-
-def _ranked_candidates(
-    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
-) -> list[Candidate] | None:
-    """Home visits: every candidate in reach, best reachable score first (None for video,
-    whose candidates are paged by the database)."""
-    if request.mode is not Mode.HOME:
-        return None
-    rows = session.execute(candidate_statement(request, today)).all()
-    found = [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
-    window = Window.of(request)
-    found.sort(key=lambda c: (-c.best_possible(window), c.practitioner_id))
-    return found
+    shown_distance = None if distance is None else round(distance, 1)
+    return Candidate(practitioner_id, shown_distance, static, int(bound))
 
 
 def _pages(
-    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
+    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], limit: int
 ) -> Iterator[list[Candidate]]:
-    ranked = _ranked_candidates(session, request, today, seen)
-    if ranked is not None:
-        for start in range(0, len(ranked), PAGE):
-            yield ranked[start : start + PAGE]
-        return
-    offset = 0
+    """Candidates, best reachable score first, a page at a time; the first page is the size of
+    the answer plus a few, as the best bounds are usually met."""
+    offset, size = 0, limit + FIRST_PAGE_MARGIN
     while True:
-        rows = session.execute(_video_page_statement(request, today, seen, offset)).all()
-        page = [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
-        if page:
-            yield page
-        if len(rows) < PAGE:
+        rows = session.execute(_page_statement(request, today, seen, offset, size)).all()
+        yield [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
+        if len(rows) < size:
             return
-        offset += PAGE
+        offset, size = offset + size, PAGE
 
 
-def _load(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, Practitioner]:
+def _load_listed(
+    session: Session, ids: list[uuid.UUID], today: date
+) -> dict[uuid.UUID, Practitioner]:
+    """The candidates' profiles and diaries, re-checked against the listing rule (the entries
+    narrow the search; the rule decides)."""
     practitioners = session.scalars(
         select(Practitioner)
-        .where(Practitioner.id.in_(ids))
+        .where(Practitioner.id.in_(ids), listed_clause(today))
         .options(
-            selectinload(Practitioner.user),
+            joinedload(Practitioner.user),
             selectinload(Practitioner.weekly_rules),
             selectinload(Practitioner.exceptions),
         )
@@ -296,7 +320,7 @@ def _reasons(match: Match, request: CareRequest, seen: bool, now: datetime) -> l
     return reasons
 
 
-def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
+def _spread(slots: Iterable[availability.Interval]) -> list[availability.Interval]:
     """Up to three next slots that do not overlap each other (09:00, 10:00, 11:00, not 09:15)."""
     chosen: list[availability.Interval] = []
     for slot in slots:
@@ -308,20 +332,51 @@ def _spread(slots: list[availability.Interval]) -> list[availability.Interval]:
 
 
 def _cannot_enter(
-    candidate: Candidate, best: list[tuple[float, uuid.UUID, Match]], limit: int, window: Window
+    candidate: Candidate, best: list[tuple[int, uuid.UUID, Match]], limit: int
 ) -> bool:
-    """Whether the candidate cannot reach the top `limit` (ties go to the smaller id).
+    """Whether the candidate cannot reach the top `limit` (a tie on the key goes to the smaller
+    id).
 
-    Sound because candidates arrive ordered by (best possible score, id) and a real score never
-    exceeds its best possible one (both unrounded: rounding is for display only), so once a
-    candidate cannot enter, none after it can."""
+    Sound because candidates arrive ordered by (bound, id) and a real rank key never exceeds its
+    bound, so once a candidate cannot enter, none after it can."""
     if len(best) < limit:
         return False
-    last_score, last_id, _ = best[limit - 1]
-    reachable = candidate.best_possible(window)
-    return reachable < last_score or (
-        reachable == last_score and candidate.practitioner_id > last_id
+    negative_last_key, last_id, _ = best[limit - 1]
+    return (candidate.bound, last_id) < (-negative_last_key, candidate.practitioner_id)
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    now: datetime
+    window: Window
+    seen: frozenset[uuid.UUID]
+    bookings: dict[uuid.UUID, list[Booking]]
+
+
+def _evaluate(
+    candidate: Candidate,
+    practitioner: Practitioner,
+    request: CareRequest,
+    context: _Evaluation,
+) -> Match | None:
+    """The candidate's real score, reasons and next slots; None without a free slot."""
+    slots = iter_free_slots(
+        practitioner,
+        request.earliest,
+        request.latest,
+        context.now,
+        request.mode.value,
+        context.bookings.get(candidate.practitioner_id, []),
     )
+    next_slots = _spread(slots)
+    if not next_slots:
+        return None
+    match = Match(practitioner, candidate.distance_km, next_slots)
+    soonness = context.window.soonness(next_slots[0].start)
+    match.score = candidate.static_score + WEIGHTS["soonness"] * soonness
+    seen = candidate.practitioner_id in context.seen
+    match.reasons = _reasons(match, request, seen, context.now)
+    return match
 
 
 def match_practitioners(
@@ -335,31 +390,27 @@ def match_practitioners(
     """Eligible practitioners, best first, each with up to three next free slots."""
     seen = practitioners_seen_by(session, request.patient_id, now)
     window = Window.of(request)
-    best: list[tuple[float, uuid.UUID, Match]] = []
-    for page in _pages(session, request, today, seen):
-        page = [c for c in page if not _cannot_enter(c, best, limit, window)]
-        if not page:
-            break
+    best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
+    for page in _pages(session, request, today, seen, limit):
         ids = [c.practitioner_id for c in page]
-        practitioners = _load(session, ids)
+        practitioners = _load_listed(session, ids, today)
         bookings = held_bookings(session, ids, request.earliest, request.latest)
+        context = _Evaluation(now, window, seen, bookings)
         for candidate in page:
-            practitioner = practitioners[candidate.practitioner_id]
-            slots = free_slots(
-                practitioner,
-                request.earliest,
-                request.latest,
-                now,
-                request.mode.value,
-                bookings.get(candidate.practitioner_id, []),
-            )
-            if not slots:
+            if _cannot_enter(candidate, best, limit):
+                return _ranked(best)
+            practitioner = practitioners.get(candidate.practitioner_id)
+            if practitioner is None:  # the listing rule says no (e.g. deactivated just now)
                 continue
-            match = Match(practitioner, candidate.distance_km, _spread(slots))
-            exact = candidate.static_score + WEIGHTS["soonness"] * window.soonness(slots[0].start)
-            match.score = round(exact, 1)
-            match.reasons = _reasons(match, request, candidate.practitioner_id in seen, now)
-            best.append((exact, candidate.practitioner_id, match))
-        best.sort(key=lambda entry: (-entry[0], entry[1]))
-        del best[limit:]
+            match = _evaluate(candidate, practitioner, request, context)
+            if match is not None:
+                insort(best, (-rank_key(match.score), candidate.practitioner_id, match))
+                del best[limit:]
+    return _ranked(best)
+
+
+def _ranked(best: list[tuple[int, uuid.UUID, Match]]) -> list[Match]:
+    """The matches, best first, their scores rounded for display (ranking used them exact)."""
+    for _, _, match in best:
+        match.score = round(match.score, 1)
     return [match for _, _, match in best]

@@ -111,7 +111,18 @@ def cut_slots(
     """Slots of `length` starting on the 15-minute grid inside the intervals, starting no
     earlier than `not_before`, ending no later than `not_after`, clear of every busy period,
     and offering `mode` when given."""
-    slots = []
+    return list(iter_slots(intervals, length, not_before, not_after, mode, busy))
+
+
+def iter_slots(
+    intervals: Iterable[Interval],
+    length: timedelta,
+    not_before: datetime,
+    not_after: datetime,
+    mode: str | None = None,
+    busy: Sequence[tuple[datetime, datetime]] = (),
+) -> Iterator[Interval]:
+    """`cut_slots`, one slot at a time (matching needs only the first few)."""
     for interval in intervals:
         if mode is not None and mode not in interval.modes:
             continue
@@ -120,6 +131,5 @@ def cut_slots(
         while start + length <= limit:
             end = start + length
             if not any(busy_start < end and start < busy_end for busy_start, busy_end in busy):
-                slots.append(Interval(start, end, interval.modes))
+                yield Interval(start, end, interval.modes)
             start += SLOT_GRID
-    return slots

@@ -22,6 +22,7 @@ from marketplace.admin.audit import record_audit
 from marketplace.db import utcnow
 from marketplace.errors import NotFound
 from marketplace.notifications.service import queue_notification
+from marketplace.practitioners.match_index import reindex
 from marketplace.practitioners.models import (
     Credential,
     CredentialKind,
@@ -120,6 +121,7 @@ def refresh_listing(
     practitioner.listed_until = decision.listed_until
     if decision.status is ListingStatus.LISTED and practitioner.first_listed_at is None:
         practitioner.first_listed_at = utcnow()
+    reindex(practitioner)
     if decision.status is before:
         return decision
     record_audit(

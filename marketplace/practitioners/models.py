@@ -124,6 +124,9 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
         passive_deletes=True,
         order_by="(AvailabilityException.on_date, AvailabilityException.start_time)",
     )
+    match_entries: Mapped[list[MatchEntry]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def modes(self) -> list[Mode]:
@@ -246,3 +249,48 @@ class AvailabilityException(UUIDPrimaryKey, Base):
     start_time: Mapped[time | None]
     end_time: Mapped[time | None]
     modes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class MatchEntry(Base):
+    """A search-index row: a listed practitioner can be matched on this specialty in this mode.
+
+    Kept by `match_index.reindex` whenever the listing, profile or availability changes; matching
+    narrows candidates here and then checks the truth (the listing rule, the diary) for the few
+    it evaluates. `monday_closes` ... `sunday_closes` are when the weekly rules offering the mode
+    that day end (None: closed; midnight every day when the practitioner keeps another time
+    zone); `dated_from` and `dated_until` span the dated openings in the mode. Home entries carry
+    the reach box: the base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see
+    migration 0006)."""
+
+    __tablename__ = "match_entries"
+    __table_args__ = (Index("ix_match_entries_lookup", "specialty", "mode", "latitude"),)
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
+    )
+    specialty: Mapped[str] = mapped_column(String(40), primary_key=True)
+    mode: Mapped[Mode] = mapped_column(str_enum(Mode, "match_mode"), primary_key=True)
+    profession: Mapped[Profession] = mapped_column(str_enum(Profession, "match_profession", 30))
+    listed_until: Mapped[date | None]
+    monday_closes: Mapped[time | None]
+    tuesday_closes: Mapped[time | None]
+    wednesday_closes: Mapped[time | None]
+    thursday_closes: Mapped[time | None]
+    friday_closes: Mapped[time | None]
+    saturday_closes: Mapped[time | None]
+    sunday_closes: Mapped[time | None]
+    dated_from: Mapped[date | None]
+    dated_until: Mapped[date | None]
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    travel_radius_km: Mapped[int | None]
+    south: Mapped[float | None]
+    north: Mapped[float | None]
+    west: Mapped[float | None]
+    east: Mapped[float | None]
+
+
+WEEKDAY_CLOSES = tuple(
+    getattr(MatchEntry, f"{day}_closes")
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+)

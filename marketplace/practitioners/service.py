@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -30,6 +31,7 @@ from marketplace.practitioners.listing import (
     get_listed_practitioner,
     refresh_listing,
 )
+from marketplace.practitioners.match_index import reindex
 from marketplace.practitioners.models import (
     AvailabilityException,
     Credential,
@@ -370,6 +372,7 @@ def set_availability(session: Session, user: User, fields: dict[str, Any]) -> Pr
         )
         for o in dated
     ]
+    reindex(profile)
     session.flush()
     return profile
 
@@ -414,15 +417,27 @@ def available_slots(
     busy: list[tuple[datetime, datetime]] | None = None,
 ) -> list[availability.Interval]:
     """Session-length slots in [start, end) within notice and horizon, clear of `busy`."""
+    return list(iter_available_slots(practitioner, start, end, now, mode, busy))
+
+
+def iter_available_slots(
+    practitioner: Practitioner,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    mode: str | None = None,
+    busy: list[tuple[datetime, datetime]] | None = None,
+) -> Iterator[availability.Interval]:
+    """`available_slots`, one at a time, in time order."""
     not_before, not_after = bookable_window(practitioner, now)
     not_before, not_after = max(not_before, start), min(not_after, end)
     if not_after <= not_before:
-        return []
+        return iter(())
     zone = ZoneInfo(practitioner.timezone)
     first = not_before.astimezone(zone).date()
     last = not_after.astimezone(zone).date()
     intervals = open_intervals(practitioner, first, last)
-    return availability.cut_slots(
+    return availability.iter_slots(
         intervals,
         timedelta(minutes=practitioner.session_minutes),
         not_before,

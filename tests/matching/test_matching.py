@@ -72,6 +72,21 @@ class TestEligibility:
         )
         assert matched(db, request_at(db, 3)) == []
 
+    def test_a_deactivated_account_is_excluded_at_once(self, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        practitioner.user.is_active = False  # no listing refresh: the rule is re-checked
+        db.flush()
+        assert matched(db, request_at(db, 3)) == []
+
+    def test_an_expired_credential_is_excluded_before_the_nightly_check(self, db: Session) -> None:
+        today = business_today()
+        make_practitioner(db, expires_on=today)
+        request = request_at(db, 3)
+        now = utcnow()
+        assert len(match_practitioners(db, request, now=now, today=today)) == 1
+        tomorrow = today + timedelta(days=1)
+        assert match_practitioners(db, request, now=now, today=tomorrow) == []
+
     def test_wrong_mode_is_excluded(self, db: Session) -> None:
         make_practitioner(db, modes=["video"], base_postcode="SW1A 1AA", travel_radius_km=10)
         assert matched(db, request_at(db, 3)) == []
@@ -255,6 +270,7 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     start = utcnow() + timedelta(days=1)
     make_booking(db, busy, start, start + timedelta(days=3))
     monkeypatch.setattr(matching, "PAGE", 2)
+    monkeypatch.setattr(matching, "FIRST_PAGE_MARGIN", 0)
     now = utcnow()
     for mode in (Mode.HOME, Mode.VIDEO):
         request = request_at(db, 1.5, mode=mode)

@@ -1,0 +1,113 @@
+"""Keeping the match entries (the search index matching narrows candidates with) in step.
+
+`reindex` rewrites one practitioner's entries from their profile, listing and availability; the
+listing refresh and the availability update call it, so every change that can make someone
+findable, or no longer findable, passes through here. `reindex_all` rebuilds every entry (after a
+restore, or to recover from a bug).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from marketplace.clock import BUSINESS_ZONE
+from marketplace.matching.geometry import bounding_box
+from marketplace.practitioners.models import (
+    ListingStatus,
+    MatchEntry,
+    Mode,
+    Practitioner,
+)
+
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+REACH_SLACK = 1.01  # the reach box is a little generous; exact distances are taken afterwards
+
+
+def weekly_closing_times(practitioner: Practitioner, mode: Mode) -> dict[str, time]:
+    """`{"monday_closes": 17:00, ...}`: when the weekly rules offering the mode end each day they
+    open; every day until midnight when the practitioner keeps another time zone (their
+    weekday and hours may fall on another London day)."""
+    closes: dict[str, time] = {}
+    for rule in practitioner.weekly_rules:
+        if mode.value in rule.modes:
+            column = f"{DAY_NAMES[rule.weekday]}_closes"
+            closes[column] = max(closes.get(column, rule.end_time), rule.end_time)
+    if closes and practitioner.timezone != BUSINESS_ZONE.key:
+        return {f"{day}_closes": time.max for day in DAY_NAMES}
+    return closes
+
+
+def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
+    """The entries the practitioner should have: none unless listed; per mode they could be
+    free in (a weekly rule or a dated opening offers it), one per specialty."""
+    if practitioner.status is not ListingStatus.LISTED:
+        return []
+    entries: list[MatchEntry] = []
+    for mode in practitioner.modes:
+        closes = weekly_closing_times(practitioner, mode)
+        dated = [e.on_date for e in practitioner.exceptions if e.available and mode in e.modes]
+        if not closes and not dated:
+            continue
+        reach: dict[str, float | int | None] = {}
+        if mode is Mode.HOME:
+            latitude, longitude = practitioner.latitude, practitioner.longitude
+            radius = practitioner.travel_radius_km
+            if latitude is None or longitude is None or not radius:
+                continue
+            box = bounding_box(latitude, longitude, radius * REACH_SLACK + 0.1)
+            reach = {
+                "latitude": latitude,
+                "longitude": longitude,
+                "travel_radius_km": radius,
+                "south": box.min_latitude,
+                "north": box.max_latitude,
+                "west": box.min_longitude,
+                "east": box.max_longitude,
+            }
+        entries.extend(
+            MatchEntry(
+                specialty=slug,
+                mode=mode,
+                profession=practitioner.profession,
+                listed_until=practitioner.listed_until,
+                **closes,
+                dated_from=min(dated, default=None),
+                dated_until=max(dated, default=None),
+                **reach,
+            )
+            for slug in practitioner.specialty_slugs
+        )
+    return entries
+
+
+def reindex(practitioner: Practitioner) -> None:
+    practitioner.match_entries = entries_for(practitioner)
+
+
+def reindex_all(session: Session) -> int:
+    """Rewrite every practitioner's entries; returns how many entries there are now."""
+    practitioners = session.scalars(
+        select(Practitioner).options(
+            selectinload(Practitioner.specialties),
+            selectinload(Practitioner.weekly_rules),
+            selectinload(Practitioner.exceptions),
+            selectinload(Practitioner.match_entries),
+        )
+    )
+    count = 0
+    for practitioner in practitioners:
+        reindex(practitioner)
+        count += len(practitioner.match_entries)
+    session.flush()
+    return count
+
+
+def reindex_if_empty(session: Session) -> None:
+    """Fill the entries of a database that had listed practitioners before entries existed."""
+    has_entries = session.scalar(select(MatchEntry.practitioner_id).limit(1)) is not None
+    listed = select(Practitioner.id).where(Practitioner.status == ListingStatus.LISTED).limit(1)
+    if not has_entries and session.scalar(listed) is not None:
+        reindex_all(session)

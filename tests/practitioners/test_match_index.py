@@ -1,0 +1,119 @@
+"""The match entries follow every change that makes a practitioner findable or not."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+from flask import Flask
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role
+from marketplace.admin import service as admin
+from marketplace.clock import business_today
+from marketplace.matching.geocoding import TableGeocoder
+from marketplace.practitioners import service as practitioners
+from marketplace.practitioners.match_index import reindex_all
+from marketplace.practitioners.models import MatchEntry, Mode, Practitioner
+from tests.factories import make_practitioner, make_user, profile_input
+
+
+def entries(db: Session, practitioner: Practitioner) -> set[tuple[str, Mode]]:
+    db.flush()
+    rows = db.execute(
+        select(MatchEntry.specialty, MatchEntry.mode).where(
+            MatchEntry.practitioner_id == practitioner.id
+        )
+    )
+    return {(specialty, mode) for specialty, mode in rows}
+
+
+def availability(db: Session, practitioner: Practitioner, **fields: object) -> None:
+    practitioners.set_availability(
+        db,
+        practitioner.user,
+        {"timezone": "Europe/London", "weekly": [], "exceptions": [], **fields},
+    )
+
+
+def test_a_listed_practitioner_has_an_entry_per_specialty_and_mode(db: Session) -> None:
+    practitioner = make_practitioner(db, specialties=["stroke", "parkinsons"])
+    assert entries(db, practitioner) == {
+        (slug, mode) for slug in ("stroke", "parkinsons") for mode in (Mode.HOME, Mode.VIDEO)
+    }
+    home = db.scalars(
+        select(MatchEntry).where(
+            MatchEntry.practitioner_id == practitioner.id, MatchEntry.mode == Mode.HOME
+        )
+    ).first()
+    assert home is not None
+    weekdays = [home.monday_closes, home.friday_closes, home.saturday_closes]
+    assert weekdays == [time(17), time(17), None]  # the factory's Monday to Friday 09:00-17:00
+    assert home.south is not None
+    assert home.north is not None
+    assert home.south < practitioner.latitude < home.north  # type: ignore[operator]
+
+
+def test_unlisted_practitioners_have_none(db: Session) -> None:
+    assert entries(db, make_practitioner(db, verified=False)) == set()
+
+
+def test_suspension_removes_and_reinstatement_restores_them(db: Session) -> None:
+    practitioner = make_practitioner(db)
+    listed = entries(db, practitioner)
+    an_admin = make_user(db, Role.ADMIN)
+    admin.suspend_practitioner(db, an_admin, practitioner.id, "complaint", business_today())
+    assert entries(db, practitioner) == set()
+    admin.reinstate_practitioner(db, an_admin, practitioner.id, "cleared", business_today())
+    assert entries(db, practitioner) == listed
+
+
+def test_profile_changes_rewrite_them(db: Session) -> None:
+    practitioner = make_practitioner(db)
+    practitioners.save_profile(
+        db,
+        practitioner.user,
+        profile_input(specialties=["stroke"], modes=["video"], base_postcode=None),
+        business_today(),
+        TableGeocoder(),
+    )
+    assert entries(db, practitioner) == {("stroke", Mode.VIDEO)}
+
+
+def test_a_mode_without_hours_has_no_entry_and_dated_openings_count(db: Session) -> None:
+    practitioner = make_practitioner(db, specialties=["stroke"])
+    video_only = [{"weekday": 2, "start": time(9), "end": time(12), "modes": ["video"]}]
+    availability(db, practitioner, weekly=video_only)
+    assert entries(db, practitioner) == {("stroke", Mode.VIDEO)}
+    on = business_today() + timedelta(days=3)
+    dated = {"date": on, "available": True, "start": time(9), "end": time(12), "modes": ["home"]}
+    availability(db, practitioner, exceptions=[dated])
+    assert entries(db, practitioner) == {("stroke", Mode.HOME)}
+    home = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id)).one()
+    assert (home.wednesday_closes, home.dated_from, home.dated_until) == (None, on, on)
+
+
+def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
+    practitioner = make_practitioner(db, specialties=["stroke"], modes=["video"])
+    monday = [{"weekday": 0, "start": time(9), "end": time(12), "modes": ["video"]}]
+    availability(db, practitioner, weekly=monday, timezone="Asia/Tokyo")
+    entry = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
+    assert [(e.monday_closes, e.sunday_closes) for e in entry] == [(time.max, time.max)]
+
+
+def test_reindex_all_rebuilds_lost_entries(db: Session) -> None:
+    practitioner = make_practitioner(db)
+    listed = entries(db, practitioner)
+    db.execute(delete(MatchEntry))
+    db.expire_all()
+    assert reindex_all(db) >= len(listed)
+    assert entries(db, practitioner) == listed
+
+
+def test_db_reindex_command_rebuilds_them(app: Flask, db: Session) -> None:
+    practitioner = make_practitioner(db, specialties=["stroke"], modes=["video"])
+    db.execute(delete(MatchEntry))
+    result = app.test_cli_runner().invoke(args=["db", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 match entries."
+    assert entries(db, practitioner) == {("stroke", Mode.VIDEO)}
