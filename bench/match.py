@@ -262,7 +262,7 @@ def time_one(database: Database, request: CareRequest, now: datetime) -> tuple[f
     today = business_today(now)
     with database.session_scope() as session:
         request = session.merge(request, load=False)
-        statement = candidate_statement(request, today)
+        statement = candidate_statement(request, today, session.get_bind().dialect.name)
         bare = timed(lambda: session.execute(statement).all())
     with database.session_scope() as session:
         request = session.merge(request, load=False)
@@ -291,8 +291,8 @@ def measure(database: Database, requests: list[CareRequest]) -> None:
 
 def explain(database: Database, request: CareRequest) -> None:
     today = business_today()
-    statement = candidate_statement(request, today)
     with database.engine.connect() as connection:
+        statement = candidate_statement(request, today, connection.dialect.name)
         compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
         prefix = "EXPLAIN" if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
         sql = str(compiled).replace("%%", "%")  # text() escapes % again for the driver

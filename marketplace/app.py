@@ -61,6 +61,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     from marketplace.accounts.auth import init_auth
     from marketplace.admin import api as admin_api
     from marketplace.booking import api as booking_api
+    from marketplace.booking import bookings_api
     from marketplace.health import blueprint as health_blueprint
     from marketplace.practitioners import api as practitioners_api
 
@@ -69,6 +70,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     api.register_blueprint(practitioners_api.blp)
     api.register_blueprint(admin_api.blp)
     api.register_blueprint(booking_api.blp)
+    api.register_blueprint(bookings_api.blp)
     app.register_blueprint(health_blueprint)
 
 

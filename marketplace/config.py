@@ -99,6 +99,10 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
             "RATELIMIT_FAILED_LOGIN", "10 per minute;100 per hour"
         ),
         "RATELIMIT_REGISTER": environ.get("RATELIMIT_REGISTER", "10 per minute;50 per hour"),
+        # Bookings: cancelling closer to the start than this is recorded as late.
+        "LATE_CANCELLATION_HOURS": _env_int(environ, "LATE_CANCELLATION_HOURS", 24),
+        # Video visits: a random room name is appended to this (a Jitsi server, say).
+        "VIDEO_BASE_URL": environ.get("VIDEO_BASE_URL", "https://meet.jit.si"),
         # Mail (delivery arrives with the notifications package).
         "MAIL_SERVER": environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _env_int(environ, "MAIL_PORT", 587),

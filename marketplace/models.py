@@ -2,7 +2,7 @@
 
 from marketplace.accounts.models import AccessToken, User
 from marketplace.admin.models import AuditEntry
-from marketplace.booking.models import Booking, CareRequest
+from marketplace.booking.models import Booking, CareRequest, Reminder
 from marketplace.db import Base
 from marketplace.matching.models import PostcodeCentroid
 from marketplace.notifications.models import Notification
@@ -30,6 +30,7 @@ __all__ = [
     "PostcodeCentroid",
     "Practitioner",
     "PractitionerSpecialty",
+    "Reminder",
     "User",
     "WeeklyRule",
 ]

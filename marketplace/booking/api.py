@@ -10,10 +10,14 @@ from flask import current_app
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
 from marketplace.booking import service
+from marketplace.booking.bookings import claim_request
+from marketplace.booking.bookings_api import shown
 from marketplace.booking.models import CareRequest
 from marketplace.booking.schemas import (
+    BookingSchema,
     CareRequestInputSchema,
     CareRequestSchema,
+    ClaimInputSchema,
     FeedSchema,
     MatchListSchema,
     MatchQuerySchema,
@@ -93,3 +97,22 @@ def open_requests() -> dict[str, Any]:
     except Exception as exc:
         raise Forbidden("Your profile is not listed yet.", code="not_listed") from exc
     return {"items": service.open_requests_for(session, profile, now, today), "next_cursor": None}
+
+
+@blp.route("/requests/<uuid:request_id>/claim", methods=["POST"])
+@authenticated(Role.PRACTITIONER)
+@blp.arguments(ClaimInputSchema)
+@blp.response(201, BookingSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="Already taken, or the slot is not free")
+def claim(body: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
+    """Take an open request you fit, at a start inside its window: the first claim wins."""
+    now = utcnow()
+    booking = claim_request(
+        request_session(),
+        current_account(),
+        request_id,
+        body["start"],
+        now=now,
+        today=business_today(now),
+    )
+    return shown(booking)

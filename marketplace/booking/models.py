@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum
@@ -71,14 +71,16 @@ TIME_HOLDING = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 
 class Booking(UUIDPrimaryKey, Timestamps, Base):
     """A visit. No two bookings that hold time (pending or confirmed) overlap for one
-    practitioner: the database refuses it (an exclusion constraint on PostgreSQL, triggers on
-    SQLite; both written by hand in migration 0005, as autogenerate cannot express them)."""
+    practitioner, nor for one patient: the database refuses it (exclusion constraints on
+    PostgreSQL, triggers on SQLite; written by hand in migrations 0005 and 0007, as autogenerate
+    cannot express them)."""
 
     __tablename__ = "bookings"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         Index("ix_bookings_practitioner_starts_at", "practitioner_id", "starts_at"),
         Index("ix_bookings_patient_starts_at", "patient_id", "starts_at"),
+        UniqueConstraint("patient_id", "idempotency_key"),
     )
 
     practitioner_id: Mapped[uuid.UUID] = mapped_column(
@@ -94,3 +96,63 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[BookingStatus] = mapped_column(
         str_enum(BookingStatus, "booking_status"), default=BookingStatus.CONFIRMED
     )
+    # Home visits: where (personal data; the practitioner sees it only while confirmed).
+    address: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(8))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    # Video visits: the unguessable room name under the configured meeting base URL.
+    video_room: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The patient's Idempotency-Key and a digest of what they asked for with it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_digest: Mapped[str | None] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(default=0)  # calendar revisions (iCalendar SEQUENCE)
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    cancellation_reason: Mapped[str | None] = mapped_column(Text)
+    late_cancellation: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def holds_time(self) -> bool:
+        return self.status in TIME_HOLDING
+
+
+class ReminderKind(enum.StrEnum):
+    DAY_BEFORE = "day_before"
+    HOUR_BEFORE = "hour_before"
+
+
+REMINDER_LEADS = {
+    ReminderKind.DAY_BEFORE: timedelta(hours=24),
+    ReminderKind.HOUR_BEFORE: timedelta(hours=1),
+}
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DROPPED = "dropped"  # its time passed and the visit had started: recorded, not sent
+
+
+class Reminder(UUIDPrimaryKey, Base):
+    """A reminder to send before a visit: a row written with the booking, not a Celery ETA
+    (design decision 3). Unique per booking, kind and the visit start it was made for, so a
+    reschedule writes new rows and removes the old pending ones in the same transaction."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "kind", "visit_starts_at"),
+        Index("ix_reminders_status_send_at", "status", "send_at"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    kind: Mapped[ReminderKind] = mapped_column(str_enum(ReminderKind, "reminder_kind"))
+    visit_starts_at: Mapped[datetime]
+    send_at: Mapped[datetime]
+    status: Mapped[ReminderStatus] = mapped_column(
+        str_enum(ReminderStatus, "reminder_status"), default=ReminderStatus.PENDING
+    )
+    sent_at: Mapped[datetime | None]
+    dropped_reason: Mapped[str | None] = mapped_column(Text)

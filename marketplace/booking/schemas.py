@@ -5,7 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.booking.models import RequestStatus
+from marketplace.booking.models import BookingStatus, RequestStatus
+from marketplace.pagination import PageQuerySchema
 from marketplace.practitioners.models import Mode, Profession
 from marketplace.schemas import (
     InputSchema,
@@ -90,3 +91,67 @@ class MatchSchema(ma.Schema):
 
 
 MatchListSchema = list_schema(MatchSchema, "MatchList")
+
+
+class BookingInputSchema(StrictSchema):
+    practitioner_id = ma.fields.UUID(required=True)
+    start = ma.fields.AwareDateTime(required=True, validate=bounded_datetime)
+    mode = ma.fields.Enum(Mode, by_value=True, required=True)
+    request_id = ma.fields.UUID(load_default=None, allow_none=True)
+    address = TrimmedString(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={
+            "description": "Home visits: where to go (shown to the practitioner while "
+            "the visit is confirmed)"
+        },
+    )
+    postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
+
+
+class IdempotencyHeaderSchema(InputSchema):
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=validate.Regexp(
+            r"^[\x21-\x7e]{1,200}$", error="Use 1 to 200 printable characters without spaces."
+        ),
+    )
+
+
+class BookingListQuerySchema(PageQuerySchema):
+    status = ma.fields.Enum(BookingStatus, by_value=True, load_default=None)
+
+
+class CancelInputSchema(StrictSchema):
+    reason = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class RescheduleInputSchema(StrictSchema):
+    start = ma.fields.AwareDateTime(required=True, validate=bounded_datetime)
+
+
+class ClaimInputSchema(StrictSchema):
+    start = ma.fields.AwareDateTime(required=True, validate=bounded_datetime)
+
+
+class BookingSchema(ma.Schema):
+    """A booking as the viewer may see it: the address only for whom it is meant, the meeting
+    link only for the two parties and admins."""
+
+    id = ma.fields.UUID(required=True)
+    practitioner_id = ma.fields.UUID(required=True)
+    patient_id = ma.fields.UUID(required=True)
+    request_id = ma.fields.UUID(allow_none=True)
+    start = ma.fields.AwareDateTime(required=True)
+    end = ma.fields.AwareDateTime(required=True)
+    mode = ma.fields.Enum(Mode, by_value=True, required=True)
+    status = ma.fields.Enum(BookingStatus, by_value=True, required=True)
+    late_cancellation = ma.fields.Boolean(required=True)
+    video_url = ma.fields.String(allow_none=True)
+    address = ma.fields.String(allow_none=True)
+    postcode = ma.fields.String(allow_none=True)
+
+
+BookingListSchema = list_schema(BookingSchema, "BookingList")

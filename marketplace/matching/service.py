@@ -33,9 +33,7 @@ from datetime import time as clock_time
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, joinedload, selectinload
-from sqlalchemy.types import Boolean
 
 from marketplace.booking.models import Booking, CareRequest
 from marketplace.booking.slots import held_bookings, iter_free_slots, practitioners_seen_by
@@ -125,35 +123,22 @@ def specialty_fit(profession: Profession, specialty: str) -> float:
     return 1.0 if profession is core_profession(specialty) else 0.6
 
 
-class ReachContains(ColumnElement[bool]):
-    """SQL: the entry's reach box contains the point; GiST-indexed on PostgreSQL."""
-
-    type = Boolean()
-    inherit_cache = True
-
-    def __init__(self, latitude: float, longitude: float) -> None:
-        self.latitude = literal(latitude)
-        self.longitude = literal(longitude)
-
-
-@compiles(ReachContains)
-def _reach_contains_portably(element: ReachContains, compiler: Any, **kw: Any) -> str:
-    box_holds = and_(
-        MatchEntry.south <= element.latitude,
-        MatchEntry.north >= element.latitude,
-        MatchEntry.west <= element.longitude,
-        MatchEntry.east >= element.longitude,
+def reach_contains(dialect: str, latitude: float, longitude: float) -> ColumnElement[bool]:
+    """SQL: the entry's reach box contains the point; on PostgreSQL in the form its GiST index
+    answers (box_ops index `box @> box`, so the point is a one-point box)."""
+    if dialect == "postgresql":
+        reach = func.box(
+            func.point(MatchEntry.west, MatchEntry.south),
+            func.point(MatchEntry.east, MatchEntry.north),
+        )
+        point = func.point(longitude, latitude)
+        return reach.op("@>")(func.box(point, point))
+    return and_(
+        MatchEntry.south <= latitude,
+        MatchEntry.north >= latitude,
+        MatchEntry.west <= longitude,
+        MatchEntry.east >= longitude,
     )
-    return str(compiler.process(box_holds, **kw))
-
-
-@compiles(ReachContains, "postgresql")
-def _reach_contains_in_gist(element: ReachContains, compiler: Any, **kw: Any) -> str:
-    reach = func.box(
-        func.point(MatchEntry.west, MatchEntry.south), func.point(MatchEntry.east, MatchEntry.north)
-    )
-    point = func.point(element.longitude, element.latitude)
-    return str(compiler.process(reach.op("@>")(point), **kw))
 
 
 def _flat_km(latitude: float, longitude: float) -> ColumnElement[float]:
@@ -164,7 +149,9 @@ def _flat_km(latitude: float, longitude: float) -> ColumnElement[float]:
     return func.sqrt(north_km * north_km + east_km * east_km)
 
 
-def candidate_conditions(request: CareRequest, today: date) -> list[ColumnElement[bool]]:
+def candidate_conditions(
+    request: CareRequest, today: date, dialect: str
+) -> list[ColumnElement[bool]]:
     """The indexed lookup: entries of the specialty and mode, still listed today; for home visits,
     whose reach contains the patient's point and whose radius does by a generous flat-earth test
     (exact great-circle distances are taken afterwards)."""
@@ -177,15 +164,16 @@ def candidate_conditions(request: CareRequest, today: date) -> list[ColumnElemen
         latitude, longitude = request.point()
         generous_radius = MatchEntry.travel_radius_km * REACH_SLACK + 0.1
         conditions += [
-            ReachContains(latitude, longitude),
+            reach_contains(dialect, latitude, longitude),
             _flat_km(latitude, longitude) <= generous_radius,
         ]
     return conditions
 
 
-def candidate_statement(request: CareRequest, today: date) -> Select[uuid.UUID]:
+def candidate_statement(request: CareRequest, today: date, dialect: str) -> Select[uuid.UUID]:
     """The bare candidate lookup (what the benchmark compares matching with)."""
-    return select(MatchEntry.practitioner_id).where(*candidate_conditions(request, today))
+    conditions = candidate_conditions(request, today, dialect)
+    return select(MatchEntry.practitioner_id).where(*conditions)
 
 
 def first_open_day(window: Window) -> ColumnElement[int]:
@@ -227,7 +215,12 @@ def best_possible(
 
 
 def _page_statement(
-    request: CareRequest, today: date, seen: frozenset[uuid.UUID], offset: int, size: int
+    request: CareRequest,
+    today: date,
+    dialect: str,
+    seen: frozenset[uuid.UUID],
+    offset: int,
+    size: int,
 ) -> Select[uuid.UUID, Profession, float | None, float | None, int | None, float]:
     bound = best_possible(request, Window.of(request), seen)
     return (
@@ -239,7 +232,7 @@ def _page_statement(
             MatchEntry.travel_radius_km,
             bound,
         )
-        .where(*candidate_conditions(request, today))
+        .where(*candidate_conditions(request, today, dialect))
         .order_by(bound.desc(), MatchEntry.practitioner_id)
         .offset(offset)
         .limit(size)
@@ -271,9 +264,11 @@ def _pages(
 ) -> Iterator[list[Candidate]]:
     """Candidates, best reachable score first, a page at a time; the first page is the size of
     the answer plus a few, as the best bounds are usually met."""
+    dialect = session.get_bind().dialect.name
     offset, size = 0, limit + FIRST_PAGE_MARGIN
     while True:
-        rows = session.execute(_page_statement(request, today, seen, offset, size)).all()
+        statement = _page_statement(request, today, dialect, seen, offset, size)
+        rows = session.execute(statement).all()
         yield [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
         if len(rows) < size:
             return

@@ -15,6 +15,9 @@ SUBJECTS = {
     "practitioner_delisted": "Your profile is no longer listed",
     "practitioner_suspended": "Your profile has been suspended",
     "practitioner_reinstated": "Your profile has been reinstated",
+    "booking_confirmed": "Your visit is booked",
+    "booking_cancelled": "Your visit is cancelled",
+    "booking_rescheduled": "Your visit has moved",
 }
 
 

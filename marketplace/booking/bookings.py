@@ -1,0 +1,540 @@
+"""Bookings: instant booking, claiming open requests, cancel, reschedule, complete, no-show.
+
+Every function takes a session, may flush, and never commits. The database has the last word on
+overlaps (exclusion constraints on PostgreSQL, triggers inside an IMMEDIATE transaction on
+SQLite): the free-slot check here gives a clear answer in the common case, and a refused write
+becomes the same 409 when two requests race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.booking.models import (
+    REMINDER_LEADS,
+    TIME_HOLDING,
+    Booking,
+    BookingStatus,
+    CareRequest,
+    Reminder,
+    ReminderStatus,
+    RequestStatus,
+)
+from marketplace.booking.slots import free_slots, held_bookings
+from marketplace.clock import BUSINESS_ZONE
+from marketplace.errors import Conflict, NotFound, ValidationFailed
+from marketplace.matching.geocoding import Geocoder, geocode
+from marketplace.matching.geometry import distance_km
+from marketplace.notifications.service import queue_notification
+from marketplace.pagination import Page, paginate
+from marketplace.practitioners.listing import get_listed_practitioner
+from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.service import find_profile
+
+VIDEO_ROOM_BYTES = 16  # 128 bits: a meeting link nobody can guess
+
+
+class SlotUnavailable(Conflict):
+    code = "slot_unavailable"
+    message = "That time is not free; choose another slot."
+
+
+class PatientBusy(Conflict):
+    code = "patient_busy"
+    message = "The patient already has a visit at that time."
+
+
+class BookingNotActive(Conflict):
+    code = "booking_not_active"
+    message = "This booking is no longer active."
+
+
+class RequestTaken(Conflict):
+    code = "request_not_open"
+    message = "This request has already been taken or is no longer open."
+
+
+@dataclass(frozen=True)
+class BookingPolicy:
+    late_cancellation: timedelta
+    video_base_url: str
+
+
+@dataclass(frozen=True)
+class BookingInput:
+    practitioner_id: uuid.UUID
+    start: datetime
+    mode: Mode
+    request_id: uuid.UUID | None = None
+    address: str | None = None
+    postcode: str | None = None
+
+    def digest(self) -> str:
+        """What the patient asked for, to tell a retried request from a reused key."""
+        fields = {
+            "practitioner_id": str(self.practitioner_id),
+            "start": self.start.isoformat(),
+            "mode": self.mode.value,
+            "request_id": str(self.request_id) if self.request_id else None,
+            "address": self.address,
+            "postcode": self.postcode,
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _is_party(booking: Booking, user: User, practitioner: Practitioner | None) -> bool:
+    return booking.patient_id == user.id or (
+        practitioner is not None and booking.practitioner_id == practitioner.id
+    )
+
+
+def visible_booking(session: Session, viewer: User, booking_id: uuid.UUID) -> Booking:
+    """The booking, for its patient, its practitioner or an admin; 404 for anyone else."""
+    booking = session.get(Booking, booking_id)
+    if booking is None:
+        raise NotFound("No such booking.")
+    if viewer.role is Role.ADMIN or _is_party(booking, viewer, find_profile(session, viewer)):
+        return booking
+    raise NotFound("No such booking.")
+
+
+def own_bookings(
+    session: Session,
+    viewer: User,
+    status: BookingStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Booking]:
+    """The viewer's bookings (as patient, or as practitioner), soonest first."""
+    profile = find_profile(session, viewer)
+    mine = Booking.patient_id == viewer.id
+    if profile is not None:
+        mine = or_(mine, Booking.practitioner_id == profile.id)
+    query = select(Booking).where(mine)
+    if status is not None:
+        query = query.where(Booking.status == status)
+    return paginate(session, query, Booking.starts_at, Booking.id, limit, cursor)
+
+
+def shows_address_to(booking: Booking, viewer: User) -> bool:
+    """The patient and admins always; the practitioner only while the visit is confirmed."""
+    if viewer.role is Role.ADMIN or booking.patient_id == viewer.id:
+        return True
+    return booking.status is BookingStatus.CONFIRMED
+
+
+def video_url(booking: Booking, policy: BookingPolicy) -> str | None:
+    """The meeting link, while the visit holds time (never logged)."""
+    if booking.video_room is None or not booking.holds_time:
+        return None
+    return f"{policy.video_base_url.rstrip('/')}/{booking.video_room}"
+
+
+# --- rules shared by booking and claiming ----------------------------------------------------
+
+
+def _require_free_slot(
+    session: Session,
+    practitioner: Practitioner,
+    start: datetime,
+    mode: Mode,
+    now: datetime,
+    ignoring: uuid.UUID | None = None,
+) -> datetime:
+    """The end of the slot that starts at `start`, or 409 if that is not a free slot (within
+    notice, horizon, open hours, buffers and travel buffers)."""
+    end = start + timedelta(minutes=practitioner.session_minutes)
+    bookings = [
+        b
+        for b in held_bookings(session, [practitioner.id], start, end)[practitioner.id]
+        if b.id != ignoring
+    ]
+    slots = free_slots(practitioner, start, end, now, mode.value, bookings)
+    if not any(slot.start == start for slot in slots):
+        raise SlotUnavailable()
+    return end
+
+
+def _require_patient_free(
+    session: Session,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    ignoring: uuid.UUID | None = None,
+) -> None:
+    clash = select(Booking.id).where(
+        Booking.patient_id == patient_id,
+        Booking.status.in_(TIME_HOLDING),
+        Booking.starts_at < end,
+        Booking.ends_at > start,
+    )
+    if ignoring is not None:
+        clash = clash.where(Booking.id != ignoring)
+    if session.scalar(clash.limit(1)) is not None:
+        raise PatientBusy()
+
+
+def _require_in_reach(practitioner: Practitioner, latitude: float, longitude: float) -> None:
+    if practitioner.latitude is None or practitioner.longitude is None:
+        raise ValidationFailed.for_field("mode", "This practitioner does not make home visits.")
+    distance = distance_km(latitude, longitude, practitioner.latitude, practitioner.longitude)
+    if distance > (practitioner.travel_radius_km or 0):
+        raise ValidationFailed.for_field(
+            "postcode",
+            f"This address is {distance:.1f} km away, beyond the practitioner's travel radius"
+            f" of {practitioner.travel_radius_km} km.",
+        )
+
+
+def _require_mode(practitioner: Practitioner, mode: Mode) -> None:
+    if mode not in practitioner.modes:
+        raise ValidationFailed.for_field("mode", f"This practitioner does not offer {mode} visits.")
+
+
+@contextmanager
+def _refused_overlaps() -> Iterator[None]:
+    """Turn the database's refusal of an overlap into the 409 the client can act on."""
+    try:
+        yield
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if "ex_bookings_patient_no_overlap" in text:
+            raise PatientBusy() from exc
+        if "ex_bookings_no_overlap" in text:
+            raise SlotUnavailable() from exc
+        raise
+
+
+def _insert(session: Session, booking: Booking) -> None:
+    with _refused_overlaps(), session.begin_nested():
+        session.add(booking)
+
+
+def _write_reminders(session: Session, booking: Booking, now: datetime) -> None:
+    """Pending reminders for the visit's start (old pending ones removed), design decision 3.
+    A reminder whose time has already come is not written: the confirmation says it all."""
+    session.execute(
+        delete(Reminder).where(
+            Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.PENDING
+        )
+    )
+    if not booking.holds_time:
+        return
+    for kind, lead in REMINDER_LEADS.items():
+        send_at = booking.starts_at - lead
+        if send_at > now:
+            session.add(
+                Reminder(
+                    booking_id=booking.id,
+                    kind=kind,
+                    visit_starts_at=booking.starts_at,
+                    send_at=send_at,
+                )
+            )
+    session.flush()
+
+
+def _tell(session: Session, booking: Booking, event: str, practitioner: Practitioner) -> None:
+    """Queue the event's message to both parties (sent after commit; no health notes)."""
+    local = booking.starts_at.astimezone(BUSINESS_ZONE)
+    context = {
+        "when": f"{local:%A %d %B %Y at %H:%M} (UK time)",
+        "mode": booking.mode.value,
+        "booking_id": str(booking.id),
+        "late": booking.late_cancellation,
+    }
+    stamp = f"{booking.sequence}:{booking.status.value}"
+    for user_id, role in ((booking.patient_id, "patient"), (practitioner.user_id, "practitioner")):
+        queue_notification(
+            session,
+            user_id=user_id,
+            template=f"booking_{event}",
+            subject_type="booking",
+            subject_id=booking.id,
+            dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{role}",
+            context=context | {"role": role},
+        )
+
+
+# --- booking ---------------------------------------------------------------------------------
+
+
+def _replay(session: Session, patient: User, key: str, data: BookingInput) -> Booking | None:
+    """The booking this key already made, if any; 422 if the key came with another request."""
+    booking = session.scalar(
+        select(Booking).where(Booking.patient_id == patient.id, Booking.idempotency_key == key)
+    )
+    if booking is not None and booking.idempotency_digest != data.digest():
+        raise ValidationFailed(
+            "This Idempotency-Key was used for a different booking; use a new key.",
+            code="idempotency_key_reused",
+            details={"fields": {"Idempotency-Key": ["Already used for a different booking."]}},
+        )
+    return booking
+
+
+def create_booking(
+    session: Session,
+    patient: User,
+    data: BookingInput,
+    *,
+    now: datetime,
+    today: date,
+    geocoder: Geocoder,
+    idempotency_key: str | None = None,
+) -> tuple[Booking, bool]:
+    """Book a free slot at once (status confirmed); (booking, created). With an idempotency key
+    a retry returns the first booking instead of making another."""
+    if idempotency_key is not None:
+        replayed = _replay(session, patient, idempotency_key, data)
+        if replayed is not None:
+            return replayed, False
+    practitioner = get_listed_practitioner(session, data.practitioner_id, today)
+    _require_mode(practitioner, data.mode)
+    booking = Booking(
+        id=uuid.uuid4(),
+        practitioner_id=practitioner.id,
+        patient_id=patient.id,
+        mode=data.mode,
+        starts_at=data.start,
+        status=BookingStatus.CONFIRMED,
+        idempotency_key=idempotency_key,
+        idempotency_digest=data.digest() if idempotency_key else None,
+    )
+    if data.mode is Mode.HOME:
+        _place_home_visit(session, booking, practitioner, data, geocoder)
+    else:
+        booking.video_room = secrets.token_urlsafe(VIDEO_ROOM_BYTES)
+    if data.request_id is not None:
+        _book_own_request(session, patient, data, booking)
+    booking.ends_at = _require_free_slot(session, practitioner, data.start, data.mode, now)
+    _require_patient_free(session, patient.id, booking.starts_at, booking.ends_at)
+    try:
+        _insert(session, booking)
+    except IntegrityError:
+        # The same key raced itself: the other request made the booking.
+        if idempotency_key is not None:
+            replayed = _replay(session, patient, idempotency_key, data)
+            if replayed is not None:
+                return replayed, False
+        raise
+    _write_reminders(session, booking, now)
+    _tell(session, booking, "confirmed", practitioner)
+    return booking, True
+
+
+def _place_home_visit(
+    session: Session,
+    booking: Booking,
+    practitioner: Practitioner,
+    data: BookingInput,
+    geocoder: Geocoder,
+) -> None:
+    problems: dict[str, list[str]] = {}
+    if not data.address:
+        problems["address"] = ["A home visit needs the address to visit."]
+    if not data.postcode:
+        problems["postcode"] = ["A home visit needs the address's postcode."]
+    if problems:
+        raise ValidationFailed(details={"fields": problems})
+    assert data.postcode is not None
+    postcode, point = geocode(session, geocoder, data.postcode)
+    _require_in_reach(practitioner, point.latitude, point.longitude)
+    booking.address = data.address
+    booking.postcode = postcode
+    booking.latitude, booking.longitude = point.latitude, point.longitude
+
+
+def _book_own_request(
+    session: Session, patient: User, data: BookingInput, booking: Booking
+) -> None:
+    """Booking from one's own open request marks it booked (only if it is still open)."""
+    request = session.get(CareRequest, data.request_id)
+    if request is None or request.patient_id != patient.id:
+        raise ValidationFailed.for_field("request_id", "No such request of yours.")
+    if request.mode is not data.mode:
+        raise ValidationFailed.for_field("request_id", "The request is for another mode.")
+    _take_request(session, request)
+    booking.request_id = request.id
+
+
+def _take_request(session: Session, request: CareRequest) -> None:
+    """Open -> booked in one conditional update: of two racing takers, one changes the row."""
+    taken = session.execute(
+        update(CareRequest)
+        .where(CareRequest.id == request.id, CareRequest.status == RequestStatus.OPEN)
+        .values(status=RequestStatus.BOOKED)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise RequestTaken()
+    session.refresh(request)
+
+
+def claim_request(
+    session: Session,
+    practitioner_user: User,
+    request_id: uuid.UUID,
+    start: datetime,
+    *,
+    now: datetime,
+    today: date,
+) -> Booking:
+    """A fitting practitioner takes an open request at a start inside its window; first wins."""
+    profile = find_profile(session, practitioner_user)
+    if profile is None:
+        raise NotFound("Create your practitioner profile first.")
+    practitioner = get_listed_practitioner(session, profile.id, today)
+    request = session.get(CareRequest, request_id)
+    if request is None:
+        raise NotFound("No such request.")
+    if request.status is not RequestStatus.OPEN:
+        raise RequestTaken()
+    _require_fit(practitioner, request)
+    end = start + timedelta(minutes=practitioner.session_minutes)
+    if start < request.earliest or end > request.latest:
+        raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
+    booking = Booking(
+        id=uuid.uuid4(),
+        practitioner_id=practitioner.id,
+        patient_id=request.patient_id,
+        request_id=request.id,
+        mode=request.mode,
+        starts_at=start,
+        ends_at=_require_free_slot(session, practitioner, start, request.mode, now),
+        status=BookingStatus.CONFIRMED,
+        postcode=request.postcode,
+        latitude=request.latitude,
+        longitude=request.longitude,
+    )
+    if request.mode is Mode.VIDEO:
+        booking.video_room = secrets.token_urlsafe(VIDEO_ROOM_BYTES)
+    _require_patient_free(session, request.patient_id, booking.starts_at, booking.ends_at)
+    _take_request(session, request)
+    _insert(session, booking)
+    _write_reminders(session, booking, now)
+    _tell(session, booking, "confirmed", practitioner)
+    return booking
+
+
+def _require_fit(practitioner: Practitioner, request: CareRequest) -> None:
+    _require_mode(practitioner, request.mode)
+    if request.specialty not in practitioner.specialty_slugs:
+        raise ValidationFailed.for_field("request_id", "You do not list this request's specialty.")
+    if request.mode is Mode.HOME:
+        _require_in_reach(practitioner, *request.point())
+
+
+# --- changing a booking ------------------------------------------------------------------------
+
+
+def _changeable(session: Session, actor: User, booking_id: uuid.UUID, *, admin: bool) -> Booking:
+    """The actor's booking, locked for the change; admins too when `admin`. 409 if over."""
+    booking = visible_booking(session, actor, booking_id)
+    if actor.role is Role.ADMIN and not admin:
+        raise NotFound("No such booking.")
+    session.refresh(booking, with_for_update=True)
+    if not booking.holds_time:
+        raise BookingNotActive()
+    return booking
+
+
+def cancel_booking(
+    session: Session,
+    actor: User,
+    booking_id: uuid.UUID,
+    reason: str | None,
+    *,
+    now: datetime,
+    policy: BookingPolicy,
+) -> Booking:
+    """Free the time at once; less than the policy's notice before the start is a late cancel."""
+    booking = _changeable(session, actor, booking_id, admin=True)
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = now
+    booking.cancelled_by_id = actor.id
+    booking.cancellation_reason = reason
+    booking.late_cancellation = booking.starts_at - now < policy.late_cancellation
+    booking.sequence += 1
+    session.flush()
+    _write_reminders(session, booking, now)
+    _tell(session, booking, "cancelled", _practitioner_of(session, booking))
+    return booking
+
+
+def reschedule_booking(
+    session: Session, actor: User, booking_id: uuid.UUID, start: datetime, *, now: datetime
+) -> Booking:
+    """Move the visit in one UPDATE: there is never a moment when both or neither time is held.
+    If the new time is taken, 409 and the old time stays."""
+    booking = _changeable(session, actor, booking_id, admin=False)
+    practitioner = _practitioner_of(session, booking)
+    end = _require_free_slot(session, practitioner, start, booking.mode, now, ignoring=booking.id)
+    _require_patient_free(session, booking.patient_id, start, end, ignoring=booking.id)
+    with _refused_overlaps(), session.begin_nested():
+        booking.starts_at, booking.ends_at = start, end
+        booking.sequence += 1
+        session.flush()
+    _write_reminders(session, booking, now)
+    _tell(session, booking, "rescheduled", practitioner)
+    return booking
+
+
+def record_outcome(
+    session: Session, actor: User, booking_id: uuid.UUID, outcome: BookingStatus, *, now: datetime
+) -> Booking:
+    """The practitioner marks a visit that has started as completed or a no-show."""
+    booking = visible_booking(session, actor, booking_id)
+    profile = find_profile(session, actor)
+    if profile is None or booking.practitioner_id != profile.id:
+        raise NotFound("No such booking.")
+    session.refresh(booking, with_for_update=True)
+    if booking.status is not BookingStatus.CONFIRMED:
+        raise BookingNotActive()
+    if booking.starts_at > now:
+        raise Conflict("The visit has not started yet.", code="visit_not_started")
+    booking.status = outcome
+    session.flush()
+    _write_reminders(session, booking, now)
+    return booking
+
+
+def _practitioner_of(session: Session, booking: Booking) -> Practitioner:
+    practitioner = session.get(Practitioner, booking.practitioner_id)
+    assert practitioner is not None  # the foreign key guarantees it
+    return practitioner
+
+
+def booking_view(booking: Booking, viewer: User, policy: BookingPolicy) -> dict[str, Any]:
+    """The booking as this viewer may see it."""
+    place = shows_address_to(booking, viewer)
+    return {
+        "id": booking.id,
+        "practitioner_id": booking.practitioner_id,
+        "patient_id": booking.patient_id,
+        "request_id": booking.request_id,
+        "start": booking.starts_at,
+        "end": booking.ends_at,
+        "mode": booking.mode,
+        "status": booking.status,
+        "late_cancellation": booking.late_cancellation,
+        "video_url": video_url(booking, policy),
+        "address": booking.address if place else None,
+        "postcode": booking.postcode if place else None,
+    }

@@ -1,0 +1,174 @@
+"""Booking endpoints: book, list, read, cancel, reschedule, complete, no-show, calendar file."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, current_app
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.auth import authenticated, current_account
+from marketplace.accounts.models import Role, User
+from marketplace.booking import bookings
+from marketplace.booking.calendar import booking_calendar, visit_summary
+from marketplace.booking.models import Booking, BookingStatus
+from marketplace.booking.schemas import (
+    BookingInputSchema,
+    BookingListQuerySchema,
+    BookingListSchema,
+    BookingSchema,
+    CancelInputSchema,
+    IdempotencyHeaderSchema,
+    RescheduleInputSchema,
+)
+from marketplace.clock import business_today
+from marketplace.db import request_session, utcnow
+from marketplace.errors import ErrorSchema
+from marketplace.matching.geocoding import geocoder_from_config
+from marketplace.practitioners.models import Practitioner
+from marketplace.schemas import ApiBlueprint
+
+blp = ApiBlueprint("bookings", __name__, url_prefix="/api/v1", description="Bookings")
+
+
+def booking_policy() -> bookings.BookingPolicy:
+    return bookings.BookingPolicy(
+        late_cancellation=timedelta(hours=current_app.config["LATE_CANCELLATION_HOURS"]),
+        video_base_url=current_app.config["VIDEO_BASE_URL"],
+    )
+
+
+def shown(booking: Booking) -> dict[str, Any]:
+    return bookings.booking_view(booking, current_account(), booking_policy())
+
+
+@blp.route("/bookings", methods=["POST"])
+@authenticated(Role.PATIENT)
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(BookingInputSchema)
+@blp.response(201, BookingSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="`slot_unavailable` or `patient_busy`")
+def create_booking(body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+    """Book a free slot at once. Send an `Idempotency-Key` header to retry safely: the same key
+    returns the first booking."""
+    now = utcnow()
+    booking, _ = bookings.create_booking(
+        request_session(),
+        current_account(),
+        bookings.BookingInput(**body),
+        now=now,
+        today=business_today(now),
+        geocoder=geocoder_from_config(current_app.config),
+        idempotency_key=idempotency_key,
+    )
+    return shown(booking)
+
+
+@blp.route("/bookings", methods=["GET"])
+@authenticated(Role.PATIENT, Role.PRACTITIONER)
+@blp.arguments(BookingListQuerySchema, location="query")
+@blp.response(200, BookingListSchema)
+def list_bookings(query: dict[str, Any]) -> dict[str, Any]:
+    """Your bookings, soonest first (`status` to filter)."""
+    page = bookings.own_bookings(
+        request_session(), current_account(), query["status"], query["limit"], query["cursor"]
+    )
+    return {"items": [shown(b) for b in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/bookings/<uuid:booking_id>", methods=["GET"])
+@authenticated()
+@blp.response(200, BookingSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
+def get_booking(booking_id: uuid.UUID) -> dict[str, Any]:
+    """A booking, for its patient, its practitioner or an admin."""
+    return shown(bookings.visible_booking(request_session(), current_account(), booking_id))
+
+
+@blp.route("/bookings/<uuid:booking_id>/cancel", methods=["POST"])
+@authenticated()
+@blp.arguments(CancelInputSchema)
+@blp.response(200, BookingSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="Already cancelled or over")
+def cancel(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
+    """Cancel: the time is free again at once (late when close to the start)."""
+    booking = bookings.cancel_booking(
+        request_session(),
+        current_account(),
+        booking_id,
+        body["reason"],
+        now=utcnow(),
+        policy=booking_policy(),
+    )
+    return shown(booking)
+
+
+@blp.route("/bookings/<uuid:booking_id>/reschedule", methods=["POST"])
+@authenticated(Role.PATIENT, Role.PRACTITIONER)
+@blp.arguments(RescheduleInputSchema)
+@blp.response(200, BookingSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The new time is taken (old time kept)")
+def reschedule(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
+    """Move the visit to another free slot."""
+    booking = bookings.reschedule_booking(
+        request_session(), current_account(), booking_id, body["start"], now=utcnow()
+    )
+    return shown(booking)
+
+
+def _record(booking_id: uuid.UUID, outcome: BookingStatus) -> dict[str, Any]:
+    booking = bookings.record_outcome(
+        request_session(), current_account(), booking_id, outcome, now=utcnow()
+    )
+    return shown(booking)
+
+
+@blp.route("/bookings/<uuid:booking_id>/complete", methods=["POST"])
+@authenticated(Role.PRACTITIONER)
+@blp.response(200, BookingSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="Not started, or not confirmed")
+def complete(booking_id: uuid.UUID) -> dict[str, Any]:
+    """Mark a visit that has started as completed."""
+    return _record(booking_id, BookingStatus.COMPLETED)
+
+
+@blp.route("/bookings/<uuid:booking_id>/no-show", methods=["POST"])
+@authenticated(Role.PRACTITIONER)
+@blp.response(200, BookingSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="Not started, or not confirmed")
+def no_show(booking_id: uuid.UUID) -> dict[str, Any]:
+    """Mark a visit the patient missed."""
+    return _record(booking_id, BookingStatus.NO_SHOW)
+
+
+def _other_party(session: Session, booking: Booking, viewer: User) -> str:
+    if viewer.id == booking.patient_id:
+        practitioner = session.get(Practitioner, booking.practitioner_id)
+        return practitioner.user.full_name if practitioner else "your practitioner"
+    patient = session.get(User, booking.patient_id)
+    return patient.full_name if patient else "your patient"
+
+
+@blp.route("/bookings/<uuid:booking_id>/calendar.ics", methods=["GET"])
+@authenticated(Role.PATIENT, Role.PRACTITIONER)
+@blp.response(200, content_type="text/calendar")
+@blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
+def calendar_file(booking_id: uuid.UUID) -> Response:
+    """The visit as an iCalendar file (METHOD:CANCEL once cancelled)."""
+    session, viewer = request_session(), current_account()
+    booking = bookings.visible_booking(session, viewer, booking_id)
+    view = shown(booking)
+    body = booking_calendar(
+        booking,
+        summary=visit_summary(booking, _other_party(session, booking, viewer)),
+        location=view["address"],
+        url=view["video_url"],
+        now=utcnow(),
+    )
+    return Response(
+        body,
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="booking-{booking.id}.ics"'},
+    )

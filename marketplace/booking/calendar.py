@@ -1,0 +1,62 @@
+"""A booking as an iCalendar file (RFC 5545), built with the icalendar library.
+
+Times are written in UTC, so a visit stays at its instant on both sides of a DST change. The
+UID is stable per booking, SEQUENCE rises with each reschedule or cancellation, and a cancelled
+booking is sent as METHOD:CANCEL so calendars remove it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from icalendar import Calendar, Event
+
+from marketplace.booking.models import Booking, BookingStatus
+from marketplace.practitioners.models import Mode
+
+PRODUCT_ID = "-//Practitioner marketplace//Bookings//EN"
+STATUS = {
+    BookingStatus.CONFIRMED: "CONFIRMED",
+    BookingStatus.PENDING: "TENTATIVE",
+    BookingStatus.CANCELLED: "CANCELLED",
+    BookingStatus.COMPLETED: "CONFIRMED",
+    BookingStatus.NO_SHOW: "CONFIRMED",
+}
+
+
+def booking_uid(booking: Booking) -> str:
+    return f"booking-{booking.id}@practitioner-marketplace"
+
+
+def booking_calendar(
+    booking: Booking,
+    *,
+    summary: str,
+    location: str | None,
+    url: str | None,
+    now: datetime,
+) -> bytes:
+    cancelled = booking.status is BookingStatus.CANCELLED
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT_ID)
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    event = Event()
+    event.add("uid", booking_uid(booking))
+    event.add("dtstamp", now)
+    event.add("dtstart", booking.starts_at)
+    event.add("dtend", booking.ends_at)
+    event.add("sequence", booking.sequence)
+    event.add("status", STATUS[booking.status])
+    event.add("summary", summary)
+    if location:
+        event.add("location", location)
+    if url:
+        event.add("url", url)
+    calendar.add_component(event)
+    return bytes(calendar.to_ical())
+
+
+def visit_summary(booking: Booking, other_party: str) -> str:
+    kind = "Home visit" if booking.mode is Mode.HOME else "Video visit"
+    return f"{kind} with {other_party}"

@@ -1,0 +1,351 @@
+"""Booking rules: free slots only, home visits in reach, idempotency, cancel, reschedule,
+outcomes, who sees the address and the meeting link, reminders and notifications."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.booking import bookings
+from marketplace.booking.models import Booking, BookingStatus, Reminder, ReminderKind
+from marketplace.clock import business_today
+from marketplace.db import utcnow
+from marketplace.matching.geocoding import TableGeocoder
+from marketplace.notifications.models import Notification
+from marketplace.practitioners.models import Mode, Practitioner
+from tests.conftest import log_in_as
+from tests.factories import make_booking, make_practitioner, make_user
+
+LONDON = ZoneInfo("Europe/London")
+POLICY = bookings.BookingPolicy(timedelta(hours=24), "https://meet.example.org/")
+
+
+def weekday_at(hour: int, days_ahead: int = 3, minute: int = 0) -> datetime:
+    """A Monday-to-Friday date at least `days_ahead` days away, at hour:minute London time."""
+    day = business_today() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), tzinfo=LONDON).astimezone(UTC)
+
+
+def book(
+    db: Session,
+    patient: User,
+    practitioner: Practitioner,
+    start: datetime,
+    mode: Mode = Mode.VIDEO,
+    *,
+    key: str | None = None,
+    **fields: Any,
+) -> Booking:
+    now = utcnow()
+    booking, _ = bookings.create_booking(
+        db,
+        patient,
+        bookings.BookingInput(practitioner.id, start, mode, **fields),
+        now=now,
+        today=business_today(now),
+        geocoder=TableGeocoder(),
+        idempotency_key=key,
+    )
+    return booking
+
+
+HOME = {"address": "1 Test Street, London", "postcode": "SW1A 1AA"}
+
+
+class TestInstantBooking:
+    def test_a_free_slot_is_booked_confirmed_with_a_private_meeting_link(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        assert booking.status is BookingStatus.CONFIRMED
+        assert booking.ends_at - booking.starts_at == timedelta(minutes=60)
+        assert booking.video_room is not None
+        assert len(booking.video_room) >= 22  # 16 random bytes, base64url
+        url = bookings.video_url(booking, POLICY)
+        assert url == f"https://meet.example.org/{booking.video_room}"
+
+    @pytest.mark.parametrize(
+        "start",
+        [
+            pytest.param(lambda: weekday_at(10, minute=5), id="off the 15-minute grid"),
+            pytest.param(lambda: weekday_at(8), id="before opening"),
+            pytest.param(lambda: weekday_at(16, minute=30), id="runs past closing"),
+            pytest.param(lambda: utcnow() + timedelta(hours=2), id="inside the notice"),
+            pytest.param(lambda: weekday_at(10, days_ahead=70), id="beyond the horizon"),
+        ],
+    )
+    def test_only_a_free_slot_can_be_booked(self, db: Session, start: Any) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        with pytest.raises(bookings.SlotUnavailable):
+            book(db, patient, practitioner, start())
+
+    @pytest.mark.parametrize(
+        ("mode", "start", "free"),
+        [
+            (Mode.VIDEO, (11, 0), False),  # inside the 15-minute buffer
+            (Mode.VIDEO, (11, 15), True),  # video after a home visit: the buffer only
+            (Mode.HOME, (11, 15), False),  # home after home: buffer plus 30 min travel
+            (Mode.HOME, (11, 45), True),
+        ],
+    )
+    def test_buffers_and_the_travel_buffer_keep_visits_apart(
+        self, db: Session, mode: Mode, start: tuple[int, int], free: bool
+    ) -> None:
+        practitioner = make_practitioner(db)  # buffer 15 min, travel buffer 30 min
+        make_booking(db, practitioner, weekday_at(10), weekday_at(11), mode=Mode.HOME)
+        place = HOME if mode is Mode.HOME else {}
+        attempt = weekday_at(start[0], minute=start[1])
+        if free:
+            book(db, make_user(db), practitioner, attempt, mode, **place)
+            return
+        with pytest.raises(bookings.SlotUnavailable):
+            book(db, make_user(db), practitioner, attempt, mode, **place)
+
+    def test_an_unlisted_practitioner_cannot_be_booked(self, db: Session) -> None:
+        practitioner = make_practitioner(db, verified=False)
+        with pytest.raises(bookings.NotFound):
+            book(db, make_user(db), practitioner, weekday_at(10))
+
+    def test_a_patient_cannot_hold_two_overlapping_visits(self, db: Session) -> None:
+        patient = make_user(db)
+        book(db, patient, make_practitioner(db), weekday_at(10))
+        with pytest.raises(bookings.PatientBusy):
+            book(db, patient, make_practitioner(db), weekday_at(10, minute=30))
+
+
+class TestHomeVisits:
+    def test_need_an_address_and_postcode(self, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        with pytest.raises(bookings.ValidationFailed) as failure:
+            book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME)
+        assert set(failure.value.details["fields"]) == {"address", "postcode"}
+
+    def test_the_address_must_be_within_the_travel_radius(self, db: Session) -> None:
+        practitioner = make_practitioner(db, travel_radius_km=2)
+        far = {"address": "2 Far Road", "postcode": "N1 9GU"}  # about 5 km from SW1A
+        with pytest.raises(bookings.ValidationFailed) as failure:
+            book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME, **far)
+        assert "travel radius" in failure.value.details["fields"]["postcode"][0]
+        booking = book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME, **HOME)
+        assert (booking.postcode, booking.video_room) == ("SW1A 1AA", None)
+
+    def test_a_mode_the_practitioner_does_not_offer_is_refused(self, db: Session) -> None:
+        practitioner = make_practitioner(db, modes=["video"], base_postcode=None)
+        with pytest.raises(bookings.ValidationFailed):
+            book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME, **HOME)
+
+
+class TestIdempotency:
+    def test_the_same_key_returns_the_first_booking(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        first = book(db, patient, practitioner, weekday_at(10), key="retry-1")
+        again = book(db, patient, practitioner, weekday_at(10), key="retry-1")
+        assert again.id == first.id
+        count = select(func.count()).select_from(Booking).where(Booking.patient_id == patient.id)
+        assert db.scalar(count) == 1
+
+    def test_a_used_key_with_another_body_is_422(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        book(db, patient, practitioner, weekday_at(10), key="retry-2")
+        with pytest.raises(bookings.ValidationFailed) as failure:
+            book(db, patient, practitioner, weekday_at(14), key="retry-2")
+        assert failure.value.code == "idempotency_key_reused"
+
+    def test_keys_belong_to_one_patient(self, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        first = book(db, make_user(db), practitioner, weekday_at(10), key="shared")
+        other = book(db, make_user(db), practitioner, weekday_at(14), key="shared")
+        assert other.id != first.id
+
+
+class TestCancelAndReschedule:
+    def test_cancel_frees_the_time_once_and_records_late_cancellation(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        now = booking.starts_at - timedelta(hours=23)
+        bookings.cancel_booking(db, patient, booking.id, "ill", now=now, policy=POLICY)
+        assert (booking.status, booking.late_cancellation) == (BookingStatus.CANCELLED, True)
+        assert bookings.video_url(booking, POLICY) is None
+        with pytest.raises(bookings.BookingNotActive):
+            bookings.cancel_booking(db, patient, booking.id, None, now=now, policy=POLICY)
+        book(db, make_user(db), practitioner, weekday_at(10))  # the time is free again
+
+    def test_early_cancellation_is_not_late(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        now = booking.starts_at - timedelta(hours=25)
+        bookings.cancel_booking(db, patient, booking.id, None, now=now, policy=POLICY)
+        assert booking.late_cancellation is False
+
+    def test_strangers_cannot_cancel(self, db: Session) -> None:
+        booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
+        with pytest.raises(bookings.NotFound):
+            bookings.cancel_booking(
+                db, make_user(db), booking.id, None, now=utcnow(), policy=POLICY
+            )
+
+    def test_reschedule_moves_the_visit_and_its_reminders(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        # Moving by 30 minutes overlaps the old time: only the booking itself held it.
+        later = weekday_at(10, minute=30)
+        bookings.reschedule_booking(db, patient, booking.id, later, now=utcnow())
+        assert booking.starts_at == weekday_at(10, minute=30)
+        assert booking.sequence == 1
+        reminders = db.scalars(select(Reminder).where(Reminder.booking_id == booking.id)).all()
+        assert {r.visit_starts_at for r in reminders} == {booking.starts_at}
+
+    def test_reschedule_onto_a_taken_time_keeps_the_old_time(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        book(db, make_user(db), practitioner, weekday_at(14))
+        with pytest.raises(bookings.SlotUnavailable):
+            bookings.reschedule_booking(db, patient, booking.id, weekday_at(14), now=utcnow())
+        db.refresh(booking)
+        assert (booking.starts_at, booking.status) == (weekday_at(10), BookingStatus.CONFIRMED)
+
+
+class TestOutcomes:
+    def test_only_after_the_start_and_only_by_the_practitioner(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        with pytest.raises(bookings.Conflict):
+            bookings.record_outcome(
+                db, practitioner.user, booking.id, BookingStatus.COMPLETED, now=utcnow()
+            )
+        later = booking.starts_at + timedelta(minutes=5)
+        with pytest.raises(bookings.NotFound):
+            bookings.record_outcome(db, patient, booking.id, BookingStatus.COMPLETED, now=later)
+        bookings.record_outcome(db, practitioner.user, booking.id, BookingStatus.NO_SHOW, now=later)
+        assert booking.status is BookingStatus.NO_SHOW
+
+
+def test_reminder_rows_and_notifications_are_written_with_the_booking(db: Session) -> None:
+    practitioner, patient = make_practitioner(db), make_user(db)
+    booking = book(db, patient, practitioner, weekday_at(10))
+    kinds = db.scalars(select(Reminder.kind).where(Reminder.booking_id == booking.id)).all()
+    assert sorted(kinds) == sorted([ReminderKind.DAY_BEFORE, ReminderKind.HOUR_BEFORE])
+    told = db.scalars(
+        select(Notification.user_id).where(Notification.subject_id == booking.id)
+    ).all()
+    assert set(told) == {patient.id, practitioner.user_id}
+    bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=POLICY)
+    assert db.scalar(select(Reminder.id).where(Reminder.booking_id == booking.id)) is None
+
+
+class TestApi:
+    def book_over_http(self, client: FlaskClient, practitioner: Practitioner, **extra: Any) -> Any:
+        body = {"practitioner_id": str(practitioner.id), "start": weekday_at(10).isoformat()}
+        body |= {"mode": "home", **HOME} if extra.get("mode", "home") == "home" else {}
+        return client.post("/api/v1/bookings", json=body | extra)
+
+    def test_address_and_link_visibility_by_role(self, client: FlaskClient, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        patient = make_user(db)
+        log_in_as(client, patient.email)
+        created = self.book_over_http(client, practitioner)
+        assert created.status_code == 201, created.json
+        booking_id = created.json["id"]
+        assert created.json["address"] == HOME["address"]
+        log_in_as(client, practitioner.user.email)
+        seen = client.get(f"/api/v1/bookings/{booking_id}").json
+        assert seen["address"] == HOME["address"]  # confirmed: the practitioner may see it
+        client.post(f"/api/v1/bookings/{booking_id}/cancel", json={})
+        after = client.get(f"/api/v1/bookings/{booking_id}").json
+        assert (after["status"], after["address"]) == ("cancelled", None)
+        log_in_as(client, make_user(db).email)
+        assert client.get(f"/api/v1/bookings/{booking_id}").status_code == 404
+        log_in_as(client, make_user(db, Role.ADMIN).email)
+        assert client.get(f"/api/v1/bookings/{booking_id}").json["address"] == HOME["address"]
+
+    def test_idempotency_key_header(self, client: FlaskClient, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        log_in_as(client, make_user(db).email)
+        headers = {"Idempotency-Key": "abc-123"}
+        first = self.book_over_http(client, practitioner, mode="video")
+        assert first.status_code == 201
+        one = client.post(
+            "/api/v1/bookings",
+            json={
+                "practitioner_id": str(practitioner.id),
+                "start": weekday_at(14).isoformat(),
+                "mode": "video",
+            },
+            headers=headers,
+        )
+        two = client.post(
+            "/api/v1/bookings",
+            json={
+                "practitioner_id": str(practitioner.id),
+                "start": weekday_at(14).isoformat(),
+                "mode": "video",
+            },
+            headers=headers,
+        )
+        assert one.status_code == two.status_code == 201
+        assert one.json["id"] == two.json["id"]
+        taken = self.book_over_http(client, practitioner, mode="video")
+        assert (taken.status_code, taken.json["error"]["code"]) == (409, "slot_unavailable")
+        bad = client.post("/api/v1/bookings", json={}, headers={"Idempotency-Key": "a b"})
+        assert bad.status_code == 422
+
+    def test_list_and_outcome_endpoints(self, client: FlaskClient, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        patient = make_user(db)
+        log_in_as(client, patient.email)
+        self.book_over_http(client, practitioner, mode="video")
+        listed = client.get("/api/v1/bookings?status=confirmed").json
+        assert len(listed["items"]) == 1
+        assert listed["items"][0]["video_url"].startswith("https://")
+        booking_id = listed["items"][0]["id"]
+        log_in_as(client, practitioner.user.email)
+        early = client.post(f"/api/v1/bookings/{booking_id}/complete")
+        assert (early.status_code, early.json["error"]["code"]) == (409, "visit_not_started")
+
+
+class TestCalendar:
+    def test_ics_keeps_its_uid_and_cancels(self, client: FlaskClient, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        log_in_as(client, patient.email)
+        first = client.get(f"/api/v1/bookings/{booking.id}/calendar.ics")
+        assert first.status_code == 200
+        assert first.mimetype == "text/calendar"
+        text = first.get_data(as_text=True)
+        assert f"UID:booking-{booking.id}@practitioner-marketplace" in text
+        assert "SEQUENCE:0" in text
+        assert "METHOD:PUBLISH" in text
+        assert "URL:https://meet.jit.si/" in text
+        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=POLICY)
+        cancelled = client.get(f"/api/v1/bookings/{booking.id}/calendar.ics").get_data(as_text=True)
+        assert "METHOD:CANCEL" in cancelled
+        assert "STATUS:CANCELLED" in cancelled
+        assert "SEQUENCE:1" in cancelled
+        assert f"UID:booking-{booking.id}@practitioner-marketplace" in cancelled
+
+    @pytest.mark.parametrize(
+        ("day", "expected_utc"),
+        [
+            (date(2027, 3, 26), "20270326T100000Z"),  # Friday before the clocks go forward: GMT
+            (date(2027, 3, 29), "20270329T090000Z"),  # Monday after: BST, 10:00 is 09:00 UTC
+        ],
+    )
+    def test_times_stay_right_across_a_dst_change(
+        self, client: FlaskClient, db: Session, day: date, expected_utc: str
+    ) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        start = datetime.combine(day, time(10), tzinfo=LONDON)
+        booking = make_booking(
+            db, practitioner, start, start + timedelta(hours=1), patient_id=patient.id
+        )
+        log_in_as(client, patient.email)
+        text = client.get(f"/api/v1/bookings/{booking.id}/calendar.ics").get_data(as_text=True)
+        assert f"DTSTART:{expected_utc}" in text
