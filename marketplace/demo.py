@@ -8,23 +8,31 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
+from marketplace.booking.bookings import BookingInput, create_booking
+from marketplace.booking.models import Booking, BookingStatus
+from marketplace.booking.slots import free_slots_of
+from marketplace.db import utcnow
+from marketplace.errors import DomainError
 from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.models import CredentialKind, Mode, Profession
+from marketplace.practitioners.listing import listed_clause
+from marketplace.practitioners.models import CredentialKind, Mode, Practitioner, Profession
 
 DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
 ADMIN_EMAIL = "admin@demo.example"
+PATIENT_EMAIL = "patient@demo.example"
 
 PEOPLE: list[tuple[str, str, Role, str | None]] = [
     (ADMIN_EMAIL, "Ada Okafor", Role.ADMIN, None),
-    ("patient@demo.example", "Peter Lewis", Role.PATIENT, "020 7946 0123"),
+    (PATIENT_EMAIL, "Peter Lewis", Role.PATIENT, "020 7946 0123"),
 ]
 
 FIRST_NAMES = [
@@ -173,4 +181,67 @@ def load_demo_data(session: Session, today: date) -> list[DemoLogin]:
         login = _load_practitioner(session, index, reviewer, today, rng)
         if login is not None:
             logins.append(login)
+    _load_bookings(session, today, utcnow())
     return logins
+
+
+def _load_bookings(session: Session, today: date, now: datetime) -> None:
+    """The demo patient's visits, once: one past (completed, so matching shows continuity) and
+    the first free video and home slots of the first listed practitioners."""
+    patient = accounts.find_user_by_email(session, PATIENT_EMAIL)
+    assert patient is not None
+    if session.scalar(select(Booking.id).where(Booking.patient_id == patient.id)) is not None:
+        return
+    listed = list(
+        session.scalars(
+            select(Practitioner)
+            .where(listed_clause(today))
+            .order_by(Practitioner.created_at, Practitioner.id)
+            .limit(10)
+        )
+    )
+    if not listed:
+        return
+    visited = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=14)
+    session.add(
+        Booking(
+            practitioner_id=listed[0].id,
+            patient_id=patient.id,
+            mode=Mode.VIDEO,
+            starts_at=visited,
+            ends_at=visited + timedelta(minutes=listed[0].session_minutes),
+            status=BookingStatus.COMPLETED,
+        )
+    )
+    for mode in (Mode.VIDEO, Mode.HOME):
+        offering = next((p for p in listed if mode in p.modes), None)
+        if offering is not None:
+            _book_first_free_slot(session, patient, offering, mode, today, now)
+
+
+def _book_first_free_slot(
+    session: Session,
+    patient: User,
+    practitioner: Practitioner,
+    mode: Mode,
+    today: date,
+    now: datetime,
+) -> None:
+    slots = free_slots_of(session, practitioner, now, now + timedelta(days=21), now, mode.value)
+    for slot in slots:
+        home = mode is Mode.HOME
+        data = BookingInput(
+            practitioner.id,
+            slot.start,
+            mode,
+            address="12 Demo Terrace, London" if home else None,
+            postcode=practitioner.base_postcode if home else None,
+        )
+        try:
+            with session.begin_nested():
+                create_booking(
+                    session, patient, data, now=now, today=today, geocoder=TableGeocoder()
+                )
+            return
+        except DomainError:  # the patient is busy then: try the next slot
+            continue

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.passwords import verify_password
+from marketplace.booking.models import Booking, BookingStatus
 from marketplace.demo import DEMO_PASSWORD, PEOPLE
 from marketplace.practitioners.models import (
     Credential,
@@ -69,3 +70,5 @@ def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> N
     nmt_listed = [p for p in listed if p.profession.value == "neuromuscular_therapist"]
     assert nmt_listed
     assert all(p.listed_until is None for p in nmt_listed)  # NMT certificates without expiry
+    statuses = db.scalars(select(Booking.status).order_by(Booking.starts_at)).all()
+    assert statuses == [BookingStatus.COMPLETED, BookingStatus.CONFIRMED, BookingStatus.CONFIRMED]

@@ -1,0 +1,15 @@
+"""The app as gunicorn serves it in bench/booking.py, plus a bare JSON endpoint to compare with."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from marketplace import create_app
+
+app = create_app()
+
+
+@app.get("/bench/bare")
+def bare() -> ResponseReturnValue:
+    return jsonify({"ok": True})
