@@ -278,3 +278,40 @@ def test_a_reschedule_racing_a_booking_of_its_target_leaves_one_winner(
     else:
         assert by_patient[mover].starts_at == old
         assert by_patient[rival].starts_at == target
+
+
+def test_racing_retries_with_one_idempotency_key_return_one_booking(booking_app: Flask) -> None:
+    (practitioner,) = practitioner_ids(booking_app, 1)
+    (patient_id,) = patients(booking_app, 1)
+    start = weekday_at(10)
+
+    def retry(_: int) -> str:
+        with booking_app.app_context(), get_database().session_scope() as session:
+            patient = session.get(User, patient_id)
+            assert patient is not None
+            now = utcnow()
+            booking, _created = bookings.create_booking(
+                session,
+                patient,
+                bookings.BookingInput(practitioner, start, Mode.VIDEO),
+                now=now,
+                today=business_today(now),
+                geocoder=TableGeocoder(),
+                idempotency_key="one-key",
+            )
+            return str(booking.id)
+
+    results = run_together(16, retry)
+    assert all(isinstance(r, str) for r in results), results
+    assert len(set(results)) == 1
+    assert len(held(booking_app)) == 1
+
+
+def test_racing_bookings_within_the_buffer_of_each_other_make_one(booking_app: Flask) -> None:
+    (practitioner,) = practitioner_ids(booking_app, 1)  # 60-minute visits, 15-minute buffer
+    racers = patients(booking_app, 16)
+    starts = [weekday_at(10) if i % 2 else weekday_at(11) for i in range(16)]
+    results = outcomes(
+        run_together(16, lambda i: try_booking(booking_app, racers[i], practitioner, starts[i]))
+    )
+    assert results.count("booked") == 1, results

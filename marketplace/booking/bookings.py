@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,13 +34,13 @@ from marketplace.booking.models import (
     RequestStatus,
 )
 from marketplace.booking.slots import free_slots, held_bookings
-from marketplace.clock import BUSINESS_ZONE
-from marketplace.errors import Conflict, NotFound, ValidationFailed
+from marketplace.clock import BUSINESS_ZONE, business_today
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import distance_km
 from marketplace.notifications.service import queue_notification
 from marketplace.pagination import Page, paginate
-from marketplace.practitioners.listing import get_listed_practitioner
+from marketplace.practitioners.listing import get_listed_practitioner, is_listed
 from marketplace.practitioners.models import Mode, Practitioner
 from marketplace.practitioners.service import find_profile
 
@@ -86,7 +86,7 @@ class BookingInput:
         """What the patient asked for, to tell a retried request from a reused key."""
         fields = {
             "practitioner_id": str(self.practitioner_id),
-            "start": self.start.isoformat(),
+            "start": self.start.astimezone(UTC).isoformat(),
             "mode": self.mode.value,
             "request_id": str(self.request_id) if self.request_id else None,
             "address": self.address,
@@ -207,6 +207,15 @@ def _require_mode(practitioner: Practitioner, mode: Mode) -> None:
         raise ValidationFailed.for_field("mode", f"This practitioner does not offer {mode} visits.")
 
 
+def _lock_diaries(session: Session, practitioner_id: uuid.UUID, patient_id: uuid.UUID) -> None:
+    """Serialise changes to one practitioner's diary, then one patient's (always in this order,
+    so two transactions never wait on each other): the exclusion constraints refuse overlapping
+    time, but buffers and a retried Idempotency-Key need the check and the write to be one step.
+    SQLite's IMMEDIATE transactions are serial already."""
+    for model, row_id in ((Practitioner, practitioner_id), (User, patient_id)):
+        session.execute(select(model.id).where(model.id == row_id).with_for_update())
+
+
 @contextmanager
 def _refused_overlaps() -> Iterator[None]:
     """Turn the database's refusal of an overlap into the 409 the client can act on."""
@@ -301,6 +310,7 @@ def create_booking(
 ) -> tuple[Booking, bool]:
     """Book a free slot at once (status confirmed); (booking, created). With an idempotency key
     a retry returns the first booking instead of making another."""
+    _lock_diaries(session, data.practitioner_id, patient.id)
     if idempotency_key is not None:
         replayed = _replay(session, patient, idempotency_key, data)
         if replayed is not None:
@@ -325,15 +335,7 @@ def create_booking(
         _book_own_request(session, patient, data, booking)
     booking.ends_at = _require_free_slot(session, practitioner, data.start, data.mode, now)
     _require_patient_free(session, patient.id, booking.starts_at, booking.ends_at)
-    try:
-        _insert(session, booking)
-    except IntegrityError:
-        # The same key raced itself: the other request made the booking.
-        if idempotency_key is not None:
-            replayed = _replay(session, patient, idempotency_key, data)
-            if replayed is not None:
-                return replayed, False
-        raise
+    _insert(session, booking)
     _write_reminders(session, booking, now)
     _tell(session, booking, "confirmed", practitioner)
     return booking, True
@@ -370,6 +372,8 @@ def _book_own_request(
         raise ValidationFailed.for_field("request_id", "No such request of yours.")
     if request.mode is not data.mode:
         raise ValidationFailed.for_field("request_id", "The request is for another mode.")
+    if not request.earliest <= data.start < request.latest:
+        raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
     _take_request(session, request)
     booking.request_id = request.id
 
@@ -398,12 +402,13 @@ def claim_request(
 ) -> Booking:
     """A fitting practitioner takes an open request at a start inside its window; first wins."""
     profile = find_profile(session, practitioner_user)
-    if profile is None:
-        raise NotFound("Create your practitioner profile first.")
-    practitioner = get_listed_practitioner(session, profile.id, today)
+    if profile is None or not is_listed(session, profile.id, today):
+        raise Forbidden("Your profile is not listed yet.", code="not_listed")
     request = session.get(CareRequest, request_id)
     if request is None:
         raise NotFound("No such request.")
+    _lock_diaries(session, profile.id, request.patient_id)
+    practitioner = get_listed_practitioner(session, profile.id, today)
     if request.status is not RequestStatus.OPEN:
         raise RequestTaken()
     _require_fit(practitioner, request)
@@ -444,14 +449,19 @@ def _require_fit(practitioner: Practitioner, request: CareRequest) -> None:
 # --- changing a booking ------------------------------------------------------------------------
 
 
-def _changeable(session: Session, actor: User, booking_id: uuid.UUID, *, admin: bool) -> Booking:
-    """The actor's booking, locked for the change; admins too when `admin`. 409 if over."""
+def _changeable(
+    session: Session, actor: User, booking_id: uuid.UUID, now: datetime, *, admin: bool
+) -> Booking:
+    """The actor's booking, locked for the change; admins too when `admin`. 409 once it is over
+    or, for the parties, once the visit has started (it is then completed or a no-show)."""
     booking = visible_booking(session, actor, booking_id)
     if actor.role is Role.ADMIN and not admin:
         raise NotFound("No such booking.")
     session.refresh(booking, with_for_update=True)
     if not booking.holds_time:
         raise BookingNotActive()
+    if booking.starts_at <= now and actor.role is not Role.ADMIN:
+        raise Conflict("The visit has already started.", code="visit_started")
     return booking
 
 
@@ -465,7 +475,7 @@ def cancel_booking(
     policy: BookingPolicy,
 ) -> Booking:
     """Free the time at once; less than the policy's notice before the start is a late cancel."""
-    booking = _changeable(session, actor, booking_id, admin=True)
+    booking = _changeable(session, actor, booking_id, now, admin=True)
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
     booking.cancelled_by_id = actor.id
@@ -473,9 +483,24 @@ def cancel_booking(
     booking.late_cancellation = booking.starts_at - now < policy.late_cancellation
     booking.sequence += 1
     session.flush()
+    _reopen_request(session, booking, now)
     _write_reminders(session, booking, now)
     _tell(session, booking, "cancelled", _practitioner_of(session, booking))
     return booking
+
+
+def _reopen_request(session: Session, booking: Booking, now: datetime) -> None:
+    """A cancelled visit gives its request back: open again while its window lasts."""
+    if booking.request_id is None:
+        return
+    session.execute(
+        update(CareRequest)
+        .where(CareRequest.id == booking.request_id, CareRequest.status == RequestStatus.BOOKED)
+        .values(
+            status=case((CareRequest.latest > now, RequestStatus.OPEN), else_=RequestStatus.EXPIRED)
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def reschedule_booking(
@@ -483,8 +508,9 @@ def reschedule_booking(
 ) -> Booking:
     """Move the visit in one UPDATE: there is never a moment when both or neither time is held.
     If the new time is taken, 409 and the old time stays."""
-    booking = _changeable(session, actor, booking_id, admin=False)
-    practitioner = _practitioner_of(session, booking)
+    booking = _changeable(session, actor, booking_id, now, admin=False)
+    _lock_diaries(session, booking.practitioner_id, booking.patient_id)
+    practitioner = get_listed_practitioner(session, booking.practitioner_id, business_today(now))
     end = _require_free_slot(session, practitioner, start, booking.mode, now, ignoring=booking.id)
     _require_patient_free(session, booking.patient_id, start, end, ignoring=booking.id)
     with _refused_overlaps(), session.begin_nested():

@@ -138,6 +138,7 @@ def own_request(session: Session, patient: User, request_id: uuid.UUID) -> CareR
 
 def withdraw_request(session: Session, patient: User, request_id: uuid.UUID) -> CareRequest:
     request = own_request(session, patient, request_id)
+    session.refresh(request, with_for_update=True)  # a claim may be taking it right now
     if request.status is not RequestStatus.OPEN:
         raise RequestNotOpen()
     request.status = RequestStatus.WITHDRAWN

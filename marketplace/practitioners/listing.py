@@ -158,6 +158,11 @@ def listed_clause(today: date) -> ColumnElement[bool]:
     )
 
 
+def is_listed(session: Session, practitioner_id: uuid.UUID, today: date) -> bool:
+    listed = select(Practitioner.id).where(Practitioner.id == practitioner_id, listed_clause(today))
+    return session.scalar(listed) is not None
+
+
 def get_listed_practitioner(
     session: Session, practitioner_id: uuid.UUID, today: date
 ) -> Practitioner:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.booking import bookings
-from marketplace.booking.models import Booking, BookingStatus, Reminder, ReminderKind
+from marketplace.booking.models import Booking, BookingStatus, Reminder, ReminderKind, RequestStatus
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
@@ -349,3 +349,36 @@ class TestCalendar:
         log_in_as(client, patient.email)
         text = client.get(f"/api/v1/bookings/{booking.id}/calendar.ics").get_data(as_text=True)
         assert f"DTSTART:{expected_utc}" in text
+
+
+class TestReviewRegressions:
+    def test_a_started_visit_cannot_be_cancelled_or_moved_by_the_parties(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        started = booking.starts_at + timedelta(minutes=1)
+        with pytest.raises(bookings.Conflict) as failure:
+            bookings.cancel_booking(db, patient, booking.id, None, now=started, policy=POLICY)
+        assert failure.value.code == "visit_started"
+        with pytest.raises(bookings.Conflict):
+            bookings.reschedule_booking(db, patient, booking.id, weekday_at(14), now=started)
+        admin = make_user(db, Role.ADMIN)
+        bookings.cancel_booking(db, admin, booking.id, "fault", now=started, policy=POLICY)
+
+    def test_cancelling_a_claimed_visit_reopens_its_request(self, db: Session) -> None:
+        from tests.booking.test_claims import claim, open_request
+
+        start = weekday_at(10)
+        request = open_request(db, start)
+        practitioner = make_practitioner(db)
+        booking = claim(db, practitioner, request, start)
+        bookings.cancel_booking(
+            db, practitioner.user, booking.id, "ill", now=utcnow(), policy=POLICY
+        )
+        db.refresh(request)
+        assert request.status is RequestStatus.OPEN
+
+    def test_the_same_instant_in_another_offset_is_the_same_retry(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        first = book(db, patient, practitioner, weekday_at(10), key="tz")
+        elsewhere = weekday_at(10).astimezone(ZoneInfo("Asia/Tokyo"))
+        assert book(db, patient, practitioner, elsewhere, key="tz").id == first.id
