@@ -33,6 +33,7 @@ from marketplace.booking.models import (
     ReminderStatus,
     RequestStatus,
 )
+from marketplace.booking.service import RequestNotOpen
 from marketplace.booking.slots import free_slots, held_bookings
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -62,8 +63,7 @@ class BookingNotActive(Conflict):
     message = "This booking is no longer active."
 
 
-class RequestTaken(Conflict):
-    code = "request_not_open"
+class RequestTaken(RequestNotOpen):
     message = "This request has already been taken or is no longer open."
 
 
