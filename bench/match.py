@@ -302,26 +302,28 @@ def explain(database: Database, request: CareRequest) -> None:
         print("    " + " | ".join(str(part) for part in row if part is not None))
 
 
-def fresh_url(kind: str, workdir: Path, size: int) -> str:
+def bench_url(kind: str, workdir: Path, size: int) -> str:
+    """Where the benchmark keeps the database of one kind and size."""
     if kind == "sqlite":
         return f"sqlite:///{workdir}/bench-{size}.db"
-    url = os.environ.get(
+    base = os.environ.get(
         "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/marketplace_bench"
     )
+    return f"{base}_{size}"
+
+
+def fresh_url(kind: str, workdir: Path, size: int) -> str:
+    url = bench_url(kind, workdir, size)
+    if kind == "sqlite":
+        return url
     from tests.support.services import postgres_database
 
-    return postgres_database(f"{url.rsplit('/', 1)[1]}_{size}")
+    return postgres_database(url.rsplit("/", 1)[1])
 
 
 def kept_url(kind: str, workdir: Path, size: int) -> str | None:
     """The URL of a database an earlier `--keep` run seeded with `size` practitioners today."""
-    if kind == "sqlite":
-        url = f"sqlite:///{workdir}/bench-{size}.db"
-    else:
-        base = os.environ.get(
-            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/marketplace_bench"
-        )
-        url = f"{base}_{size}"
+    url = bench_url(kind, workdir, size)
     try:
         database = Database(url)
         with database.session_scope() as session:

@@ -131,21 +131,34 @@ def practitioner_ids(app: Flask, count: int) -> list[uuid.UUID]:
         return [make_practitioner(session).id for _ in range(count)]
 
 
-def try_booking(
-    app: Flask, patient_id: uuid.UUID, practitioner_id: uuid.UUID, start: datetime
+def book_in_own_transaction(
+    app: Flask,
+    patient_id: uuid.UUID,
+    practitioner_id: uuid.UUID,
+    start: datetime,
+    key: str | None = None,
 ) -> str:
+    """A video booking as one request would make it; returns the booking's id."""
     with app.app_context(), get_database().session_scope() as session:
         patient = session.get(User, patient_id)
         assert patient is not None
         now = utcnow()
-        bookings.create_booking(
+        booking, _created = bookings.create_booking(
             session,
             patient,
             bookings.BookingInput(practitioner_id, start, Mode.VIDEO),
             now=now,
             today=business_today(now),
             geocoder=TableGeocoder(),
+            idempotency_key=key,
         )
+        return str(booking.id)
+
+
+def try_booking(
+    app: Flask, patient_id: uuid.UUID, practitioner_id: uuid.UUID, start: datetime
+) -> str:
+    book_in_own_transaction(app, patient_id, practitioner_id, start)
     return "booked"
 
 
@@ -286,20 +299,7 @@ def test_racing_retries_with_one_idempotency_key_return_one_booking(booking_app:
     start = weekday_at(10)
 
     def retry(_: int) -> str:
-        with booking_app.app_context(), get_database().session_scope() as session:
-            patient = session.get(User, patient_id)
-            assert patient is not None
-            now = utcnow()
-            booking, _created = bookings.create_booking(
-                session,
-                patient,
-                bookings.BookingInput(practitioner, start, Mode.VIDEO),
-                now=now,
-                today=business_today(now),
-                geocoder=TableGeocoder(),
-                idempotency_key="one-key",
-            )
-            return str(booking.id)
+        return book_in_own_transaction(booking_app, patient_id, practitioner, start, "one-key")
 
     results = run_together(16, retry)
     assert all(isinstance(r, str) for r in results), results

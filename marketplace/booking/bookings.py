@@ -235,16 +235,9 @@ def _insert(session: Session, booking: Booking) -> None:
         session.add(booking)
 
 
-def _write_reminders(session: Session, booking: Booking, now: datetime) -> None:
-    """Pending reminders for the visit's start (old pending ones removed), design decision 3.
-    A reminder whose time has already come is not written: the confirmation says it all."""
-    session.execute(
-        delete(Reminder).where(
-            Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.PENDING
-        )
-    )
-    if not booking.holds_time:
-        return
+def _add_reminders(session: Session, booking: Booking, now: datetime) -> None:
+    """Pending reminders for the visit's start, design decision 3. A reminder whose time has
+    already come is not written: the confirmation says it all."""
     for kind, lead in REMINDER_LEADS.items():
         send_at = booking.starts_at - lead
         if send_at > now:
@@ -257,6 +250,18 @@ def _write_reminders(session: Session, booking: Booking, now: datetime) -> None:
                 )
             )
     session.flush()
+
+
+def _rewrite_reminders(session: Session, booking: Booking, now: datetime) -> None:
+    """After a change: the old pending reminders go; a visit that still holds time gets new
+    ones for its (perhaps new) start."""
+    session.execute(
+        delete(Reminder).where(
+            Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.PENDING
+        )
+    )
+    if booking.holds_time:
+        _add_reminders(session, booking, now)
 
 
 def _tell(session: Session, booking: Booking, event: str, practitioner: Practitioner) -> None:
@@ -329,16 +334,22 @@ def create_booking(
     )
     if data.mode is Mode.HOME:
         _place_home_visit(session, booking, practitioner, data, geocoder)
-    else:
-        booking.video_room = secrets.token_urlsafe(VIDEO_ROOM_BYTES)
     if data.request_id is not None:
         _book_own_request(session, patient, data, booking)
     booking.ends_at = _require_free_slot(session, practitioner, data.start, data.mode, now)
-    _require_patient_free(session, patient.id, booking.starts_at, booking.ends_at)
-    _insert(session, booking)
-    _write_reminders(session, booking, now)
-    _tell(session, booking, "confirmed", practitioner)
+    _hold(session, booking, practitioner, now)
     return booking, True
+
+
+def _hold(session: Session, booking: Booking, practitioner: Practitioner, now: datetime) -> None:
+    """Write a confirmed booking whose slot is free: a meeting room for video, the patient's
+    diary checked, the row (the database refusing overlaps), its reminders and the messages."""
+    if booking.mode is Mode.VIDEO:
+        booking.video_room = secrets.token_urlsafe(VIDEO_ROOM_BYTES)
+    _require_patient_free(session, booking.patient_id, booking.starts_at, booking.ends_at)
+    _insert(session, booking)
+    _add_reminders(session, booking, now)
+    _tell(session, booking, "confirmed", practitioner)
 
 
 def _place_home_visit(
@@ -428,13 +439,8 @@ def claim_request(
         latitude=request.latitude,
         longitude=request.longitude,
     )
-    if request.mode is Mode.VIDEO:
-        booking.video_room = secrets.token_urlsafe(VIDEO_ROOM_BYTES)
-    _require_patient_free(session, request.patient_id, booking.starts_at, booking.ends_at)
     _take_request(session, request)
-    _insert(session, booking)
-    _write_reminders(session, booking, now)
-    _tell(session, booking, "confirmed", practitioner)
+    _hold(session, booking, practitioner, now)
     return booking
 
 
@@ -484,7 +490,7 @@ def cancel_booking(
     booking.sequence += 1
     session.flush()
     _reopen_request(session, booking, now)
-    _write_reminders(session, booking, now)
+    _rewrite_reminders(session, booking, now)
     _tell(session, booking, "cancelled", _practitioner_of(session, booking))
     return booking
 
@@ -517,7 +523,7 @@ def reschedule_booking(
         booking.starts_at, booking.ends_at = start, end
         booking.sequence += 1
         session.flush()
-    _write_reminders(session, booking, now)
+    _rewrite_reminders(session, booking, now)
     _tell(session, booking, "rescheduled", practitioner)
     return booking
 
@@ -537,7 +543,7 @@ def record_outcome(
         raise Conflict("The visit has not started yet.", code="visit_not_started")
     booking.status = outcome
     session.flush()
-    _write_reminders(session, booking, now)
+    _rewrite_reminders(session, booking, now)
     return booking
 
 

@@ -25,7 +25,7 @@ from marketplace.practitioners.models import (
     Mode,
     Practitioner,
 )
-from marketplace.practitioners.service import available_slots, iter_available_slots
+from marketplace.practitioners.service import available_slots
 
 
 def held_bookings(
@@ -98,7 +98,7 @@ def iter_free_slots(
 ) -> Iterator[Interval]:
     """Free slots in one mode, one at a time, in time order."""
     busy = busy_periods(practitioner, bookings, mode)
-    return iter_available_slots(practitioner, start, end, now, mode, busy)
+    return available_slots(practitioner, start, end, now, mode, busy)
 
 
 def free_slots_of(

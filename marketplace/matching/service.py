@@ -51,7 +51,6 @@ from marketplace.practitioners.models import (
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
 
-MAX_TRAVEL_RADIUS_KM = 80
 NEXT_SLOTS = 3
 PAGE = 40
 FIRST_PAGE_MARGIN = 5

@@ -107,22 +107,11 @@ def cut_slots(
     not_after: datetime,
     mode: str | None = None,
     busy: Sequence[tuple[datetime, datetime]] = (),
-) -> list[Interval]:
+) -> Iterator[Interval]:
     """Slots of `length` starting on the 15-minute grid inside the intervals, starting no
     earlier than `not_before`, ending no later than `not_after`, clear of every busy period,
-    and offering `mode` when given."""
-    return list(iter_slots(intervals, length, not_before, not_after, mode, busy))
-
-
-def iter_slots(
-    intervals: Iterable[Interval],
-    length: timedelta,
-    not_before: datetime,
-    not_after: datetime,
-    mode: str | None = None,
-    busy: Sequence[tuple[datetime, datetime]] = (),
-) -> Iterator[Interval]:
-    """`cut_slots`, one slot at a time (matching needs only the first few)."""
+    and offering `mode` when given; one at a time, in time order (matching needs only the first
+    few)."""
     for interval in intervals:
         if mode is not None and mode not in interval.modes:
             continue

@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import bounding_box
 from marketplace.practitioners.models import (
+    WEEKDAY_CLOSES,
     ListingStatus,
     MatchEntry,
     Mode,
     Practitioner,
 )
 
-DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 REACH_SLACK = 1.01  # the reach box is a little generous; exact distances are taken afterwards
 
 
@@ -33,10 +33,10 @@ def weekly_closing_times(practitioner: Practitioner, mode: Mode) -> dict[str, ti
     closes: dict[str, time] = {}
     for rule in practitioner.weekly_rules:
         if mode.value in rule.modes:
-            column = f"{DAY_NAMES[rule.weekday]}_closes"
+            column = WEEKDAY_CLOSES[rule.weekday].key
             closes[column] = max(closes.get(column, rule.end_time), rule.end_time)
     if closes and practitioner.timezone != BUSINESS_ZONE.key:
-        return {f"{day}_closes": time.max for day in DAY_NAMES}
+        return {column.key: time.max for column in WEEKDAY_CLOSES}
     return closes
 
 

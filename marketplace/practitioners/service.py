@@ -415,20 +415,9 @@ def available_slots(
     now: datetime,
     mode: str | None = None,
     busy: list[tuple[datetime, datetime]] | None = None,
-) -> list[availability.Interval]:
-    """Session-length slots in [start, end) within notice and horizon, clear of `busy`."""
-    return list(iter_available_slots(practitioner, start, end, now, mode, busy))
-
-
-def iter_available_slots(
-    practitioner: Practitioner,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    mode: str | None = None,
-    busy: list[tuple[datetime, datetime]] | None = None,
 ) -> Iterator[availability.Interval]:
-    """`available_slots`, one at a time, in time order."""
+    """Session-length slots in [start, end) within notice and horizon, clear of `busy`; one at
+    a time, in time order."""
     not_before, not_after = bookable_window(practitioner, now)
     not_before, not_after = max(not_before, start), min(not_after, end)
     if not_after <= not_before:
@@ -437,7 +426,7 @@ def iter_available_slots(
     first = not_before.astimezone(zone).date()
     last = not_after.astimezone(zone).date()
     intervals = open_intervals(practitioner, first, last)
-    return availability.iter_slots(
+    return availability.cut_slots(
         intervals,
         timedelta(minutes=practitioner.session_minutes),
         not_before,

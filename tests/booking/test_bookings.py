@@ -272,24 +272,12 @@ class TestApi:
         headers = {"Idempotency-Key": "abc-123"}
         first = self.book_over_http(client, practitioner, mode="video")
         assert first.status_code == 201
-        one = client.post(
-            "/api/v1/bookings",
-            json={
-                "practitioner_id": str(practitioner.id),
-                "start": weekday_at(14).isoformat(),
-                "mode": "video",
-            },
-            headers=headers,
-        )
-        two = client.post(
-            "/api/v1/bookings",
-            json={
-                "practitioner_id": str(practitioner.id),
-                "start": weekday_at(14).isoformat(),
-                "mode": "video",
-            },
-            headers=headers,
-        )
+        retried = {
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(14).isoformat(),
+            "mode": "video",
+        }
+        one, two = (client.post("/api/v1/bookings", json=retried, headers=headers) for _ in "12")
         assert one.status_code == two.status_code == 201
         assert one.json["id"] == two.json["id"]
         taken = self.book_over_http(client, practitioner, mode="video")

@@ -85,7 +85,9 @@ def test_overlaps_on_one_day_are_found_touching_is_fine() -> None:
 
 def test_slots_start_on_the_quarter_hour_and_last_one_session() -> None:
     interval = Interval(utc(2027, 1, 4, 9), utc(2027, 1, 4, 11), BOTH)
-    slots = cut_slots([interval], timedelta(minutes=60), utc(2027, 1, 4, 9, 7), utc(2027, 2, 1))
+    slots = list(
+        cut_slots([interval], timedelta(minutes=60), utc(2027, 1, 4, 9, 7), utc(2027, 2, 1))
+    )
     assert [s.start for s in slots] == [
         utc(2027, 1, 4, 9, 15),
         utc(2027, 1, 4, 9, 30),
@@ -98,7 +100,8 @@ def test_slots_start_on_the_quarter_hour_and_last_one_session() -> None:
 def test_slots_respect_mode_window_and_busy_time() -> None:
     home_only = Interval(utc(2027, 1, 4, 9), utc(2027, 1, 4, 12), frozenset({"home"}))
     assert (
-        cut_slots([home_only], timedelta(hours=1), utc(2027, 1, 1), utc(2027, 2, 1), "video") == []
+        list(cut_slots([home_only], timedelta(hours=1), utc(2027, 1, 1), utc(2027, 2, 1), "video"))
+        == []
     )
     busy = [(utc(2027, 1, 4, 10), utc(2027, 1, 4, 10, 30))]
     slots = cut_slots(
