@@ -66,6 +66,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         or f"sqla+sqlite:///{instance_path / 'broker.db'}"
     )
     development = env == "development"
+    if environ.get("SMS_BACKEND", "file") not in ("file", "twilio"):
+        raise ConfigurationError("SMS_BACKEND must be file or twilio")
     absolute_hours = _env_int(environ, "SESSION_ABSOLUTE_HOURS", 12)
     return {
         "ENV_NAME": env,
@@ -103,7 +105,23 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "LATE_CANCELLATION_HOURS": _env_int(environ, "LATE_CANCELLATION_HOURS", 24),
         # Video visits: a random room name is appended to this (a Jitsi server, say).
         "VIDEO_BASE_URL": environ.get("VIDEO_BASE_URL", "https://meet.jit.si"),
-        # Mail (delivery arrives with the notifications package).
+        # Reminders before a visit, hours ahead; the late one also by SMS to those with a phone.
+        "REMINDER_EARLY_HOURS": _env_int(environ, "REMINDER_EARLY_HOURS", 24),
+        "REMINDER_LATE_HOURS": _env_int(environ, "REMINDER_LATE_HOURS", 2),
+        "REMINDER_SMS": _env_bool(environ, "REMINDER_SMS", True),
+        # Outbox delivery: attempts before `failed`, the first retry's delay (doubled after each
+        # failure), how long a dispatched or sending row is leased, how often the beat dispatches.
+        "NOTIFICATION_MAX_ATTEMPTS": _env_int(environ, "NOTIFICATION_MAX_ATTEMPTS", 5),
+        "NOTIFICATION_RETRY_SECONDS": _env_int(environ, "NOTIFICATION_RETRY_SECONDS", 60),
+        "NOTIFICATION_LEASE_SECONDS": _env_int(environ, "NOTIFICATION_LEASE_SECONDS", 300),
+        "NOTIFICATION_DISPATCH_SECONDS": _env_int(environ, "NOTIFICATION_DISPATCH_SECONDS", 60),
+        # SMS: text files in instance/outbox/ by default, or a Twilio-style HTTP API.
+        "SMS_BACKEND": environ.get("SMS_BACKEND", "file"),
+        "TWILIO_API_URL": environ.get("TWILIO_API_URL", "https://api.twilio.com"),
+        "TWILIO_ACCOUNT_SID": environ.get("TWILIO_ACCOUNT_SID", ""),
+        "TWILIO_AUTH_TOKEN": environ.get("TWILIO_AUTH_TOKEN", ""),
+        "TWILIO_FROM": environ.get("TWILIO_FROM", ""),
+        # Mail: SMTP when MAIL_SERVER is set, else .eml files in instance/outbox/.
         "MAIL_SERVER": environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _env_int(environ, "MAIL_PORT", 587),
         "MAIL_USE_TLS": _env_bool(environ, "MAIL_USE_TLS", True),
@@ -120,6 +138,9 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
+            # Redis redelivers a message nobody acknowledged after this long: far longer than
+            # any task runs (a send task takes seconds), so a slow task is never run twice.
+            "broker_transport_options": {"visibility_timeout": 2 * 3600},
             "broker_connection_retry_on_startup": True,
             "broker_connection_timeout": 3,
             "timezone": "UTC",

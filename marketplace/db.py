@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -179,6 +180,13 @@ def request_session() -> Session:
 def _register(session: Session, outcome: str, callback: Callable[[], object]) -> None:
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault("outcome_callbacks", []).append((transaction, outcome, callback))
+
+
+def insert_on_conflict(session: Session, entity: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for `entity` that can say ON CONFLICT (both databases support it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(entity)
+    return sqlite.insert(entity)
 
 
 def after_commit(session: Session, callback: Callable[[], object]) -> None:

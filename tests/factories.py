@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
+from marketplace.booking import bookings
 from marketplace.booking.models import Booking, BookingStatus
-from marketplace.clock import business_today
+from marketplace.clock import BUSINESS_ZONE, business_today
+from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession
@@ -140,4 +142,35 @@ def make_booking(
     )
     db.add(booking)
     db.flush()
+    return booking
+
+
+def weekday_at(hour: int, days_ahead: int = 3, minute: int = 0) -> datetime:
+    """A Monday-to-Friday date at least `days_ahead` days away, at hour:minute London time."""
+    day = business_today() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(hour, minute), tzinfo=BUSINESS_ZONE).astimezone(UTC)
+
+
+def book(
+    db: Session,
+    patient: User,
+    practitioner: Practitioner,
+    start: datetime,
+    mode: Mode = Mode.VIDEO,
+    *,
+    key: str | None = None,
+    **fields: Any,
+) -> Booking:
+    now = utcnow()
+    booking, _ = bookings.create_booking(
+        db,
+        patient,
+        bookings.BookingInput(practitioner.id, start, mode, **fields),
+        now=now,
+        today=business_today(now),
+        geocoder=TableGeocoder(),
+        idempotency_key=key,
+    )
     return booking

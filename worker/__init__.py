@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-from worker.schedule import BEAT_SCHEDULE
+from worker.schedule import beat_schedule
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -20,7 +20,7 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery_app: Celery = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
-    celery_app.conf.update(include=["worker.tasks"], beat_schedule=BEAT_SCHEDULE)
+    celery_app.conf.update(include=["worker.tasks"], beat_schedule=beat_schedule(app.config))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -1,4 +1,5 @@
-"""Admin endpoints: the verification queue, decisions, suspension, evidence, the audit log."""
+"""Admin endpoints: the verification queue, decisions, suspension, evidence, the audit log,
+notifications that failed."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ from marketplace.admin.schemas import (
     AuditQuerySchema,
     CredentialQueueQuerySchema,
     DecisionSchema,
+    NotificationListSchema,
+    NotificationQuerySchema,
+    NotificationSchema,
     PractitionerSummarySchema,
     ReasonSchema,
 )
 from marketplace.clock import business_today
 from marketplace.db import request_session
 from marketplace.errors import ErrorSchema
+from marketplace.notifications import service as notifications
+from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.api import send_evidence
 from marketplace.practitioners.models import Credential, Practitioner
@@ -100,3 +106,23 @@ def audit_log(query: dict[str, Any]) -> Any:
         limit=query["limit"],
         cursor=query["cursor"],
     )
+
+
+@blp.route("/notifications", methods=["GET"])
+@authenticated(Role.ADMIN)
+@blp.arguments(NotificationQuerySchema, location="query")
+@blp.response(200, NotificationListSchema)
+def notification_list(query: dict[str, Any]) -> Any:
+    """Outbox messages, oldest first, by status (`failed` shows those that need an admin)."""
+    return notifications.notifications_with_status(
+        request_session(), query["status"], query["limit"], query["cursor"]
+    )
+
+
+@blp.route("/notifications/<uuid:notification_id>/retry", methods=["POST"])
+@authenticated(Role.ADMIN)
+@blp.response(200, NotificationSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="`not_failed`: only failed ones")
+def retry_notification(notification_id: uuid.UUID) -> Notification:
+    """Send a failed message again, with a fresh set of attempts."""
+    return service.retry_notification(request_session(), current_account(), notification_id)

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from marketplace.admin.service import Decision
+from marketplace.notifications.models import Channel, NotificationStatus
 from marketplace.pagination import PageQuerySchema
 from marketplace.practitioners.models import CredentialStatus, ListingStatus, Profession
 from marketplace.practitioners.schemas import CredentialSchema
@@ -67,3 +68,26 @@ class AuditEntrySchema(ma.Schema):
 
 
 AuditListSchema = list_schema(AuditEntrySchema, "AuditList")
+
+
+class NotificationQuerySchema(PageQuerySchema):
+    status = ma.fields.Enum(NotificationStatus, by_value=True, load_default=None)
+
+
+class NotificationSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    user_id = ma.fields.UUID(required=True)
+    channel = ma.fields.Enum(Channel, by_value=True, required=True)
+    template = ma.fields.String(required=True)
+    subject_type = ma.fields.String(required=True)
+    subject_id = ma.fields.UUID(required=True)
+    status = ma.fields.Enum(NotificationStatus, by_value=True, required=True)
+    attempts = ma.fields.Integer(required=True)
+    last_error = ma.fields.String(allow_none=True)
+    dropped_reason = ma.fields.String(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+    due_at = ma.fields.AwareDateTime(required=True)
+    sent_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+NotificationListSchema = list_schema(NotificationSchema, "NotificationList")

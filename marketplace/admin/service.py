@@ -14,6 +14,8 @@ from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from marketplace.notifications import service as notifications
+from marketplace.notifications.models import Notification
 from marketplace.notifications.service import queue_notification
 from marketplace.pagination import Page, paginate
 from marketplace.practitioners.listing import ListingDecision, refresh_listing
@@ -257,3 +259,16 @@ def reinstate_practitioner(
         {"listed": listing.status is ListingStatus.LISTED},
     )
     return practitioner
+
+
+def retry_notification(session: Session, admin: User, notification_id: uuid.UUID) -> Notification:
+    """A failed message goes out again (audited)."""
+    notification = notifications.retry_notification(session, notification_id)
+    record_audit(
+        session,
+        actor_id=admin.id,
+        action="notification.retry",
+        subject_type="notification",
+        subject_id=notification.id,
+    )
+    return notification

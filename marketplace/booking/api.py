@@ -11,7 +11,7 @@ from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
 from marketplace.booking import service
 from marketplace.booking.bookings import claim_request
-from marketplace.booking.bookings_api import shown
+from marketplace.booking.bookings_api import booking_policy, shown
 from marketplace.booking.models import CareRequest
 from marketplace.booking.schemas import (
     BookingSchema,
@@ -114,5 +114,6 @@ def claim(body: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
         body["start"],
         now=now,
         today=business_today(now),
+        policy=booking_policy(),
     )
     return shown(booking)

@@ -12,34 +12,35 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.booking.models import (
-    REMINDER_LEADS,
     TIME_HOLDING,
     Booking,
     BookingStatus,
     CareRequest,
     Reminder,
+    ReminderKind,
     ReminderStatus,
     RequestStatus,
 )
 from marketplace.booking.service import RequestNotOpen
 from marketplace.booking.slots import free_slots, held_bookings
-from marketplace.clock import BUSINESS_ZONE, business_today
+from marketplace.clock import business_today
+from marketplace.db import insert_on_conflict
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import distance_km
-from marketplace.notifications.service import queue_notification
+from marketplace.notifications.service import drop_queued_reminders, queue_notification
 from marketplace.pagination import Page, paginate
 from marketplace.practitioners.listing import get_listed_practitioner, is_listed
 from marketplace.practitioners.models import Mode, Practitioner
@@ -69,8 +70,25 @@ class RequestTaken(RequestNotOpen):
 
 @dataclass(frozen=True)
 class BookingPolicy:
-    late_cancellation: timedelta
-    video_base_url: str
+    late_cancellation: timedelta = timedelta(hours=24)
+    video_base_url: str = "https://meet.jit.si"
+    early_reminder: timedelta = timedelta(hours=24)
+    late_reminder: timedelta = timedelta(hours=2)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> BookingPolicy:
+        return cls(
+            late_cancellation=timedelta(hours=config["LATE_CANCELLATION_HOURS"]),
+            video_base_url=config["VIDEO_BASE_URL"],
+            early_reminder=timedelta(hours=config["REMINDER_EARLY_HOURS"]),
+            late_reminder=timedelta(hours=config["REMINDER_LATE_HOURS"]),
+        )
+
+    def reminder_leads(self) -> dict[ReminderKind, timedelta]:
+        return {ReminderKind.EARLY: self.early_reminder, ReminderKind.LATE: self.late_reminder}
+
+
+DEFAULT_POLICY = BookingPolicy()
 
 
 @dataclass(frozen=True)
@@ -235,54 +253,79 @@ def _insert(session: Session, booking: Booking) -> None:
         session.add(booking)
 
 
-def _add_reminders(session: Session, booking: Booking, now: datetime) -> None:
+def _add_reminders(
+    session: Session, booking: Booking, now: datetime, policy: BookingPolicy
+) -> None:
     """Pending reminders for the visit's start, design decision 3. A reminder whose time has
-    already come is not written: the confirmation says it all."""
-    for kind, lead in REMINDER_LEADS.items():
-        send_at = booking.starts_at - lead
-        if send_at > now:
-            session.add(
-                Reminder(
-                    booking_id=booking.id,
-                    kind=kind,
-                    visit_starts_at=booking.starts_at,
-                    send_at=send_at,
-                )
-            )
-    session.flush()
-
-
-def _rewrite_reminders(session: Session, booking: Booking, now: datetime) -> None:
-    """After a change: the old pending reminders go; a visit that still holds time gets new
-    ones for its (perhaps new) start."""
+    already come is not written: the confirmation says it all. A reminder dropped for this very
+    start (the visit moved away and back) is scheduled again; one already queued is not."""
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "booking_id": booking.id,
+            "kind": kind,
+            "visit_starts_at": booking.starts_at,
+            "send_at": booking.starts_at - lead,
+            "status": ReminderStatus.PENDING,
+        }
+        for kind, lead in policy.reminder_leads().items()
+        if booking.starts_at - lead > now
+    ]
+    if not rows:
+        return
+    insert = insert_on_conflict(session, Reminder).values(rows)
     session.execute(
-        delete(Reminder).where(
-            Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.PENDING
+        insert.on_conflict_do_update(
+            index_elements=[Reminder.booking_id, Reminder.kind, Reminder.visit_starts_at],
+            set_={
+                "status": ReminderStatus.PENDING,
+                "send_at": insert.excluded.send_at,
+                "dropped_reason": None,
+            },
+            where=Reminder.status == ReminderStatus.DROPPED,
         )
     )
+
+
+def _rewrite_reminders(
+    session: Session, booking: Booking, now: datetime, policy: BookingPolicy, reason: str
+) -> None:
+    """After a change: reminders not yet sent are dropped with the reason, in this transaction;
+    a visit that still holds time gets them for its (new) start."""
+    session.execute(
+        update(Reminder)
+        .where(Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.PENDING)
+        .values(status=ReminderStatus.DROPPED, dropped_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    drop_queued_reminders(session, booking.id, reason)
     if booking.holds_time:
-        _add_reminders(session, booking, now)
+        _add_reminders(session, booking, now, policy)
 
 
-def _tell(session: Session, booking: Booking, event: str, practitioner: Practitioner) -> None:
-    """Queue the event's message to both parties (sent after commit; no health notes)."""
-    local = booking.starts_at.astimezone(BUSINESS_ZONE)
-    context = {
-        "when": f"{local:%A %d %B %Y at %H:%M} (UK time)",
-        "mode": booking.mode.value,
-        "booking_id": str(booking.id),
-        "late": booking.late_cancellation,
-    }
+def _tell(
+    session: Session,
+    booking: Booking,
+    event: str,
+    practitioner: Practitioner,
+    patient_template: str | None = None,
+) -> None:
+    """Queue the event's message to both parties, sent after commit. The text is written when it
+    is sent, from the booking as it then is, in each recipient's time zone; no health notes."""
     stamp = f"{booking.sequence}:{booking.status.value}"
-    for user_id, role in ((booking.patient_id, "patient"), (practitioner.user_id, "practitioner")):
+    recipients = (
+        (booking.patient_id, "patient", patient_template or f"booking_{event}"),
+        (practitioner.user_id, "practitioner", f"booking_{event}"),
+    )
+    for user_id, role, template in recipients:
         queue_notification(
             session,
             user_id=user_id,
-            template=f"booking_{event}",
+            template=template,
             subject_type="booking",
             subject_id=booking.id,
             dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{role}",
-            context=context | {"role": role},
+            context={"role": role},
         )
 
 
@@ -312,6 +355,7 @@ def create_booking(
     today: date,
     geocoder: Geocoder,
     idempotency_key: str | None = None,
+    policy: BookingPolicy = DEFAULT_POLICY,
 ) -> tuple[Booking, bool]:
     """Book a free slot at once (status confirmed); (booking, created). With an idempotency key
     a retry returns the first booking instead of making another."""
@@ -337,19 +381,26 @@ def create_booking(
     if data.request_id is not None:
         _book_own_request(session, patient, data, booking)
     booking.ends_at = _require_free_slot(session, practitioner, data.start, data.mode, now)
-    _hold(session, booking, practitioner, now)
+    _hold(session, booking, practitioner, now, policy)
     return booking, True
 
 
-def _hold(session: Session, booking: Booking, practitioner: Practitioner, now: datetime) -> None:
+def _hold(
+    session: Session,
+    booking: Booking,
+    practitioner: Practitioner,
+    now: datetime,
+    policy: BookingPolicy,
+    patient_template: str | None = None,
+) -> None:
     """Write a confirmed booking whose slot is free: a meeting room for video, the patient's
     diary checked, the row (the database refusing overlaps), its reminders and the messages."""
     if booking.mode is Mode.VIDEO:
         booking.video_room = secrets.token_urlsafe(VIDEO_ROOM_BYTES)
     _require_patient_free(session, booking.patient_id, booking.starts_at, booking.ends_at)
     _insert(session, booking)
-    _add_reminders(session, booking, now)
-    _tell(session, booking, "confirmed", practitioner)
+    _add_reminders(session, booking, now, policy)
+    _tell(session, booking, "confirmed", practitioner, patient_template)
 
 
 def _place_home_visit(
@@ -410,6 +461,7 @@ def claim_request(
     *,
     now: datetime,
     today: date,
+    policy: BookingPolicy = DEFAULT_POLICY,
 ) -> Booking:
     """A fitting practitioner takes an open request at a start inside its window; first wins."""
     profile = find_profile(session, practitioner_user)
@@ -440,7 +492,7 @@ def claim_request(
         longitude=request.longitude,
     )
     _take_request(session, request)
-    _hold(session, booking, practitioner, now)
+    _hold(session, booking, practitioner, now, policy, patient_template="request_claimed")
     return booking
 
 
@@ -490,7 +542,7 @@ def cancel_booking(
     booking.sequence += 1
     session.flush()
     _reopen_request(session, booking, now)
-    _rewrite_reminders(session, booking, now)
+    _rewrite_reminders(session, booking, now, policy, "The booking was cancelled.")
     _tell(session, booking, "cancelled", _practitioner_of(session, booking))
     return booking
 
@@ -510,7 +562,13 @@ def _reopen_request(session: Session, booking: Booking, now: datetime) -> None:
 
 
 def reschedule_booking(
-    session: Session, actor: User, booking_id: uuid.UUID, start: datetime, *, now: datetime
+    session: Session,
+    actor: User,
+    booking_id: uuid.UUID,
+    start: datetime,
+    *,
+    now: datetime,
+    policy: BookingPolicy = DEFAULT_POLICY,
 ) -> Booking:
     """Move the visit in one UPDATE: there is never a moment when both or neither time is held.
     If the new time is taken, 409 and the old time stays."""
@@ -523,7 +581,7 @@ def reschedule_booking(
         booking.starts_at, booking.ends_at = start, end
         booking.sequence += 1
         session.flush()
-    _rewrite_reminders(session, booking, now)
+    _rewrite_reminders(session, booking, now, policy, "The visit moved to another time.")
     _tell(session, booking, "rescheduled", practitioner)
     return booking
 
@@ -543,7 +601,7 @@ def record_outcome(
         raise Conflict("The visit has not started yet.", code="visit_not_started")
     booking.status = outcome
     session.flush()
-    _rewrite_reminders(session, booking, now)
+    _rewrite_reminders(session, booking, now, DEFAULT_POLICY, "The visit is over.")
     return booking
 
 

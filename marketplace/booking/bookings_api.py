@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from flask import Response, current_app
@@ -34,10 +33,7 @@ blp = ApiBlueprint("bookings", __name__, url_prefix="/api/v1", description="Book
 
 
 def booking_policy() -> bookings.BookingPolicy:
-    return bookings.BookingPolicy(
-        late_cancellation=timedelta(hours=current_app.config["LATE_CANCELLATION_HOURS"]),
-        video_base_url=current_app.config["VIDEO_BASE_URL"],
-    )
+    return bookings.BookingPolicy.from_config(current_app.config)
 
 
 def shown(booking: Booking) -> dict[str, Any]:
@@ -62,6 +58,7 @@ def create_booking(body: dict[str, Any], idempotency_key: str | None) -> dict[st
         today=business_today(now),
         geocoder=geocoder_from_config(current_app.config),
         idempotency_key=idempotency_key,
+        policy=booking_policy(),
     )
     return shown(booking)
 
@@ -113,7 +110,12 @@ def cancel(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
 def reschedule(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
     """Move the visit to another free slot."""
     booking = bookings.reschedule_booking(
-        request_session(), current_account(), booking_id, body["start"], now=utcnow()
+        request_session(),
+        current_account(),
+        booking_id,
+        body["start"],
+        now=utcnow(),
+        policy=booking_policy(),
     )
     return shown(booking)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -120,26 +120,22 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
 
 
 class ReminderKind(enum.StrEnum):
-    DAY_BEFORE = "day_before"
-    HOUR_BEFORE = "hour_before"
-
-
-REMINDER_LEADS = {
-    ReminderKind.DAY_BEFORE: timedelta(hours=24),
-    ReminderKind.HOUR_BEFORE: timedelta(hours=1),
-}
+    EARLY = "early"  # the day before by default (REMINDER_EARLY_HOURS)
+    LATE = "late"  # a couple of hours before by default (REMINDER_LATE_HOURS)
 
 
 class ReminderStatus(enum.StrEnum):
     PENDING = "pending"
-    SENT = "sent"
-    DROPPED = "dropped"  # its time passed and the visit had started: recorded, not sent
+    QUEUED = "queued"  # its messages are in the outbox
+    DROPPED = "dropped"  # not to be sent, with the reason recorded
 
 
 class Reminder(UUIDPrimaryKey, Base):
     """A reminder to send before a visit: a row written with the booking, not a Celery ETA
     (design decision 3). Unique per booking, kind and the visit start it was made for, so a
-    reschedule writes new rows and removes the old pending ones in the same transaction."""
+    reschedule writes new rows and removes the old pending ones in the same transaction. When
+    it is due, the dispatcher queues its messages in the outbox (or drops it, if the visit has
+    started or no longer holds time)."""
 
     __tablename__ = "reminders"
     __table_args__ = (
@@ -154,5 +150,5 @@ class Reminder(UUIDPrimaryKey, Base):
     status: Mapped[ReminderStatus] = mapped_column(
         str_enum(ReminderStatus, "reminder_status"), default=ReminderStatus.PENDING
     )
-    sent_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
     dropped_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,36 +1,220 @@
-"""Delivery channels. Email goes over SMTP when MAIL_SERVER is set; otherwise (the embedded
-default) each message is written as an .eml file into instance/outbox/ to be read there."""
+"""Delivery channels, opened once per send task and reused for its messages.
+
+Email goes over SMTP when MAIL_SERVER is set; otherwise (the embedded default) each message is
+written as an .eml file into instance/outbox/ to be read there. SMS goes through a provider: a
+Twilio-style HTTP API when SMS_BACKEND=twilio, otherwise text files beside the emails.
+
+A failure that trying again cannot fix (an address or number the server refuses for good) is a
+`PermanentFailure`; anything else that goes wrong is transient and the message is retried.
+"""
 
 from __future__ import annotations
 
+import base64
+import logging
 import smtplib
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
 from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
 
-from flask import current_app
+from marketplace.notifications.messages import OutgoingMessage
+from marketplace.notifications.models import Channel
 
-
-def build_email(*, to: str, subject: str, body: str, message_id: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-    message["To"] = to
-    message["Subject"] = subject
-    message["X-Notification-Id"] = message_id
-    message.set_content(body)
-    return message
+log = logging.getLogger(__name__)
+TIMEOUT_SECONDS = 10
 
 
-def send_email(*, to: str, subject: str, body: str, message_id: str) -> None:
-    message = build_email(to=to, subject=subject, body=body, message_id=message_id)
-    config = current_app.config
-    if not config["MAIL_SERVER"]:
-        outbox = Path(current_app.instance_path) / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        (outbox / f"{message_id}.eml").write_bytes(message.as_bytes())
-        return
-    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
+class PermanentFailure(Exception):
+    """The message cannot be delivered as it is; retrying would not help."""
+
+
+class Transport(Protocol):
+    def send(self, message: OutgoingMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.email
+    email["Subject"] = message.subject
+    email["Message-ID"] = make_msgid(idstring=message.notification_id)
+    email["X-Notification-Id"] = message.notification_id
+    email["X-Dedupe-Key"] = message.dedupe_key
+    email.set_content(message.text)
+    if message.html:
+        email.add_alternative(message.html, subtype="html")
+    for attachment in message.attachments:
+        maintype, subtype = attachment.content_type.split("/", 1)
+        email.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    return email
+
+
+class FileMailer:
+    """The embedded default: each email an .eml file in the outbox folder."""
+
+    def __init__(self, folder: Path, sender: str) -> None:
+        self.folder, self.sender = folder, sender
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        email = build_email(message, self.sender)
+        (self.folder / f"{message.notification_id}.eml").write_bytes(email.as_bytes())
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpMailer:
+    """One SMTP connection for all the messages of a task, opened at the first."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        connection = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
+                                  timeout=TIMEOUT_SECONDS)  # fmt: skip
         if config["MAIL_USE_TLS"]:
-            smtp.starttls()
+            connection.starttls()
         if config["MAIL_USERNAME"]:
-            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-        smtp.send_message(message)
+            connection.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+        return connection
+
+    def send(self, message: OutgoingMessage) -> None:
+        email = build_email(message, self.config["MAIL_DEFAULT_SENDER"])
+        reused = self.connection is not None
+        try:
+            self._send(email)
+        except smtplib.SMTPServerDisconnected:
+            if not reused:
+                raise
+            self.connection = None  # the server closed an idle connection: one fresh try
+            self._send(email)
+
+    def _send(self, email: EmailMessage) -> None:
+        if self.connection is None:
+            self.connection = self._connect()
+        try:
+            self.connection.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(code >= 500 for code in codes):
+                raise PermanentFailure(f"the mail server refused the address ({codes[0]})") from exc
+            raise
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500:
+                raise PermanentFailure(f"the mail server refused the message ({exc.smtp_code})") \
+                    from exc  # fmt: skip
+            raise
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.connection = None
+            raise
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (smtplib.SMTPException, OSError):
+                self.connection.close()
+            self.connection = None
+
+
+class FileSms:
+    """Development SMS: each message a text file in the outbox folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{message.notification_id}.sms.txt").write_text(
+            f"To: {message.phone}\n\n{message.text}\n"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class TwilioSms:
+    """A Twilio-style HTTP API: POST To, From and Body to the account's Messages resource."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.url = (
+            f"{config['TWILIO_API_URL'].rstrip('/')}/2010-04-01/Accounts/"
+            f"{config['TWILIO_ACCOUNT_SID']}/Messages.json"
+        )
+        credentials = f"{config['TWILIO_ACCOUNT_SID']}:{config['TWILIO_AUTH_TOKEN']}"
+        self.authorization = f"Basic {base64.b64encode(credentials.encode()).decode()}"
+        self.sender = config["TWILIO_FROM"]
+
+    def send(self, message: OutgoingMessage) -> None:
+        if not message.phone:
+            raise PermanentFailure("the recipient has no phone number")
+        body = urllib.parse.urlencode(
+            {"To": message.phone, "From": self.sender, "Body": message.text}
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - the configured https API
+            self.url, data=body, headers={"Authorization": self.authorization}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS):  # noqa: S310
+                return
+        except urllib.error.HTTPError as exc:
+            if 400 <= exc.code < 500 and exc.code != 429:
+                raise PermanentFailure(f"the SMS provider refused the message ({exc.code})") \
+                    from exc  # fmt: skip
+            raise
+
+    def close(self) -> None:
+        pass
+
+
+class Channels:
+    """The transports of one send task, opened at first use and closed together."""
+
+    def __init__(self, config: Mapping[str, Any], instance_path: str) -> None:
+        self.config = config
+        self.outbox = Path(instance_path) / "outbox"
+        self.transports: dict[Channel, Transport] = {}
+
+    def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        transport = self.transports.get(channel)
+        if transport is None:
+            transport = self.transports[channel] = self._open(channel)
+        transport.send(message)
+
+    def _open(self, channel: Channel) -> Transport:
+        if channel is Channel.SMS:
+            if self.config["SMS_BACKEND"] == "twilio":
+                return TwilioSms(self.config)
+            return FileSms(self.outbox)
+        if self.config["MAIL_SERVER"]:
+            return SmtpMailer(self.config)
+        return FileMailer(self.outbox, self.config["MAIL_DEFAULT_SENDER"])
+
+    def close(self) -> None:
+        for transport in self.transports.values():
+            transport.close()
+        self.transports.clear()
+
+    def __enter__(self) -> Channels:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

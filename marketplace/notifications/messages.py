@@ -1,12 +1,27 @@
-"""Message texts (Jinja templates under notifications/templates/). Never any health notes."""
+"""Message texts, written when a message is sent (Jinja templates under templates/email/ and
+templates/sms/). Booking messages are written from the booking as it is then, in the recipient's
+time zone; none carries health notes. Emails have a plain-text and an HTML part."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import render_template
+from flask import current_app, render_template
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
+from marketplace.booking.bookings import BookingPolicy, shows_address_to, video_url
+from marketplace.booking.calendar import booking_calendar, visit_summary
+from marketplace.booking.models import Booking
+from marketplace.clock import BUSINESS_ZONE
+from marketplace.db import utcnow
+from marketplace.notifications.models import Channel, Notification
+from marketplace.practitioners.models import Mode, Practitioner
 
 SUBJECTS = {
     "credential_approved": "Your credential is verified",
@@ -18,9 +33,140 @@ SUBJECTS = {
     "booking_confirmed": "Your visit is booked",
     "booking_cancelled": "Your visit is cancelled",
     "booking_rescheduled": "Your visit has moved",
+    "request_claimed": "Your request is booked",
+    "reminder_early": "Reminder: your visit is coming up",
+    "reminder_late": "Reminder: your visit is soon",
 }
+WITH_CALENDAR = {"booking_confirmed", "booking_cancelled", "booking_rescheduled", "request_claimed"}
+REMINDERS = {"reminder_early", "reminder_late"}
+LINK = re.compile(r"https://[^\s<]+")
 
 
-def render_message(template: str, recipient: User, context: dict[str, Any]) -> tuple[str, str]:
-    body = render_template(f"email/{template}.txt", recipient=recipient, **context)
-    return SUBJECTS[template], body
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    notification_id: str
+    dedupe_key: str
+    email: str
+    phone: str | None
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+def compose(session: Session, notification: Notification) -> OutgoingMessage | None:
+    """The message as it goes out now; None if what it was about no longer calls for it (a
+    reminder of a visit that was cancelled or moved)."""
+    recipient = session.get_one(User, notification.user_id)
+    context: dict[str, Any] = {"recipient": recipient, **notification.context}
+    attachments: tuple[Attachment, ...] = ()
+    if notification.subject_type == "booking":
+        booking = session.get(Booking, notification.subject_id)
+        if booking is None or not _still_relevant(notification, booking):
+            return None
+        details = _booking_details(session, booking, recipient, notification.context["role"])
+        context |= details
+        if notification.template in WITH_CALENDAR and notification.channel is Channel.EMAIL:
+            attachments = (_calendar_attachment(booking, recipient, details),)
+    template = notification.template
+    if notification.channel is Channel.SMS:
+        text = render_template(f"sms/{template}.txt", **context).strip()
+        return OutgoingMessage(str(notification.id), notification.dedupe_key, recipient.email,
+                               recipient.phone, SUBJECTS[template], text)  # fmt: skip
+    text = render_template(f"email/{template}.txt", **context)
+    return OutgoingMessage(
+        notification_id=str(notification.id),
+        dedupe_key=notification.dedupe_key,
+        email=recipient.email,
+        phone=recipient.phone,
+        subject=SUBJECTS[template],
+        text=text,
+        html=render_template(
+            "email/layout.html", subject=SUBJECTS[template], paragraphs=_paragraphs(text)
+        ),
+        attachments=attachments,
+    )
+
+
+def _still_relevant(notification: Notification, booking: Booking) -> bool:
+    if notification.template not in REMINDERS:
+        return True
+    visit = notification.context.get("visit_starts_at")
+    return booking.holds_time and visit == booking.starts_at.isoformat()
+
+
+def _booking_details(
+    session: Session, booking: Booking, recipient: User, role: str
+) -> dict[str, Any]:
+    practitioner = session.get_one(Practitioner, booking.practitioner_id)
+    policy = BookingPolicy.from_config(current_app.config)
+    if role == "practitioner":
+        zone = ZoneInfo(practitioner.timezone)
+        other_party = session.get_one(User, booking.patient_id).full_name
+    else:
+        zone = BUSINESS_ZONE
+        other_party = practitioner.user.full_name
+    shows_address = role == "practitioner" and booking.mode is Mode.HOME
+    return {
+        "role": role,
+        "mode": booking.mode.value,
+        "when": local_time(booking.starts_at, zone),
+        "how_soon": how_soon(booking.starts_at - utcnow()),
+        "other_party": other_party,
+        "booking_id": str(booking.id),
+        "late": booking.late_cancellation,
+        "address": _address(booking)
+        if shows_address and shows_address_to(booking, recipient)
+        else None,
+        "video_url": video_url(booking, policy),
+    }
+
+
+def _address(booking: Booking) -> str:
+    return ", ".join(part for part in (booking.address, booking.postcode) if part)
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """'Tuesday 24 November 2026 at 10:00 (GMT)': the time where the reader is."""
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y at %H:%M} ({local:%Z})"
+
+
+def how_soon(ahead: timedelta) -> str:
+    hours = round(ahead.total_seconds() / 3600)
+    if hours >= 36:
+        return f"in {round(hours / 24)} days"
+    if hours >= 20:
+        return "tomorrow" if hours < 30 else f"in {hours} hours"
+    if hours >= 2:
+        return f"in {hours} hours"
+    return "within the hour" if hours < 1 else "in about an hour"
+
+
+def _calendar_attachment(booking: Booking, recipient: User, details: dict[str, Any]) -> Attachment:
+    location = _address(booking) if shows_address_to(booking, recipient) else None
+    data = booking_calendar(
+        booking,
+        summary=visit_summary(booking, details["other_party"]),
+        location=location if booking.mode is Mode.HOME else None,
+        url=details["video_url"],
+        now=utcnow(),
+    )
+    return Attachment(f"booking-{booking.id}.ics", "text/calendar", data)
+
+
+def _paragraphs(text: str) -> list[Markup]:
+    """The plain text as HTML paragraphs, links made clickable."""
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        escaped = str(escape(block))
+        linked = LINK.sub(lambda found: f'<a href="{found[0]}">{found[0]}</a>', escaped)
+        paragraphs.append(Markup(linked.replace("\n", "<br>\n")))  # noqa: S704 - escaped above
+    return paragraphs

@@ -27,8 +27,13 @@ class Channel(enum.StrEnum):
 
 
 class Notification(UUIDPrimaryKey, Base):
+    """One message to one person. `pending` rows are sent once `due_at` has come (a retry moves
+    it on); a dispatched or claimed row carries a lease, and a row whose lease ran out (its task
+    or worker was lost) is dispatched again. `send_before` drops a message that would come too
+    late to be of use (a reminder once the visit has started)."""
+
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_status_created_at", "status", "created_at"),)
+    __table_args__ = (Index("ix_notifications_status_due_at", "status", "due_at"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "notification_channel"))
@@ -43,5 +48,9 @@ class Notification(UUIDPrimaryKey, Base):
     )
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    dropped_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime | None]
+    send_before: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]

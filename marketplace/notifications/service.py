@@ -1,27 +1,72 @@
-"""Queue messages in the outbox and deliver them.
+"""The outbox: queue messages with the change that causes them, dispatch due ones, send each once.
 
-`queue_notification` writes the row in the caller's transaction and sends the delivery task only
-after that transaction commits. `deliver_notification` is what the task runs: it claims the row
-with a conditional update, so a message is delivered at most once however often the task runs.
+- `queue_notification` writes the row in the caller's transaction. Once that transaction
+  commits, one send task carries the ids it queued (design decision 4); the row is leased to
+  that task for a while, so the dispatcher does not send it a second task meanwhile.
+- `dispatch_due` (the beat, every minute) leases due rows in batches with one statement
+  (`FOR UPDATE SKIP LOCKED` inside it on PostgreSQL) and returns their ids for send tasks: rows
+  whose after-commit task never came (broker down), retries whose backoff is over, and rows whose
+  sender died mid-send (their lease ran out).
+- Sending itself is in `delivery`.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app as current_celery
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from flask import current_app, has_app_context
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import User
-from marketplace.db import after_commit, utcnow
-from marketplace.notifications.channels import send_email
-from marketplace.notifications.messages import render_message
+from marketplace.db import after_commit, insert_on_conflict, utcnow
+from marketplace.errors import Conflict, NotFound
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
+from marketplace.pagination import Page, paginate
 
-DELIVER_TASK = "worker.tasks.deliver_notification"
+log = logging.getLogger(__name__)
+
+SEND_TASK = "worker.tasks.send_notifications"
+ERROR_LENGTH = 500
+IDS_PER_TASK = 50
+REMINDER_TEMPLATES = ("reminder_early", "reminder_late")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 5
+    retry_after: timedelta = timedelta(minutes=1)  # doubled after each failed attempt
+    longest_retry: timedelta = timedelta(hours=6)
+    lease: timedelta = timedelta(minutes=5)  # longer than one message can take to send
+    dispatch_limit: int = 1000  # rows leased per statement
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DeliveryPolicy:
+        return cls(
+            max_attempts=config["NOTIFICATION_MAX_ATTEMPTS"],
+            retry_after=timedelta(seconds=config["NOTIFICATION_RETRY_SECONDS"]),
+            lease=timedelta(seconds=config["NOTIFICATION_LEASE_SECONDS"]),
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        backoff: timedelta = self.retry_after * 2 ** max(attempts - 1, 0)
+        return min(self.longest_retry, backoff)
+
+
+def handover_lease() -> timedelta:
+    """How long the after-commit send task has to claim a new row before the dispatcher sends
+    another task for it (the first may have been lost with the broker): the configured lease."""
+    if has_app_context():
+        return timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
+    return DeliveryPolicy.lease
+
+
+# --- queueing ----------------------------------------------------------------------------------
 
 
 def queue_notification(
@@ -34,50 +79,156 @@ def queue_notification(
     dedupe_key: str,
     context: dict[str, Any] | None = None,
     channel: Channel = Channel.EMAIL,
-) -> Notification | None:
-    """Queue one message; None if a message with this dedupe key was already queued."""
-    if session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
-        return None
-    notification = Notification(
-        user_id=user_id,
-        channel=channel,
-        template=template,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        dedupe_key=dedupe_key,
-        context=context or {},
+    send_before: datetime | None = None,
+) -> uuid.UUID | None:
+    """Queue one message; its id, or None if a message with this dedupe key exists already."""
+    now = utcnow()
+    statement = (
+        insert_on_conflict(session, Notification)
+        .values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            channel=channel,
+            template=template,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            dedupe_key=dedupe_key,
+            context=context or {},
+            status=NotificationStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            due_at=now,
+            lease_expires_at=now + handover_lease(),
+            send_before=send_before,
+        )
+        .on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
+        .returning(Notification.id)
     )
+    notification_id = session.scalar(statement)
+    if notification_id is not None:
+        _send_after_commit(session, notification_id)
+    return notification_id
+
+
+def _send_after_commit(session: Session, notification_id: uuid.UUID) -> None:
+    """Once the transaction commits (and unless the SAVEPOINT around the row rolls back), the id
+    joins the others of that commit, all sent in one task by `_send_committed`."""
+    after_commit(
+        session,
+        lambda: session.info.setdefault("notifications_committed", []).append(notification_id),
+    )
+
+
+@event.listens_for(Session, "after_commit")
+def _send_committed(session: Session) -> None:
+    """Runs after `db`'s after-commit callbacks (registered later), so it sees every id."""
+    ids = session.info.pop("notifications_committed", [])
+    if not ids:
+        return
     try:
-        with session.begin_nested():
-            session.add(notification)
-    except IntegrityError:  # queued concurrently by another transaction
-        return None
-    notification_id = str(notification.id)
-    after_commit(session, lambda: current_celery.send_task(DELIVER_TASK, args=[notification_id]))
-    return notification
+        send_tasks_for(ids)
+    except Exception:  # the broker is down: the dispatcher sends them once the lease runs out
+        log.exception("could not hand %d notifications to the worker", len(ids))
 
 
-def _claim(session: Session, notification_id: uuid.UUID) -> bool:
-    claimed = session.execute(
+def drop_queued_reminders(session: Session, booking_id: uuid.UUID, reason: str) -> None:
+    """Reminder messages of a booking that are still waiting are not sent after all."""
+    session.execute(
         update(Notification)
         .where(
-            Notification.id == notification_id,
+            Notification.subject_type == "booking",
+            Notification.subject_id == booking_id,
+            Notification.template.in_(REMINDER_TEMPLATES),
             Notification.status == NotificationStatus.PENDING,
         )
-        .values(status=NotificationStatus.SENDING, attempts=Notification.attempts + 1)
+        .values(status=NotificationStatus.DROPPED, dropped_reason=reason, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
     )
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
-def deliver_notification(session: Session, notification_id: uuid.UUID) -> bool:
-    """Send a pending message once; False when it is not (or no longer) pending."""
-    if not _claim(session, notification_id):
-        return False
-    notification = session.get_one(Notification, notification_id)
-    session.refresh(notification)
-    recipient = session.get_one(User, notification.user_id)
-    subject, body = render_message(notification.template, recipient, notification.context)
-    send_email(to=recipient.email, subject=subject, body=body, message_id=str(notification.id))
-    notification.status = NotificationStatus.SENT
-    notification.sent_at = utcnow()
-    return True
+# --- dispatching -------------------------------------------------------------------------------
+
+
+def dispatch_due(session: Session, now: datetime, policy: DeliveryPolicy) -> list[uuid.UUID]:
+    """Lease up to `dispatch_limit` rows that need a send task now; their ids."""
+    _fail_rows_lost_too_often(session, now, policy)
+    due = or_(
+        and_(
+            Notification.status == NotificationStatus.PENDING,
+            Notification.due_at <= now,
+            or_(Notification.lease_expires_at.is_(None), Notification.lease_expires_at <= now),
+        ),
+        and_(
+            Notification.status == NotificationStatus.SENDING,
+            Notification.lease_expires_at <= now,
+        ),
+    )
+    batch = (
+        select(Notification.id)
+        .where(due)
+        .order_by(Notification.due_at)
+        .limit(policy.dispatch_limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite writes one at a time anyway
+    )
+    leased = session.scalars(
+        update(Notification)
+        .where(Notification.id.in_(batch.scalar_subquery()))
+        .values(status=NotificationStatus.PENDING, lease_expires_at=now + policy.lease)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(leased)
+
+
+def _fail_rows_lost_too_often(session: Session, now: datetime, policy: DeliveryPolicy) -> None:
+    """A row whose sender died on every attempt is not tried forever."""
+    session.execute(
+        update(Notification)
+        .where(
+            Notification.status == NotificationStatus.SENDING,
+            Notification.lease_expires_at <= now,
+            Notification.attempts >= policy.max_attempts,
+        )
+        .values(
+            status=NotificationStatus.FAILED,
+            lease_expires_at=None,
+            last_error="The worker sending it stopped on every attempt.",
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def send_tasks_for(ids: list[uuid.UUID]) -> None:
+    """Hand rows to send tasks, a few dozen ids each."""
+    for start in range(0, len(ids), IDS_PER_TASK):
+        chunk = [str(notification_id) for notification_id in ids[start : start + IDS_PER_TASK]]
+        current_celery.send_task(SEND_TASK, args=[chunk])
+
+
+# --- admins ------------------------------------------------------------------------------------
+
+
+def notifications_with_status(
+    session: Session, status: NotificationStatus | None, limit: int, cursor: str | None
+) -> Page[Notification]:
+    query = select(Notification)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    return paginate(session, query, Notification.created_at, Notification.id, limit, cursor)
+
+
+def retry_notification(session: Session, notification_id: uuid.UUID) -> Notification:
+    """A failed message gets a fresh set of attempts, sent after commit."""
+    notification = session.get(Notification, notification_id, with_for_update=True)
+    if notification is None:
+        raise NotFound("No such notification.")
+    if notification.status is not NotificationStatus.FAILED:
+        raise Conflict("Only a failed notification can be retried.", code="not_failed")
+    now = utcnow()
+    notification.status = NotificationStatus.PENDING
+    notification.attempts = 0
+    notification.due_at = now
+    notification.lease_expires_at = now + handover_lease()
+    session.flush()
+    _send_after_commit(session, notification.id)
+    return notification

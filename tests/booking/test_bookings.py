@@ -3,7 +3,7 @@ outcomes, who sees the address and the meeting link, reminders and notifications
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,50 +12,26 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import Role
 from marketplace.booking import bookings
-from marketplace.booking.models import Booking, BookingStatus, Reminder, ReminderKind, RequestStatus
+from marketplace.booking.models import (
+    Booking,
+    BookingStatus,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    RequestStatus,
+)
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import Mode, Practitioner
 from tests.conftest import log_in_as
-from tests.factories import make_booking, make_practitioner, make_user
+from tests.factories import book, make_booking, make_practitioner, make_user, weekday_at
 
 LONDON = ZoneInfo("Europe/London")
 POLICY = bookings.BookingPolicy(timedelta(hours=24), "https://meet.example.org/")
-
-
-def weekday_at(hour: int, days_ahead: int = 3, minute: int = 0) -> datetime:
-    """A Monday-to-Friday date at least `days_ahead` days away, at hour:minute London time."""
-    day = business_today() + timedelta(days=days_ahead)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return datetime.combine(day, time(hour, minute), tzinfo=LONDON).astimezone(UTC)
-
-
-def book(
-    db: Session,
-    patient: User,
-    practitioner: Practitioner,
-    start: datetime,
-    mode: Mode = Mode.VIDEO,
-    *,
-    key: str | None = None,
-    **fields: Any,
-) -> Booking:
-    now = utcnow()
-    booking, _ = bookings.create_booking(
-        db,
-        patient,
-        bookings.BookingInput(practitioner.id, start, mode, **fields),
-        now=now,
-        today=business_today(now),
-        geocoder=TableGeocoder(),
-        idempotency_key=key,
-    )
-    return booking
 
 
 HOME = {"address": "1 Test Street, London", "postcode": "SW1A 1AA"}
@@ -200,8 +176,26 @@ class TestCancelAndReschedule:
         bookings.reschedule_booking(db, patient, booking.id, later, now=utcnow())
         assert booking.starts_at == weekday_at(10, minute=30)
         assert booking.sequence == 1
-        reminders = db.scalars(select(Reminder).where(Reminder.booking_id == booking.id)).all()
-        assert {r.visit_starts_at for r in reminders} == {booking.starts_at}
+        assert pending_reminders(db, booking) == {
+            (ReminderKind.EARLY, later - timedelta(hours=24)),
+            (ReminderKind.LATE, later - timedelta(hours=2)),
+        }
+        dropped = db.scalars(
+            select(Reminder.dropped_reason).where(
+                Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.DROPPED
+            )
+        ).all()
+        assert dropped == ["The visit moved to another time."] * 2
+
+    def test_moving_back_to_the_first_time_schedules_its_reminders_again(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        for start in (weekday_at(11), weekday_at(10)):
+            bookings.reschedule_booking(db, patient, booking.id, start, now=utcnow())
+        assert {send_at for _, send_at in pending_reminders(db, booking)} == {
+            weekday_at(10) - timedelta(hours=24),
+            weekday_at(10) - timedelta(hours=2),
+        }
 
     def test_reschedule_onto_a_taken_time_keeps_the_old_time(self, db: Session) -> None:
         practitioner, patient = make_practitioner(db), make_user(db)
@@ -231,14 +225,40 @@ class TestOutcomes:
 def test_reminder_rows_and_notifications_are_written_with_the_booking(db: Session) -> None:
     practitioner, patient = make_practitioner(db), make_user(db)
     booking = book(db, patient, practitioner, weekday_at(10))
-    kinds = db.scalars(select(Reminder.kind).where(Reminder.booking_id == booking.id)).all()
-    assert sorted(kinds) == sorted([ReminderKind.DAY_BEFORE, ReminderKind.HOUR_BEFORE])
+    assert pending_reminders(db, booking) == {
+        (ReminderKind.EARLY, booking.starts_at - timedelta(hours=24)),
+        (ReminderKind.LATE, booking.starts_at - timedelta(hours=2)),
+    }
     told = db.scalars(
         select(Notification.user_id).where(Notification.subject_id == booking.id)
     ).all()
     assert set(told) == {patient.id, practitioner.user_id}
     bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=POLICY)
-    assert db.scalar(select(Reminder.id).where(Reminder.booking_id == booking.id)) is None
+    assert pending_reminders(db, booking) == set()
+    reasons = db.scalars(select(Reminder.dropped_reason).where(Reminder.booking_id == booking.id))
+    assert set(reasons) == {"The booking was cancelled."}
+
+
+def test_reminder_leads_follow_the_policy_and_skip_times_already_past(db: Session) -> None:
+    practitioner, patient = make_practitioner(db), make_user(db)
+    start = weekday_at(10)
+    policy = bookings.BookingPolicy(early_reminder=timedelta(hours=48),
+                                    late_reminder=timedelta(minutes=30))  # fmt: skip
+    now = start - timedelta(hours=40)  # the 48 h reminder's time has passed already
+    booking, _ = bookings.create_booking(
+        db, patient, bookings.BookingInput(practitioner.id, start, Mode.VIDEO), now=now,
+        today=business_today(now), geocoder=TableGeocoder(), policy=policy,
+    )  # fmt: skip
+    assert pending_reminders(db, booking) == {(ReminderKind.LATE, start - timedelta(minutes=30))}
+
+
+def pending_reminders(db: Session, booking: Booking) -> set[tuple[ReminderKind, datetime]]:
+    rows = db.execute(
+        select(Reminder.kind, Reminder.send_at).where(
+            Reminder.booking_id == booking.id, Reminder.status == ReminderStatus.PENDING
+        )
+    )
+    return {(kind, send_at) for kind, send_at in rows}
 
 
 class TestApi:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -155,22 +154,3 @@ class TestLapses:
         make_practitioner(db, today=TODAY, expires_on=TODAY + timedelta(days=5))
         assert check_credential_lapses(db, TODAY).warned == 1
         assert check_credential_lapses(db, TODAY + timedelta(days=1)).warned == 0
-
-
-def test_the_delivery_task_sends_each_message_once(app: Flask, db: Session) -> None:
-    from marketplace.notifications.service import deliver_notification
-
-    make_practitioner(db, today=TODAY)
-    notification = db.scalars(select(Notification)).one()
-    with app.app_context():
-        assert deliver_notification(db, notification.id) is True
-        assert deliver_notification(db, notification.id) is False
-    outbox = f"{app.instance_path}/outbox/{notification.id}.eml"
-    with open(outbox) as message:
-        text = message.read()
-    assert "Subject: Your credential is verified" in text
-    assert "Your profile is now listed" in text
-    assert (
-        notification.status.value == "sent"
-        or db.get_one(Notification, notification.id).status.value == "sent"
-    )

@@ -1,0 +1,394 @@
+"""The outbox and its dispatch, on the database under test: leases, claims, retries with backoff,
+failures for admins, reminders queued or dropped, and what the messages say (and never say)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from email.message import Message
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from icalendar import Calendar
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role
+from marketplace.booking import bookings
+from marketplace.booking.models import Booking, CareRequest, Reminder, ReminderStatus
+from marketplace.db import utcnow
+from marketplace.notifications import delivery
+from marketplace.notifications import service as outbox
+from marketplace.notifications.channels import Channels, PermanentFailure
+from marketplace.notifications.messages import OutgoingMessage, compose
+from marketplace.notifications.models import Channel, Notification, NotificationStatus
+from marketplace.notifications.reminders import NOT_HELD, VISIT_STARTED, queue_due_reminders
+from marketplace.practitioners.models import Mode
+from tests.conftest import log_in_as
+from tests.factories import book, make_practitioner, make_user, weekday_at
+
+POLICY = outbox.DeliveryPolicy(max_attempts=3, retry_after=timedelta(minutes=1))
+HOME = {"address": "12 Private Road, London", "postcode": "SW1A 1AA"}
+
+
+class RecordingChannels(Channels):
+    """Channels that keep what they were given, or fail as told."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.sent: list[tuple[Channel, OutgoingMessage]] = []
+        self.failure = failure
+
+    def send(self, channel: Channel, message: OutgoingMessage) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.sent.append((channel, message))
+
+
+def queue(db: Session, key: str | None = None, **fields: Any) -> uuid.UUID:
+    user = make_user(db)
+    notification_id = outbox.queue_notification(
+        db,
+        user_id=user.id,
+        template="practitioner_reinstated",
+        subject_type="practitioner",
+        subject_id=uuid.uuid4(),
+        dedupe_key=key or f"test:{uuid.uuid4()}",
+        context={"reason": "Cleared."},
+        **fields,
+    )
+    assert notification_id is not None
+    return notification_id
+
+
+def row(db: Session, notification_id: uuid.UUID) -> Notification:
+    notification = db.get_one(Notification, notification_id)
+    db.refresh(notification)
+    return notification
+
+
+def send(
+    app: Flask, db: Session, ids: list[uuid.UUID], channels: Channels, now: datetime
+) -> dict[str, int]:
+    @contextmanager
+    def unit_of_work() -> Iterator[Session]:
+        yield db
+        db.flush()
+
+    with app.app_context():
+        return delivery.send_notifications(unit_of_work, ids, channels, POLICY, lambda: now)
+
+
+def expire_handover(db: Session, notification_id: uuid.UUID) -> None:
+    db.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    )
+
+
+class TestQueueAndDispatch:
+    def test_a_dedupe_key_queues_one_message(self, db: Session) -> None:
+        queue(db, "same-key")
+        user = make_user(db)
+        again = outbox.queue_notification(
+            db, user_id=user.id, template="practitioner_reinstated", subject_type="practitioner",
+            subject_id=uuid.uuid4(), dedupe_key="same-key",
+        )  # fmt: skip
+        assert again is None
+        assert db.query(Notification).filter_by(dedupe_key="same-key").count() == 1
+
+    def test_new_rows_wait_for_their_after_commit_task_before_the_dispatcher_sends_them(
+        self, db: Session
+    ) -> None:
+        notification_id = queue(db)
+        now = utcnow()
+        assert notification_id not in outbox.dispatch_due(db, now, POLICY)
+        expire_handover(db, notification_id)  # that task never came (the broker was down)
+        assert notification_id in outbox.dispatch_due(db, now, POLICY)
+        assert row(db, notification_id).lease_expires_at == now + POLICY.lease
+        assert notification_id not in outbox.dispatch_due(db, now, POLICY)  # leased now
+
+    def test_a_sender_that_died_leaves_a_row_the_dispatcher_hands_out_again(
+        self, db: Session
+    ) -> None:
+        notification_id = queue(db)
+        now = utcnow()
+        assert delivery.claim_for_sending(db, [notification_id], now, POLICY) == [notification_id]
+        assert notification_id not in outbox.dispatch_due(db, now, POLICY)
+        later = now + POLICY.lease + timedelta(seconds=1)
+        assert notification_id in outbox.dispatch_due(db, later, POLICY)
+        assert row(db, notification_id).status is NotificationStatus.PENDING
+
+    def test_a_row_whose_sender_died_on_every_attempt_fails(self, db: Session) -> None:
+        notification_id = queue(db)
+        now = utcnow()
+        for _ in range(POLICY.max_attempts):
+            assert delivery.claim_for_sending(db, [notification_id], now, POLICY)
+            now += POLICY.lease + timedelta(seconds=1)
+            outbox.dispatch_due(db, now, POLICY)
+        failed = row(db, notification_id)
+        assert failed.status is NotificationStatus.FAILED
+        assert failed.last_error is not None
+
+    def test_the_dispatcher_takes_at_most_its_limit(self, db: Session) -> None:
+        ids = [queue(db) for _ in range(5)]
+        for notification_id in ids:
+            expire_handover(db, notification_id)
+        small = outbox.DeliveryPolicy(dispatch_limit=3)
+        first = outbox.dispatch_due(db, utcnow(), small)
+        second = outbox.dispatch_due(db, utcnow(), small)
+        assert len(first) == 3
+        assert set(first) | set(second) >= set(ids)
+        assert not set(first) & set(second)
+
+
+class TestSending:
+    def test_sent_once_however_often_the_task_runs(self, app: Flask, db: Session) -> None:
+        notification_id = queue(db)
+        channels = RecordingChannels()
+        assert send(app, db, [notification_id], channels, utcnow()) == {"sent": 1}
+        assert send(app, db, [notification_id], channels, utcnow()) == {}
+        assert len(channels.sent) == 1
+        sent = row(db, notification_id)
+        assert (sent.status, sent.attempts) == (NotificationStatus.SENT, 1)
+
+    def test_transient_failures_back_off_then_fail_for_an_admin(
+        self, app: Flask, db: Session
+    ) -> None:
+        notification_id = queue(db)
+        down = RecordingChannels(ConnectionRefusedError("SMTP down"))
+        now = utcnow()
+        delays = []
+        for _ in range(POLICY.max_attempts - 1):
+            assert send(app, db, [notification_id], down, now) == {"retrying": 1}
+            waiting = row(db, notification_id)
+            assert waiting.status is NotificationStatus.PENDING
+            # Not before its backoff is over, by the dispatcher or a stray task.
+            assert send(app, db, [notification_id], down, now) == {}
+            assert notification_id not in outbox.dispatch_due(db, now, POLICY)
+            delays.append(waiting.due_at - now)
+            now = waiting.due_at
+        assert delays == [timedelta(minutes=1), timedelta(minutes=2)]
+        assert send(app, db, [notification_id], down, now) == {"failed": 1}
+        failed = row(db, notification_id)
+        assert failed.status is NotificationStatus.FAILED
+        assert "SMTP down" in (failed.last_error or "")
+
+    def test_a_permanent_failure_is_not_retried(self, app: Flask, db: Session) -> None:
+        notification_id = queue(db)
+        refused = RecordingChannels(PermanentFailure("the mail server refused the address"))
+        assert send(app, db, [notification_id], refused, utcnow()) == {"failed": 1}
+        assert row(db, notification_id).attempts == 1
+
+    def test_admins_list_failed_messages_and_retry_them(
+        self, app: Flask, db: Session, client: FlaskClient
+    ) -> None:
+        notification_id = queue(db)
+        send(app, db, [notification_id], RecordingChannels(PermanentFailure("no")), utcnow())
+        log_in_as(client, make_user(db, Role.ADMIN).email)
+        listed = client.get("/api/v1/admin/notifications?status=failed").get_json()
+        assert [item["id"] for item in listed["items"]] == [str(notification_id)]
+        assert (
+            client.post(f"/api/v1/admin/notifications/{notification_id}/retry").status_code == 200
+        )
+        again = client.post(f"/api/v1/admin/notifications/{notification_id}/retry")
+        assert again.get_json()["error"]["code"] == "not_failed"
+        channels = RecordingChannels()
+        assert send(app, db, [notification_id], channels, utcnow()) == {"sent": 1}
+
+    def test_only_admins_see_the_outbox(self, db: Session, client: FlaskClient) -> None:
+        log_in_as(client, make_user(db).email)
+        assert client.get("/api/v1/admin/notifications").status_code == 403
+
+
+class TestReminders:
+    def test_due_reminders_become_messages_to_both_parties_once(
+        self, app: Flask, db: Session
+    ) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        patient.phone = "+447700900123"
+        booking = book(db, patient, practitioner, weekday_at(10))
+        late = booking.starts_at - timedelta(hours=1)
+        report = queue_due_reminders(db, late, limit=100, sms=True)
+        assert (report.queued, report.dropped) == (2, 0)
+        assert queue_due_reminders(db, late, limit=100, sms=True).handled == 0
+        sent = reminder_messages(db, booking)
+        assert sorted(sent) == sorted([
+            ("reminder_early", Channel.EMAIL, patient.id),
+            ("reminder_early", Channel.EMAIL, practitioner.user_id),
+            ("reminder_late", Channel.EMAIL, patient.id),
+            ("reminder_late", Channel.SMS, patient.id),  # the practitioner has no phone
+            ("reminder_late", Channel.EMAIL, practitioner.user_id),
+        ])  # fmt: skip
+
+    def test_a_reminder_due_after_the_visit_started_is_dropped_with_the_reason(
+        self, db: Session
+    ) -> None:
+        booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
+        after_start = booking.starts_at + timedelta(minutes=1)
+        assert queue_due_reminders(db, after_start, limit=100, sms=False).dropped == 2
+        reasons = db.scalars(
+            select(Reminder.dropped_reason).where(Reminder.booking_id == booking.id)
+        )
+        assert set(reasons) == {VISIT_STARTED}
+        assert reminder_messages(db, booking) == []
+
+    def test_a_cancelled_visit_gets_no_reminder(self, db: Session) -> None:
+        patient = make_user(db)
+        booking = book(db, patient, make_practitioner(db), weekday_at(10))
+        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
+                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        assert queue_due_reminders(db, booking.starts_at, limit=100, sms=False).handled == 0
+        assert reminder_messages(db, booking) == []
+
+    def test_queued_reminder_messages_are_dropped_when_the_visit_is_cancelled_or_moves(
+        self, app: Flask, db: Session
+    ) -> None:
+        patient = make_user(db)
+        booking = book(db, patient, make_practitioner(db), weekday_at(10))
+        queue_due_reminders(db, booking.starts_at - timedelta(hours=1), limit=100, sms=False)
+        bookings.reschedule_booking(db, patient, booking.id, weekday_at(11), now=utcnow())
+        statuses = db.scalars(
+            select(Notification.status).where(Notification.template.like("reminder_%"))
+        ).all()
+        assert set(statuses) == {NotificationStatus.DROPPED}
+        an_hour_before = weekday_at(11) - timedelta(hours=1)
+        assert queue_due_reminders(db, an_hour_before, limit=100, sms=False).queued == 2
+
+    def test_a_queued_reminder_is_not_sent_once_its_visit_has_started(
+        self, app: Flask, db: Session
+    ) -> None:
+        booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
+        queue_due_reminders(db, booking.starts_at - timedelta(hours=1), limit=100, sms=False)
+        ids = list(
+            db.scalars(select(Notification.id).where(Notification.template == "reminder_late"))
+        )
+        channels = RecordingChannels()
+        assert send(app, db, ids, channels, booking.starts_at) == {"dropped": 2}
+        assert channels.sent == []
+
+
+def reminder_messages(db: Session, booking: Booking) -> list[tuple[str, Channel, uuid.UUID]]:
+    rows = db.execute(
+        select(Notification.template, Notification.channel, Notification.user_id).where(
+            Notification.subject_id == booking.id, Notification.template.like("reminder_%")
+        )
+    )
+    return [tuple(found) for found in rows]  # type: ignore[misc]
+
+
+class TestMessages:
+    def compose_all(
+        self, app: Flask, db: Session, booking: Booking
+    ) -> dict[tuple[str, str], OutgoingMessage]:
+        queue_due_reminders(db, booking.starts_at - timedelta(hours=1), limit=100, sms=True)
+        messages = {}
+        with app.test_request_context():
+            for notification in db.scalars(
+                select(Notification).where(Notification.subject_id == booking.id)
+            ):
+                message = compose(db, notification)
+                assert message is not None
+                key = (notification.template, notification.context["role"])
+                messages[key if notification.channel is Channel.EMAIL else (*key, "sms")] = message
+        return messages
+
+    def test_home_visit_messages_give_the_address_to_the_practitioner_and_no_notes(
+        self, app: Flask, db: Session
+    ) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        patient.phone = "+447700900123"
+        practitioner.timezone = "Europe/Paris"
+        request = CareRequest(
+            patient_id=patient.id, mode=Mode.HOME, specialty="stroke", postcode="SW1A 1AA",
+            latitude=51.5, longitude=-0.14, earliest=weekday_at(9), latest=weekday_at(17),
+            notes="Left-sided weakness after a stroke in March",
+        )  # fmt: skip
+        db.add(request)
+        db.flush()
+        booking = book(db, patient, practitioner, weekday_at(10), Mode.HOME,
+                       request_id=request.id, **HOME)  # fmt: skip
+        messages = self.compose_all(app, db, booking)
+        assert len(messages) == 7  # confirmed, early and late reminders to both; one SMS
+        for message in messages.values():
+            for text in (message.text, message.html or ""):
+                assert "weakness" not in text
+                assert "stroke" not in text.lower()
+        for template in ("booking_confirmed", "reminder_early", "reminder_late"):
+            assert "12 Private Road" in messages[(template, "practitioner")].text
+            assert "12 Private Road" not in messages[(template, "patient")].text
+        assert "12 Private Road" not in messages[("reminder_late", "patient", "sms")].text
+        for role, zone in (("practitioner", "Europe/Paris"), ("patient", "Europe/London")):
+            local = booking.starts_at.astimezone(ZoneInfo(zone))
+            text = messages[("booking_confirmed", role)].text
+            assert f"{local:%B %Y at %H:%M} ({local:%Z})" in text
+
+    def test_video_links_go_to_both_and_the_confirmation_carries_a_calendar_file(
+        self, app: Flask, db: Session
+    ) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        messages = self.compose_all(app, db, booking)
+        link = f"/{booking.video_room}"
+        for role in ("patient", "practitioner"):
+            confirmation = messages[("booking_confirmed", role)]
+            assert link in confirmation.text
+            assert f'href="https://meet.jit.si{link}"' in (confirmation.html or "")
+            assert link in messages[("reminder_late", role)].text
+            (attachment,) = confirmation.attachments
+            event = Calendar.from_ical(attachment.data).walk("VEVENT")[0]
+            assert event.decoded("dtstart") == booking.starts_at
+            assert str(event["uid"]) == f"booking-{booking.id}@practitioner-marketplace"
+
+    def test_an_email_is_built_with_text_html_and_the_calendar(
+        self, app: Flask, db: Session
+    ) -> None:
+        from marketplace.notifications.channels import build_email
+
+        booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
+        message = self.compose_all(app, db, booking)[("booking_confirmed", "patient")]
+        with app.app_context():
+            raw = build_email(message, "a@b.c").as_bytes()
+            parsed: Message = email.message_from_bytes(raw, policy=email.policy.default)
+        types = [part.get_content_type() for part in parsed.walk()]
+        assert {"text/plain", "text/html", "text/calendar"} <= set(types)
+        assert parsed["X-Dedupe-Key"].strip() == message.dedupe_key
+
+
+def test_smtp_refusing_a_recipient_for_good_is_permanent() -> None:
+    from marketplace.notifications.channels import SmtpMailer
+
+    mailer = SmtpMailer({"MAIL_DEFAULT_SENDER": "a@b.c"})
+
+    class Refusing:
+        def send_message(self, message: Any) -> None:
+            raise smtplib.SMTPRecipientsRefused({"x@y.z": (550, b"no such user")})
+
+    mailer.connection = Refusing()  # type: ignore[assignment]
+    message = OutgoingMessage("id", "key", "x@y.z", None, "Subject", "Text")
+    with pytest.raises(PermanentFailure):
+        mailer.send(message)
+
+
+def test_not_held_reason_is_recorded_for_a_moved_reminder(db: Session) -> None:
+    patient = make_user(db)
+    booking = book(db, patient, make_practitioner(db), weekday_at(10))
+    db.execute(
+        update(Reminder)
+        .where(Reminder.booking_id == booking.id)
+        .values(visit_starts_at=booking.starts_at - timedelta(hours=1))
+    )
+    assert queue_due_reminders(db, booking.starts_at, limit=10, sms=False).dropped == 2
+    statuses = db.scalars(select(Reminder.dropped_reason).where(Reminder.booking_id == booking.id))
+    assert set(statuses) == {NOT_HELD}
+    assert db.scalar(select(Reminder.status).where(Reminder.booking_id == booking.id)) is (
+        ReminderStatus.DROPPED
+    )
