@@ -58,7 +58,7 @@ class Sink:
         self.keys: Counter[str] = Counter()
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.keys[str(message["X-Dedupe-Key"]).strip()] += 1
