@@ -138,9 +138,7 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
-            # Redis redelivers a message nobody acknowledged after this long: far longer than
-            # any task runs (a send task takes seconds), so a slow task is never run twice.
-            "broker_transport_options": {"visibility_timeout": 2 * 3600},
+            "broker_transport_options": _broker_transport_options(broker_url),
             "broker_connection_retry_on_startup": True,
             "broker_connection_timeout": 3,
             "timezone": "UTC",
@@ -156,3 +154,12 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     }
+
+
+def _broker_transport_options(broker_url: str) -> dict[str, Any]:
+    """Redis redelivers a message nobody acknowledged after the visibility timeout: far longer
+    than any task runs (a send task takes seconds), so a slow task is never run twice. The
+    embedded SQLAlchemy broker takes no such option (it would reach create_engine)."""
+    if broker_url.startswith(("redis://", "rediss://")):
+        return {"visibility_timeout": 2 * 3600}
+    return {}

@@ -44,6 +44,7 @@ class TestConfiguration:
         config = build_config(tmp_path, {})
         assert config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'marketplace.db'}"
         assert config["CELERY"]["broker_url"] == f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+        assert config["CELERY"]["broker_transport_options"] == {}  # create_engine takes none
         assert config["RATELIMIT_STORAGE_URI"] == "memory://"
         assert config["SESSION_COOKIE_SECURE"] is False
 
@@ -57,6 +58,8 @@ class TestConfiguration:
             },
         )
         assert config["CELERY"]["broker_url"] == "redis://cache:6379/0"
+        visibility = config["CELERY"]["broker_transport_options"]["visibility_timeout"]
+        assert visibility > config["NOTIFICATION_LEASE_SECONDS"]
         assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"
         assert config["SESSION_COOKIE_SECURE"] is True
 

@@ -40,6 +40,7 @@ def running_worker(
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": backend,
         "INSTANCE_PATH": str(tmp_path / "instance"),
+        "MAIL_SERVER": "",
     }
     log_path = tmp_path / "worker.log"
     log = log_path.open("w")
@@ -83,6 +84,8 @@ def test_a_real_worker_runs_a_task(running_worker: tuple[Celery, str, Path]) -> 
     except Exception as exc:
         pytest.fail(f"no answer from the worker ({exc!r}); its log:\n{log_path.read_text()}")
     assert answer == "pong"
+    outbox = log_path.parent / "instance" / "outbox"
+    assert f"emails are written as .eml files into {outbox}" in log_path.read_text()
 
 
 def test_beat_schedule_names_only_registered_tasks(app: Flask) -> None:

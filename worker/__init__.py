@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_ready
 from flask import Flask
 
 from worker.schedule import beat_schedule
@@ -23,4 +26,15 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf.update(include=["worker.tasks"], beat_schedule=beat_schedule(app.config))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
+    worker_ready.connect(lambda **_: say_where_messages_go(app), weak=False)
     return celery_app
+
+
+def say_where_messages_go(app: Flask) -> None:
+    """Without an SMTP server (the embedded default) emails are files: say where to find them."""
+    outbox = Path(app.instance_path) / "outbox"
+    log = logging.getLogger("worker")
+    if not app.config["MAIL_SERVER"]:
+        log.warning("No MAIL_SERVER is set: emails are written as .eml files into %s", outbox)
+    if app.config["SMS_BACKEND"] == "file":
+        log.warning("SMS_BACKEND=file: text messages are written as .sms.txt files into %s", outbox)

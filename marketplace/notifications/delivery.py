@@ -1,7 +1,8 @@
-"""Sending: a send task's share of the outbox, each message claimed, sent and marked on its own.
+"""Sending: a send task's share of the outbox, claimed together, then each sent and marked.
 
 `claim_for_sending` is the task's conditional update (pending -> sending): of two tasks holding
-the same id, one sends. A sent message is marked in its own commit right after the server took
+the same id, one sends. What the messages are about is loaded with the claim, in a few queries
+for the whole share. A sent message is marked in its own commit right after the server took
 it, so a worker killed between two messages resends neither. A transient failure (SMTP down)
 puts the row back with exponential backoff; after the last attempt, or at once for a permanent
 failure, it is `failed` and listed for admins to retry.
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
 from marketplace.notifications.channels import Channels, PermanentFailure
-from marketplace.notifications.messages import compose
+from marketplace.notifications.messages import Sources, compose
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import ERROR_LENGTH, DeliveryPolicy
 
@@ -31,8 +34,9 @@ log = logging.getLogger(__name__)
 
 def claim_for_sending(
     session: Session, ids: Iterable[uuid.UUID], now: datetime, policy: DeliveryPolicy
-) -> list[uuid.UUID]:
-    """pending -> sending for those of `ids` that still need sending (one conditional update)."""
+) -> list[Notification]:
+    """pending -> sending for those of `ids` that still need sending (one conditional update);
+    the rows claimed."""
     claimed = session.scalars(
         update(Notification)
         .where(
@@ -45,13 +49,14 @@ def claim_for_sending(
             attempts=Notification.attempts + 1,
             lease_expires_at=now + policy.lease,
         )
-        .returning(Notification.id)
-        .execution_options(synchronize_session=False)
+        .returning(Notification)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     return list(claimed)
 
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
+Changes = dict[str, Any]
 
 
 def send_notifications(
@@ -61,73 +66,77 @@ def send_notifications(
     policy: DeliveryPolicy,
     clock: Callable[[], datetime] = utcnow,
 ) -> dict[str, int]:
-    """Claim and send the given rows, each outcome committed on its own; counts by outcome."""
+    """Claim the given rows and load what they are about in one transaction, then send them,
+    each outcome committed on its own right after; counts by outcome."""
+    outcomes: Counter[str] = Counter()
     with unit_of_work() as session:
         claimed = claim_for_sending(session, ids, clock(), policy)
-    outcomes: dict[str, int] = {}
-    for notification_id in claimed:
-        with unit_of_work() as session:
-            outcome = _send_one(session, notification_id, channels, policy, clock())
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
+        sources = Sources.load(session, claimed)
+        session.commit()
+        for notification in claimed:
+            outcome, changes = _deliver(notification, sources, channels, policy, clock())
+            _record(session, notification.id, changes)
+            session.commit()
+            outcomes[outcome] += 1
+    return dict(outcomes)
 
 
-def _send_one(
-    session: Session,
-    notification_id: uuid.UUID,
+def _deliver(
+    notification: Notification,
+    sources: Sources,
     channels: Channels,
     policy: DeliveryPolicy,
     now: datetime,
-) -> str:
-    notification = session.get_one(Notification, notification_id, populate_existing=True)
-    if notification.status is not NotificationStatus.SENDING:
-        return "skipped"
+) -> tuple[str, Changes]:
     if notification.send_before is not None and now >= notification.send_before:
-        _drop(notification, "Too late to be of use: the visit had started.")
-        return "dropped"
+        return "dropped", _dropped("Too late to be of use: the visit had started.")
     try:
-        message = compose(session, notification)
+        message = compose(notification, sources)
         if message is None:
-            _drop(notification, "What it was about no longer needs it.")
-            return "dropped"
+            return "dropped", _dropped("What it was about no longer needs it.")
         channels.send(notification.channel, message)
     except PermanentFailure as exc:
-        _give_up(notification, str(exc))
-        return "failed"
+        return "failed", _failed(str(exc))
     except Exception as exc:  # SMTP down, a timeout, a provider error: try again later
         log.warning("notification %s: attempt %s failed: %r", notification.id,
                     notification.attempts, exc)  # fmt: skip
         return _retry_later(notification, exc, now, policy)
-    notification.status = NotificationStatus.SENT
-    notification.sent_at = now
-    notification.lease_expires_at = None
-    return "sent"
+    return "sent", {"status": NotificationStatus.SENT, "sent_at": now, "lease_expires_at": None}
 
 
-def _drop(notification: Notification, reason: str) -> None:
-    notification.status = NotificationStatus.DROPPED
-    notification.dropped_reason = reason
-    notification.lease_expires_at = None
+def _dropped(reason: str) -> Changes:
+    return {"status": NotificationStatus.DROPPED, "dropped_reason": reason,
+            "lease_expires_at": None}  # fmt: skip
 
 
-def _give_up(notification: Notification, error: str) -> None:
-    notification.status = NotificationStatus.FAILED
-    notification.last_error = error[:ERROR_LENGTH]
-    notification.lease_expires_at = None
+def _failed(error: str) -> Changes:
+    return {"status": NotificationStatus.FAILED, "last_error": error[:ERROR_LENGTH],
+            "lease_expires_at": None}  # fmt: skip
 
 
 def _retry_later(
     notification: Notification, exc: Exception, now: datetime, policy: DeliveryPolicy
-) -> str:
+) -> tuple[str, Changes]:
     error = f"{type(exc).__name__}: {exc}"
     if notification.attempts >= policy.max_attempts:
-        _give_up(notification, error)
-        return "failed"
-    notification.status = NotificationStatus.PENDING
-    notification.last_error = error[:ERROR_LENGTH]
-    notification.due_at = now + policy.backoff(notification.attempts)
-    notification.lease_expires_at = None
-    return "retrying"
+        return "failed", _failed(error)
+    return "retrying", {
+        "status": NotificationStatus.PENDING,
+        "last_error": error[:ERROR_LENGTH],
+        "due_at": now + policy.backoff(notification.attempts),
+        "lease_expires_at": None,
+    }
+
+
+def _record(session: Session, notification_id: uuid.UUID, changes: Changes) -> None:
+    # A Core statement on the table: this runs once per message sent, and the ORM's bulk
+    # update machinery would be half its cost.
+    table = cast(Table, Notification.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == notification_id, table.c.status == NotificationStatus.SENDING)
+        .values(**changes)
+    )
 
 
 def pending_ids(ids: Iterable[str]) -> Iterator[uuid.UUID]:

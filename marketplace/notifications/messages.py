@@ -5,13 +5,16 @@ time zone; none carries health notes. Emails have a plain-text and an HTML part.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 from markupsafe import Markup, escape
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -19,7 +22,7 @@ from marketplace.booking.bookings import BookingPolicy, shows_address_to, video_
 from marketplace.booking.calendar import booking_calendar, visit_summary
 from marketplace.booking.models import Booking
 from marketplace.clock import BUSINESS_ZONE
-from marketplace.db import utcnow
+from marketplace.db import UUIDPrimaryKey, utcnow
 from marketplace.notifications.models import Channel, Notification
 from marketplace.practitioners.models import Mode, Practitioner
 
@@ -61,17 +64,50 @@ class OutgoingMessage:
     attachments: tuple[Attachment, ...] = ()
 
 
-def compose(session: Session, notification: Notification) -> OutgoingMessage | None:
+@dataclass(frozen=True)
+class Sources:
+    """What a batch of messages is written from, loaded together: the recipients, the bookings
+    the messages are about, their practitioners and the other parties."""
+
+    users: dict[uuid.UUID, User]
+    bookings: dict[uuid.UUID, Booking]
+    practitioners: dict[uuid.UUID, Practitioner]
+
+    @classmethod
+    def load(cls, session: Session, notifications: Sequence[Notification]) -> Sources:
+        booking_ids = {n.subject_id for n in notifications if n.subject_type == "booking"}
+        bookings = _by_id(session, Booking, booking_ids)
+        practitioners = _by_id(
+            session, Practitioner, {b.practitioner_id for b in bookings.values()}
+        )
+        user_ids = (
+            {n.user_id for n in notifications}
+            | {b.patient_id for b in bookings.values()}
+            | {p.user_id for p in practitioners.values()}
+        )
+        return cls(_by_id(session, User, user_ids), bookings, practitioners)
+
+
+Row = TypeVar("Row", bound=UUIDPrimaryKey)
+
+
+def _by_id(session: Session, entity: type[Row], ids: set[uuid.UUID]) -> dict[uuid.UUID, Row]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(entity).where(entity.id.in_(ids)))}
+
+
+def compose(notification: Notification, sources: Sources) -> OutgoingMessage | None:
     """The message as it goes out now; None if what it was about no longer calls for it (a
     reminder of a visit that was cancelled or moved)."""
-    recipient = session.get_one(User, notification.user_id)
+    recipient = sources.users[notification.user_id]
     context: dict[str, Any] = {"recipient": recipient, **notification.context}
     attachments: tuple[Attachment, ...] = ()
     if notification.subject_type == "booking":
-        booking = session.get(Booking, notification.subject_id)
+        booking = sources.bookings.get(notification.subject_id)
         if booking is None or not _still_relevant(notification, booking):
             return None
-        details = _booking_details(session, booking, recipient, notification.context["role"])
+        details = _booking_details(sources, booking, recipient, notification.context["role"])
         context |= details
         if notification.template in WITH_CALENDAR and notification.channel is Channel.EMAIL:
             attachments = (_calendar_attachment(booking, recipient, details),)
@@ -103,16 +139,15 @@ def _still_relevant(notification: Notification, booking: Booking) -> bool:
 
 
 def _booking_details(
-    session: Session, booking: Booking, recipient: User, role: str
+    sources: Sources, booking: Booking, recipient: User, role: str
 ) -> dict[str, Any]:
-    practitioner = session.get_one(Practitioner, booking.practitioner_id)
-    policy = BookingPolicy.from_config(current_app.config)
+    practitioner = sources.practitioners[booking.practitioner_id]
     if role == "practitioner":
         zone = ZoneInfo(practitioner.timezone)
-        other_party = session.get_one(User, booking.patient_id).full_name
+        other_party = sources.users[booking.patient_id].full_name
     else:
         zone = BUSINESS_ZONE
-        other_party = practitioner.user.full_name
+        other_party = sources.users[practitioner.user_id].full_name
     shows_address = role == "practitioner" and booking.mode is Mode.HOME
     return {
         "role": role,
@@ -125,7 +160,7 @@ def _booking_details(
         "address": _address(booking)
         if shows_address and shows_address_to(booking, recipient)
         else None,
-        "video_url": video_url(booking, policy),
+        "video_url": video_url(booking, BookingPolicy.from_config(current_app.config)),
     }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.booking.models import Booking, Reminder, ReminderKind, ReminderStatus
 from marketplace.notifications.models import Channel
-from marketplace.notifications.service import queue_notification
+from marketplace.notifications.service import OutboxEntry, queue_notifications
 from marketplace.practitioners.models import Practitioner
 
 VISIT_STARTED = "The visit had started before the reminder could be sent."
@@ -52,6 +52,7 @@ def queue_due_reminders(
     ).all()
     phones = _phones(session, due) if sms else {}
     report = ReminderReport()
+    entries: list[OutboxEntry] = []
     for reminder, booking, practitioner_user_id in due:
         reason = _reason_to_drop(reminder, booking, now)
         if reason is not None:
@@ -65,11 +66,11 @@ def queue_due_reminders(
             channels = [Channel.EMAIL]
             if reminder.kind is ReminderKind.LATE and phones.get(user_id):
                 channels.append(Channel.SMS)
-            for channel in channels:
-                _queue(session, reminder, booking, user_id, role, channel)
+            entries += [_message(reminder, booking, user_id, role, channel) for channel in channels]
         reminder.status, reminder.queued_at = ReminderStatus.QUEUED, now
         report.queued += 1
     session.flush()
+    queue_notifications(session, entries)
     return report
 
 
@@ -81,16 +82,10 @@ def _reason_to_drop(reminder: Reminder, booking: Booking, now: datetime) -> str 
     return None
 
 
-def _queue(
-    session: Session,
-    reminder: Reminder,
-    booking: Booking,
-    user_id: uuid.UUID,
-    role: str,
-    channel: Channel,
-) -> None:
-    queue_notification(
-        session,
+def _message(
+    reminder: Reminder, booking: Booking, user_id: uuid.UUID, role: str, channel: Channel
+) -> OutboxEntry:
+    return OutboxEntry(
         user_id=user_id,
         template=f"reminder_{reminder.kind.value}",
         subject_type="booking",

@@ -1,8 +1,8 @@
 """The outbox: queue messages with the change that causes them, dispatch due ones, send each once.
 
-- `queue_notification` writes the row in the caller's transaction. Once that transaction
-  commits, one send task carries the ids it queued (design decision 4); the row is leased to
-  that task for a while, so the dispatcher does not send it a second task meanwhile.
+- `queue_notification(s)` writes the rows in the caller's transaction. Once that transaction
+  commits, send tasks carry the ids it queued (design decision 4); each row is leased to its
+  task for a while, so the dispatcher does not send it a second task meanwhile.
 - `dispatch_due` (the beat, every minute) leases due rows in batches with one statement
   (`FOR UPDATE SKIP LOCKED` inside it on PostgreSQL) and returns their ids for send tasks: rows
   whose after-commit task never came (broker down), retries whose backoff is over, and rows whose
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,6 +69,20 @@ def handover_lease() -> timedelta:
 # --- queueing ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message to queue: who gets it, which template, what it is about."""
+
+    user_id: uuid.UUID
+    template: str
+    subject_type: str
+    subject_id: uuid.UUID
+    dedupe_key: str
+    context: dict[str, Any] = field(default_factory=dict)
+    channel: Channel = Channel.EMAIL
+    send_before: datetime | None = None
+
+
 def queue_notification(
     session: Session,
     *,
@@ -82,40 +96,40 @@ def queue_notification(
     send_before: datetime | None = None,
 ) -> uuid.UUID | None:
     """Queue one message; its id, or None if a message with this dedupe key exists already."""
+    entry = OutboxEntry(user_id, template, subject_type, subject_id, dedupe_key, context or {},
+                        channel, send_before)  # fmt: skip
+    queued = queue_notifications(session, [entry])
+    return queued[0] if queued else None
+
+
+def queue_notifications(session: Session, entries: Sequence[OutboxEntry]) -> list[uuid.UUID]:
+    """Queue messages in one statement (batched by SQLAlchemy); the ids of those queued, without
+    the ones whose dedupe key was taken already."""
+    if not entries:
+        return []
     now = utcnow()
+    lease_expires_at = now + handover_lease()
+    rows = [
+        asdict(entry) | {"id": uuid.uuid4(), "status": NotificationStatus.PENDING, "attempts": 0,
+                         "created_at": now, "due_at": now, "lease_expires_at": lease_expires_at}
+        for entry in entries
+    ]  # fmt: skip
     statement = (
         insert_on_conflict(session, Notification)
-        .values(
-            id=uuid.uuid4(),
-            user_id=user_id,
-            channel=channel,
-            template=template,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            dedupe_key=dedupe_key,
-            context=context or {},
-            status=NotificationStatus.PENDING,
-            attempts=0,
-            created_at=now,
-            due_at=now,
-            lease_expires_at=now + handover_lease(),
-            send_before=send_before,
-        )
         .on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
         .returning(Notification.id)
     )
-    notification_id = session.scalar(statement)
-    if notification_id is not None:
-        _send_after_commit(session, notification_id)
-    return notification_id
+    queued = list(session.scalars(statement, rows))
+    if queued:
+        _send_after_commit(session, queued)
+    return queued
 
 
-def _send_after_commit(session: Session, notification_id: uuid.UUID) -> None:
-    """Once the transaction commits (and unless the SAVEPOINT around the row rolls back), the id
-    joins the others of that commit, all sent in one task by `_send_committed`."""
+def _send_after_commit(session: Session, ids: list[uuid.UUID]) -> None:
+    """Once the transaction commits (and unless the SAVEPOINT around the rows rolls back), the
+    ids join the others of that commit, all handed to send tasks by `_send_committed`."""
     after_commit(
-        session,
-        lambda: session.info.setdefault("notifications_committed", []).append(notification_id),
+        session, lambda: session.info.setdefault("notifications_committed", []).extend(ids)
     )
 
 
@@ -230,5 +244,5 @@ def retry_notification(session: Session, notification_id: uuid.UUID) -> Notifica
     notification.due_at = now
     notification.lease_expires_at = now + handover_lease()
     session.flush()
-    _send_after_commit(session, notification.id)
+    _send_after_commit(session, [notification.id])
     return notification

@@ -28,7 +28,7 @@ from marketplace.db import utcnow
 from marketplace.notifications import delivery
 from marketplace.notifications import service as outbox
 from marketplace.notifications.channels import Channels, PermanentFailure
-from marketplace.notifications.messages import OutgoingMessage, compose
+from marketplace.notifications.messages import OutgoingMessage, Sources, compose
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
 from marketplace.notifications.reminders import NOT_HELD, VISIT_STARTED, queue_due_reminders
 from marketplace.practitioners.models import Mode
@@ -121,7 +121,8 @@ class TestQueueAndDispatch:
     ) -> None:
         notification_id = queue(db)
         now = utcnow()
-        assert delivery.claim_for_sending(db, [notification_id], now, POLICY) == [notification_id]
+        (claimed,) = delivery.claim_for_sending(db, [notification_id], now, POLICY)
+        assert claimed.id == notification_id
         assert notification_id not in outbox.dispatch_due(db, now, POLICY)
         later = now + POLICY.lease + timedelta(seconds=1)
         assert notification_id in outbox.dispatch_due(db, later, POLICY)
@@ -295,7 +296,7 @@ class TestMessages:
             for notification in db.scalars(
                 select(Notification).where(Notification.subject_id == booking.id)
             ):
-                message = compose(db, notification)
+                message = compose(notification, Sources.load(db, [notification]))
                 assert message is not None
                 key = (notification.template, notification.context["role"])
                 messages[key if notification.channel is Channel.EMAIL else (*key, "sms")] = message
@@ -369,7 +370,7 @@ def test_smtp_refusing_a_recipient_for_good_is_permanent() -> None:
     mailer = SmtpMailer({"MAIL_DEFAULT_SENDER": "a@b.c"})
 
     class Refusing:
-        def send_message(self, message: Any) -> None:
+        def sendmail(self, *message: Any) -> None:
             raise smtplib.SMTPRecipientsRefused({"x@y.z": (550, b"no such user")})
 
     mailer.connection = Refusing()  # type: ignore[assignment]
