@@ -23,6 +23,13 @@ def accepts_multipart(view: F) -> F:
     return view
 
 
+def accepts_forms(view: F) -> F:
+    """Mark a server-rendered page whose forms post application/x-www-form-urlencoded; such a
+    view must check the form's CSRF token (a Flask-WTF form does)."""
+    view.accepts_forms = True  # type: ignore[attr-defined]
+    return view
+
+
 def allow_body_up_to(limit: int) -> Callable[[F], F]:
     """Raise the request body limit for one view (an upload); everywhere else it stays small."""
 
@@ -41,20 +48,23 @@ def _has_body() -> bool:
     return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
-def _view_accepts_multipart() -> bool:
+def _view_accepts(marker: str) -> bool:
     view = current_app.view_functions.get(request.endpoint or "")
     view_class = getattr(view, "view_class", None)
     handler = getattr(view_class, request.method.lower(), None) if view_class else view
-    return bool(getattr(handler, "accepts_multipart", False))
+    return bool(getattr(handler, marker, False))
 
 
 def require_json_body() -> None:
-    """State-changing requests with a body must send JSON (or multipart where a view says so)."""
+    """State-changing requests with a body must send JSON (or multipart, or a form, where a view
+    says so)."""
     if request.method not in STATE_CHANGING_METHODS or not _has_body():
         return
     if request.mimetype == "application/json":
         return
-    if request.mimetype == "multipart/form-data" and _view_accepts_multipart():
+    if request.mimetype == "multipart/form-data" and _view_accepts("accepts_multipart"):
+        return
+    if request.mimetype == "application/x-www-form-urlencoded" and _view_accepts("accepts_forms"):
         return
     raise UnsupportedMediaType("Send the request body as application/json.")
 

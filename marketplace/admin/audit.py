@@ -38,6 +38,7 @@ def audit_entries(
     *,
     subject_type: str | None = None,
     subject_id: uuid.UUID | None = None,
+    action: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> Page[AuditEntry]:
@@ -47,4 +48,6 @@ def audit_entries(
         query = query.where(AuditEntry.subject_type == subject_type)
     if subject_id:
         query = query.where(AuditEntry.subject_id == subject_id)
+    if action:
+        query = query.where(AuditEntry.action == action)
     return paginate(session, query, AuditEntry.at, AuditEntry.id, limit, cursor, descending=True)

@@ -57,6 +57,43 @@ def credentials_queue(
     return paginate(session, query, Credential.submitted_at, Credential.id, limit, cursor)
 
 
+def practitioners_for_admins(
+    session: Session,
+    status: ListingStatus | None,
+    suspended: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Practitioner]:
+    """Practitioners by listing status and/or suspension, newest first."""
+    query = select(Practitioner).options(selectinload(Practitioner.user))
+    if status is not None:
+        query = query.where(Practitioner.status == status)
+    if suspended is not None:
+        query = query.where(
+            Practitioner.suspended_at.is_not(None)
+            if suspended
+            else Practitioner.suspended_at.is_(None)
+        )
+    return paginate(
+        session, query, Practitioner.created_at, Practitioner.id, limit, cursor, descending=True
+    )
+
+
+def credential_for_review(session: Session, credential_id: uuid.UUID) -> Credential:
+    """One credential with its evidence and practitioner, for an admin to look at."""
+    credential = session.scalar(
+        select(Credential)
+        .where(Credential.id == credential_id)
+        .options(
+            selectinload(Credential.evidence),
+            selectinload(Credential.practitioner).selectinload(Practitioner.user),
+        )
+    )
+    if credential is None:
+        raise NotFound("No such credential.")
+    return credential
+
+
 def _get_credential(session: Session, credential_id: uuid.UUID) -> Credential:
     # Locked, so two admins deciding at once are served one after the other.
     credential = session.get(Credential, credential_id, with_for_update=True)

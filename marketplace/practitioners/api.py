@@ -48,12 +48,13 @@ def evidence_folder() -> Path:
     return Path(current_app.config["EVIDENCE_DIR"])
 
 
-def send_evidence(evidence: Evidence) -> Response:
+def send_evidence(evidence: Evidence, *, as_attachment: bool = True) -> Response:
+    """The file as a download, or inline (the back office previews images and PDFs)."""
     extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
     return send_file(
         evidence_folder() / evidence.stored_name,
         mimetype=evidence.content_type,
-        as_attachment=True,
+        as_attachment=as_attachment,
         download_name=f"evidence-{evidence.id}.{extension[evidence.content_type]}",
         max_age=0,
     )
