@@ -60,7 +60,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     from marketplace.accounts import api as accounts_api
     from marketplace.accounts.auth import init_auth
     from marketplace.admin import api as admin_api
-    from marketplace.admin.pages import pages as admin_pages
+    from marketplace.admin.pages import init_pages as init_admin_pages
     from marketplace.booking import api as booking_api
     from marketplace.booking import bookings_api
     from marketplace.health import blueprint as health_blueprint
@@ -73,7 +73,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     api.register_blueprint(booking_api.blp)
     api.register_blueprint(bookings_api.blp)
     app.register_blueprint(health_blueprint)
-    app.register_blueprint(admin_pages)
+    init_admin_pages(app)
 
 
 def _register_commands(app: Flask) -> None:

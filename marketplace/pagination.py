@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import marshmallow as ma
@@ -21,6 +21,7 @@ from marketplace.schemas import InputSchema
 T = TypeVar("T")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class PageQuerySchema(InputSchema):
     limit = ma.fields.Integer(
         load_default=DEFAULT_LIMIT, validate=validate.Range(min=1, max=MAX_LIMIT)
     )
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=MAX_CURSOR_LENGTH))
 
 
 def encode_cursor(sort_value: datetime, row_id: uuid.UUID) -> str:
@@ -43,10 +44,13 @@ def encode_cursor(sort_value: datetime, row_id: uuid.UUID) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         sort_text, id_text = json.loads(raw)
         sort_value, row_id = datetime.fromisoformat(sort_text), uuid.UUID(id_text)
-    except (binascii.Error, ValueError, TypeError) as exc:
+        sort_value.astimezone(UTC)  # a time at the edge of the calendar overflows in UTC
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise ValidationFailed.for_field("cursor", "Not a cursor this list gave out.") from exc
     if sort_value.tzinfo is None:
         raise ValidationFailed.for_field("cursor", "Not a cursor this list gave out.")

@@ -13,8 +13,16 @@ REASON = [DataRequired("Give a reason."), Length(max=2000)]
 
 
 class SignInForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email."), Length(max=254)])
-    password = PasswordField("Password", [DataRequired("Enter your password."), Length(max=128)])
+    email = EmailField(
+        "Email",
+        [DataRequired("Enter your email."), Length(max=254)],
+        render_kw={"autocomplete": "username"},
+    )
+    password = PasswordField(
+        "Password",
+        [DataRequired("Enter your password."), Length(max=128)],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class ApproveForm(FlaskForm):

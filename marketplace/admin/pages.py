@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     current_app,
     flash,
@@ -28,7 +29,7 @@ from flask import (
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts.auth import current_account, log_in, log_out
@@ -37,7 +38,13 @@ from marketplace.admin import audit, service
 from marketplace.admin.forms import ActionForm, ApproveForm, ReasonForm, RejectForm, SignInForm
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import request_session
-from marketplace.errors import HTTP_ERROR_CODES, DomainError, Forbidden, ValidationFailed
+from marketplace.errors import (
+    DomainError,
+    Forbidden,
+    ValidationFailed,
+    http_error_response,
+    unexpected_error_response,
+)
 from marketplace.extensions import limiter
 from marketplace.notifications import service as notifications
 from marketplace.notifications.models import NotificationStatus
@@ -66,7 +73,9 @@ def admin_page(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_authenticated:
-            return redirect(url_for(".sign_in", next=request.path))
+            # A form posted after the session ended cannot be replayed: start from the queue.
+            target = request.path if request.method == "GET" else None
+            return redirect(url_for(".sign_in", next=target))
         if current_user.role is not Role.ADMIN:
             raise Forbidden("The back office is for admins only.")
         return view(*args, **kwargs)
@@ -84,16 +93,38 @@ def _page_headers(response: Response) -> Response:
 
 @pages.errorhandler(DomainError)
 def _domain_error(error: DomainError) -> tuple[str, int]:
+    fields = error.details.get("fields")
+    return _error_page(error.status, error.message, fields)
+
+
+def _error_page(status: int, message: str, fields: Any = None) -> tuple[str, int]:
     return render_template(
-        "admin/error.html", status=error.status, message=error.message
-    ), error.status
+        "admin/error.html", status=status, message=message, fields=fields
+    ), status
 
 
-@pages.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> tuple[str, int]:
-    status = error.code or 500
-    message = error.description or HTTP_ERROR_CODES.get(status, "Request failed.")
-    return render_template("admin/error.html", status=status, message=message), status
+def init_pages(app: Flask) -> None:
+    """Register the pages, and answer errors under /admin (an unknown page, a wrong method,
+    a crash) as pages too; everywhere else the API's JSON handlers stay."""
+    app.register_blueprint(pages)
+    for kind, api_handler in (
+        (HTTPException, http_error_response),
+        (InternalServerError, unexpected_error_response),
+        (Exception, unexpected_error_response),
+    ):
+        app.register_error_handler(kind, _page_or(api_handler))
+
+
+def _page_or(api_handler: Callable[[Any], Response]) -> Callable[[Any], Any]:
+    def handler(error: Exception) -> Any:
+        response = api_handler(error)  # it also logs what crashed
+        if request.path != "/admin" and not request.path.startswith("/admin/"):
+            return response
+        if isinstance(error, HTTPException) and response.status_code < 500:
+            return _error_page(response.status_code, error.description or "Request failed.")
+        return _error_page(response.status_code, "Something went wrong on our side.")
+
+    return handler
 
 
 @pages.app_template_filter("london")
@@ -219,6 +250,7 @@ def _credential_page(
     approve: ApproveForm | None = None,
     reject: RejectForm | None = None,
     status: int = 200,
+    problem: str | None = None,
 ) -> tuple[str, int]:
     credential = service.credential_for_review(request_session(), credential_id)
     html = render_template(
@@ -228,6 +260,7 @@ def _credential_page(
         approve=approve or ApproveForm(formdata=None),
         reject=reject or RejectForm(formdata=None),
         register_url=HCPC_REGISTER_URL,
+        problem=problem,
     )
     return html, status
 
@@ -284,9 +317,9 @@ def _decide(
     except ValidationFailed as error:
         _show_field_errors(form, error)
         return _credential_page(credential_id, approve, reject, status=422)
-    except DomainError as error:
-        form.form_errors.append(error.message)
-        return _credential_page(credential_id, approve, reject, status=error.status)
+    except DomainError as error:  # decided meanwhile, or the number is held elsewhere
+        request_session().rollback()  # nothing half-changed is shown as if it were stored
+        return _credential_page(credential_id, status=error.status, problem=error.message)
     name = credential.practitioner.user.full_name
     flash(f"{name}: credential {credential.status.value}.", "success")
     return redirect(url_for(".queue"))
@@ -300,8 +333,9 @@ def evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
         request_session(), current_account(), credential_id, evidence_id
     )
     response = send_evidence(found, as_attachment=request.args.get("download") == "1")
-    # Shown in a frame of the credential page, and nowhere else; no scripts in it.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'"
+    # Framed by the credential page only. No stricter policy: Chromium's PDF viewer shows a
+    # blank frame under default-src 'none'; nosniff keeps the checked content type.
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
     return response
 
 
@@ -341,7 +375,7 @@ def change_suspension(practitioner_id: uuid.UUID, change: str) -> Any:
     act = service.suspend_practitioner if change == "suspend" else service.reinstate_practitioner
     try:
         practitioner = act(
-            request_session(), current_account(), practitioner_id, form.reason.data or "",
+            request_session(), current_account(), practitioner_id, _text(form.reason.data) or "",
             business_today(),
         )  # fmt: skip
     except DomainError as error:
@@ -349,13 +383,9 @@ def change_suspension(practitioner_id: uuid.UUID, change: str) -> Any:
         return _practitioners_page((practitioner_id, form), status=error.status)
     done = "suspended" if change == "suspend" else "reinstated"
     flash(f"{practitioner.user.full_name} is {done}.", "success")
-    return redirect(
-        request.referrer if _same_site(request.referrer) else url_for(".practitioner_list")
-    )
-
-
-def _same_site(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(request.host_url + "admin/")
+    # The form's URL carries the list's filters and page: back to that same list.
+    filters: dict[str, Any] = request.args.to_dict()
+    return redirect(url_for(".practitioner_list", **filters))
 
 
 # --- notifications and the audit log -----------------------------------------------------------
@@ -369,7 +399,7 @@ def notification_list() -> str:
         request_session(), status, PAGE_SIZE, request.args.get("cursor")
     )
     return render_template("admin/notifications.html", page=page, status=status,
-                           statuses=list(NotificationStatus), retry=ActionForm())  # fmt: skip
+                           statuses=list(NotificationStatus))  # fmt: skip
 
 
 @pages.route("/notifications/<uuid:notification_id>/retry", methods=["POST"])

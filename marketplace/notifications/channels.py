@@ -22,7 +22,6 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
-from email.utils import make_msgid
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -68,7 +67,9 @@ def build_email(message: OutgoingMessage, sender: str) -> MIMEMultipart:
     email_message["From"] = sender
     email_message["To"] = message.email
     email_message["Subject"] = message.subject
-    email_message["Message-ID"] = make_msgid(message.notification_id, sender.rpartition("@")[2])
+    # One Message-ID per outbox row, so a copy sent again after a worker died mid-send (see
+    # delivery) is the same message to mail clients that collapse duplicates.
+    email_message["Message-ID"] = f"<{message.notification_id}@{sender.rpartition('@')[2]}>"
     email_message["X-Notification-Id"] = message.notification_id
     email_message["X-Dedupe-Key"] = message.dedupe_key
     return email_message

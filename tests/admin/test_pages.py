@@ -147,6 +147,24 @@ class TestWhoGetsIn:
         assert response.status_code == 302
         assert admin_pages.get("/admin/credentials").status_code == 302
 
+    def test_a_form_posted_after_the_session_ended_is_not_replayed(
+        self, client: FlaskClient, db: Session
+    ) -> None:
+        credential = pending_credential(db)
+        response = client.post(f"/admin/credentials/{credential.id}/reject", data={"reason": "x"})
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/admin/login"
+
+    def test_errors_under_admin_are_pages_and_elsewhere_json(
+        self, admin_pages: FlaskClient
+    ) -> None:
+        missing = admin_pages.get("/admin/no-such-page")
+        assert (missing.status_code, missing.mimetype) == (404, "text/html")
+        wrong_method = admin_pages.delete("/admin/credentials")
+        assert (wrong_method.status_code, wrong_method.mimetype) == (405, "text/html")
+        api = admin_pages.get("/api/v1/no-such-endpoint")
+        assert (api.status_code, api.mimetype) == (404, "application/json")
+
     def test_pages_carry_a_strict_content_security_policy(self, admin_pages: FlaskClient) -> None:
         policy = admin_pages.get("/admin/credentials").headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in policy
@@ -213,6 +231,7 @@ class TestCredentials:
                                 "reason": "No."}).status_code == 302  # fmt: skip
         again = admin_pages.post(f"{page}/reject", data={"csrf_token": token, "reason": "No."})
         assert again.status_code == 409
+        assert "already been decided" in text(again) or "not pending" in text(again).lower()
 
     def test_evidence_is_previewed_inline_downloaded_on_request_and_every_view_audited(
         self, admin_pages: FlaskClient, db: Session, app: Flask, tmp_path: Any
@@ -247,11 +266,13 @@ class TestPractitioners:
         practitioner = make_practitioner(db)
         listing = "/admin/practitioners?status=listed"
         path = f"/admin/practitioners/{practitioner.id}"
-        missing = post_form(admin_pages, f"{path}/suspend", listing, reason="")
+        missing = post_form(admin_pages, f"{path}/suspend?status=listed", listing, reason="")
         assert missing.status_code == 422
         assert re.search(r'id="reason-error">\s*<li>Give a reason.', text(missing))
-        done = post_form(admin_pages, f"{path}/suspend", listing, reason="Complaint under review.")
+        done = post_form(admin_pages, f"{path}/suspend?status=listed", listing,
+                         reason="Complaint under review.")  # fmt: skip
         assert done.status_code == 302
+        assert done.headers["Location"] == listing  # back to the same filtered list
         db.expire_all()
         assert db.get_one(Practitioner, practitioner.id).status is not ListingStatus.LISTED
         suspended = text(admin_pages.get("/admin/practitioners?suspended=yes"))

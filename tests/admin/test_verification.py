@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -91,6 +94,11 @@ def test_queue_pages_with_a_cursor(admin_client: FlaskClient, db: Session) -> No
     assert sorted(seen) == sorted(str(c.id) for c in made)
     assert rest["next_cursor"] is None
     assert admin_client.get("/api/v1/admin/credentials?cursor=garbage").status_code == 422
+    # A well-formed cursor whose time overflows in UTC (year 1, an hour ahead of UTC).
+    edge = base64.urlsafe_b64encode(
+        json.dumps(["0001-01-01T00:00:00+01:00", str(uuid.uuid4())]).encode()
+    ).decode()
+    assert admin_client.get(f"/api/v1/admin/credentials?cursor={edge}").status_code == 422
     assert admin_client.get("/api/v1/admin/credentials?limit=101").status_code == 422
 
 

@@ -362,6 +362,7 @@ class TestMessages:
         types = [part.get_content_type() for part in parsed.walk()]
         assert {"text/plain", "text/html", "text/calendar"} <= set(types)
         assert parsed["X-Dedupe-Key"].strip() == message.dedupe_key
+        assert parsed["Message-ID"] == f"<{message.notification_id}@b.c>"  # the same if resent
 
 
 def test_smtp_refusing_a_recipient_for_good_is_permanent() -> None:

@@ -38,6 +38,7 @@ from marketplace.booking.models import Reminder, ReminderKind
 from marketplace.db import get_database, utcnow
 from marketplace.matching.geocoding import load_builtin_london_outcodes
 from marketplace.notifications.models import Notification, NotificationStatus
+from marketplace.notifications.service import IDS_PER_TASK
 from marketplace.practitioners.models import Mode
 from tests import conftest
 from tests.conftest import fresh_database_url, login
@@ -46,6 +47,7 @@ from tests.support.services import IN_CI, REDIS_URL, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 4
+WORKER_PROCESSES = 2
 pytestmark = pytest.mark.worker
 
 
@@ -132,7 +134,8 @@ class Stack:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--beat",
              "--schedule", str(self.tmp / f"beat-{uuid.uuid4().hex}"), "--pool=prefork",
-             "--concurrency=2", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+             f"--concurrency={WORKER_PROCESSES}", "--without-gossip", "--without-mingle",
+             "--loglevel=INFO"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.workers.append(worker)
@@ -262,11 +265,18 @@ def reminder_counts(stack: Stack) -> Counter[str]:
     return Counter({k: n for k, n in stack.sink.counts().items() if k.startswith("reminder:")})
 
 
-def assert_each_arrives_once(stack: Stack, expected: int) -> None:
+def assert_each_arrives_once(
+    stack: Stack, expected: int, in_flight: frozenset[str] = frozenset()
+) -> None:
+    """Every message arrives, and none twice, except possibly one that was `in_flight` when a
+    worker was killed: the SMTP server may have taken it an instant before its `sent` commit,
+    a gap no protocol closes across SMTP. It carries the same Message-ID both times."""
     wait_until(lambda: len(reminder_counts(stack)) >= expected, 120, f"{expected} messages", stack)
     time.sleep(2 * LEASE_SECONDS)
     doubled = {key: count for key, count in stack.sink.counts().items() if count > 1}
-    assert doubled == {}
+    assert set(doubled) <= in_flight, doubled
+    assert len(doubled) <= WORKER_PROCESSES, doubled  # each process sends one at a time
+    assert all(count == 2 for count in doubled.values()), doubled
     assert len(reminder_counts(stack)) == expected
     with stack.session() as session:
         unsent = session.scalar(
@@ -281,8 +291,13 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(stack: Stack) -> No
     wait_until(lambda: len(reminder_counts(stack)) >= 100, 120, "the first messages")
     stack.kill_worker(worker)
     assert len(reminder_counts(stack)) < expected, "killed too late to prove anything"
+    with stack.session() as session:
+        in_flight = frozenset(session.scalars(
+            select(Notification.dedupe_key).where(Notification.status == NotificationStatus.SENDING)
+        ))  # fmt: skip
+    assert len(in_flight) <= WORKER_PROCESSES * IDS_PER_TASK  # claimed by the killed tasks
     stack.start_worker()
-    assert_each_arrives_once(stack, expected)
+    assert_each_arrives_once(stack, expected, in_flight)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None and not IN_CI, reason="no redis-server")
