@@ -14,6 +14,7 @@ from marketplace.config import build_config
 from marketplace.db import init_database
 from marketplace.errors import register_error_handlers
 from marketplace.extensions import MarketplaceApi, limiter
+from marketplace.logs import configure_logging
 from marketplace.requests import register_request_guards
 
 
@@ -25,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(build_config(instance_path))
     if config:
         app.config.update(config)
+    configure_logging(app.config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]

@@ -66,6 +66,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         or f"sqla+sqlite:///{instance_path / 'broker.db'}"
     )
     development = env == "development"
+    if environ.get("LOG_FORMAT", "plain") not in ("plain", "json"):
+        raise ConfigurationError("LOG_FORMAT must be plain or json")
     if environ.get("SMS_BACKEND", "file") not in ("file", "twilio"):
         raise ConfigurationError("SMS_BACKEND must be file or twilio")
     absolute_hours = _env_int(environ, "SESSION_ABSOLUTE_HOURS", 12)
@@ -88,6 +90,14 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool(environ, "SESSION_COOKIE_SECURE", not development),
+        "LOG_FORMAT": environ.get("LOG_FORMAT", "json" if env == "production" else "plain"),
+        "LOG_LEVEL": environ.get("LOG_LEVEL", "INFO").upper(),
+        # HTTPS only, for a year, once in production (0: no Strict-Transport-Security header).
+        "HSTS_SECONDS": _env_int(environ, "HSTS_SECONDS", 31_536_000 if env == "production" else 0),
+        # Other origins (e.g. a web front end on its own domain) allowed to post with the cookie.
+        "TRUSTED_ORIGINS": [
+            o.strip() for o in environ.get("TRUSTED_ORIGINS", "").split(",") if o.strip()
+        ],
         "SESSION_IDLE_MINUTES": _env_int(environ, "SESSION_IDLE_MINUTES", 30),
         "SESSION_ABSOLUTE_HOURS": absolute_hours,
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=absolute_hours),
@@ -99,6 +109,10 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_FAILED_LOGIN": environ.get(
             "RATELIMIT_FAILED_LOGIN", "10 per minute;100 per hour"
+        ),
+        # ASVS V2.2.1: at most 100 failed attempts an hour on one account, from anywhere.
+        "RATELIMIT_FAILED_LOGIN_ACCOUNT": environ.get(
+            "RATELIMIT_FAILED_LOGIN_ACCOUNT", "100 per hour"
         ),
         "RATELIMIT_REGISTER": environ.get("RATELIMIT_REGISTER", "10 per minute;50 per hour"),
         # Bookings: cancelling closer to the start than this is recorded as late.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from flask import Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -10,6 +14,8 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from marketplace.errors import ErrorSchema, http_error_response
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class MarketplaceApi(Api):  # type: ignore[misc]
@@ -33,3 +39,31 @@ class RequestLoaderLoginManager(LoginManager):  # type: ignore[misc]
 
 login_manager = RequestLoaderLoginManager()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def login_attempt_account() -> str:
+    """The account a login attempt names (JSON or form), as the key of its failed-login limit."""
+    try:
+        body = request.get_json(silent=True) if request.is_json else request.form
+    except RecursionError:  # absurdly nested JSON: the view answers 400
+        body = None
+    email = body.get("email") if isinstance(body, Mapping) else None
+    # Hashed: the limiter's storage (Redis) and its logs never hold the address itself.
+    digest = hashlib.sha256(str(email or "").strip().lower().encode()).hexdigest()
+    return f"login-account:{digest[:32]}"
+
+
+def limit_failed_logins(view: F) -> F:
+    """Failed logins (answers 401) count against the client address and against the account;
+    past either limit every attempt is a 429 with Retry-After."""
+    failed: Callable[[Response], bool] = lambda response: response.status_code == 401  # noqa: E731
+    per_address = limiter.limit(
+        lambda: current_app.config["RATELIMIT_FAILED_LOGIN"], deduct_when=failed, methods=["POST"]
+    )
+    per_account = limiter.limit(
+        lambda: current_app.config["RATELIMIT_FAILED_LOGIN_ACCOUNT"],
+        key_func=login_attempt_account,
+        deduct_when=failed,
+        methods=["POST"],
+    )
+    return cast(F, per_address(per_account(view)))

@@ -11,10 +11,17 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import UnsupportedMediaType
 
+from marketplace.errors import Forbidden
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class CrossSiteRequest(Forbidden):
+    code = "cross_site_request"
+    message = "A request from another site cannot use your login session."
 
 
 def accepts_multipart(view: F) -> F:
@@ -69,6 +76,49 @@ def require_json_body() -> None:
     raise UnsupportedMediaType("Send the request body as application/json.")
 
 
+def refuse_cross_site_requests() -> None:
+    """CSRF: a state-changing request that a browser sends with the session cookie must come
+    from this site (Sec-Fetch-Site, else Origin). Bearer-token clients send no cookie that a
+    browser would add on its own, so they are exempt; so are clients that send neither header
+    (not a browser). The back office's forms also carry a CSRF token."""
+    if request.method not in STATE_CHANGING_METHODS:
+        return
+    if request.authorization is not None and request.authorization.type == "bearer":
+        return
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        if fetch_site not in ("same-origin", "none"):
+            raise CrossSiteRequest()
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in _trusted_origins():
+        raise CrossSiteRequest()
+
+
+def _trusted_origins() -> set[str]:
+    own = request.host_url.rstrip("/")
+    return {own, *current_app.config["TRUSTED_ORIGINS"]}
+
+
+def add_security_headers(response: Response) -> Response:
+    """Headers every answer carries (OWASP secure headers); pages may set a stricter policy."""
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    else:  # JSON, files: nothing in them may run or be framed
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    if current_app.config["HSTS_SECONDS"]:
+        headers["Strict-Transport-Security"] = (
+            f"max-age={current_app.config['HSTS_SECONDS']}; includeSubDomains"
+        )
+    return response
+
+
 def assign_request_id() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
@@ -83,5 +133,7 @@ def echo_request_id(response: Response) -> Response:
 
 def register_request_guards(app: Flask) -> None:
     app.before_request(assign_request_id)
+    app.before_request(refuse_cross_site_requests)
     app.before_request(require_json_body)
     app.after_request(echo_request_id)
+    app.after_request(add_security_headers)

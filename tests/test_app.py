@@ -62,6 +62,7 @@ class TestConfiguration:
         assert visibility > config["NOTIFICATION_LEASE_SECONDS"]
         assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"
         assert config["SESSION_COOKIE_SECURE"] is True
+        assert config["HSTS_SECONDS"] == 31_536_000
 
     def test_tasks_are_not_lost_when_a_worker_dies(self, tmp_path: Path) -> None:
         celery = build_config(tmp_path, {})["CELERY"]

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_ready
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 from flask import Flask
 
+from marketplace.logs import format_celery_handlers
 from worker.schedule import beat_schedule
 
 
@@ -27,6 +28,11 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     worker_ready.connect(lambda **_: say_where_messages_go(app), weak=False)
+    for signal in (after_setup_logger, after_setup_task_logger):
+        signal.connect(
+            lambda logger, **_: format_celery_handlers(logger, app.config["LOG_FORMAT"]),
+            weak=False,
+        )
     return celery_app
 
 

@@ -27,15 +27,11 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.db import request_session
 from marketplace.errors import ErrorSchema
-from marketplace.extensions import limiter
+from marketplace.extensions import limit_failed_logins, limiter
 from marketplace.pagination import PageQuerySchema
 from marketplace.schemas import ApiBlueprint
 
 blp = ApiBlueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts and login")
-
-
-def _login_failed(response: Any) -> bool:
-    return bool(response.status_code == 401)
 
 
 @blp.route("/auth/register", methods=["POST"])
@@ -49,7 +45,7 @@ def register(body: dict[str, Any]) -> User:
 
 
 @blp.route("/auth/login", methods=["POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_FAILED_LOGIN"], deduct_when=_login_failed)
+@limit_failed_logins
 @blp.arguments(LoginSchema)
 @blp.response(200, UserSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password")

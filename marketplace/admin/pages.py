@@ -19,7 +19,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -45,7 +44,7 @@ from marketplace.errors import (
     http_error_response,
     unexpected_error_response,
 )
-from marketplace.extensions import limiter
+from marketplace.extensions import limit_failed_logins
 from marketplace.notifications import service as notifications
 from marketplace.notifications.models import NotificationStatus
 from marketplace.practitioners import service as practitioners
@@ -169,10 +168,6 @@ def _show_field_errors(form: FlaskForm, error: ValidationFailed) -> None:
 # --- signing in and out ------------------------------------------------------------------------
 
 
-def _failed_sign_in(response: Response) -> bool:
-    return response.status_code == 401
-
-
 def _next_page() -> str:
     target = request.args.get("next", "")
     # Only a path inside the back office: never an open redirect.
@@ -183,11 +178,7 @@ def _next_page() -> str:
 
 @pages.route("/login", methods=["GET", "POST"])
 @accepts_forms
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_FAILED_LOGIN"],
-    deduct_when=_failed_sign_in,
-    methods=["POST"],
-)
+@limit_failed_logins
 def sign_in() -> Any:
     form = SignInForm()
     status = 200

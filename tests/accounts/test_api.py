@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -167,6 +168,27 @@ class TestLogin:
         limited = login(client, password="wrong-password")
         assert limited.json["error"]["code"] == "rate_limited"
         assert int(limited.headers["Retry-After"]) > 0
+
+    def test_one_account_takes_at_most_100_failed_logins_an_hour_from_anywhere(
+        self, client: FlaskClient
+    ) -> None:
+        register(client)
+
+        def attempt(number: int, password: str = "wrong-password") -> Any:  # noqa: S107
+            address = f"10.{number // 250}.{number % 250}.1"  # a new address every time
+            return client.post(
+                "/api/v1/auth/login",
+                json={"email": "PAT@example.org ", "password": password},
+                environ_base={"REMOTE_ADDR": address},
+            )
+
+        assert all(attempt(number).status_code == 401 for number in range(100))
+        limited = attempt(100)
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) > 0
+        assert attempt(101, PASSWORD).status_code == 429  # even the right password, for now
+        other = client.post("/api/v1/auth/login", json={"email": "x@example.org", "password": "y"})
+        assert other.status_code == 401  # other accounts are not locked out
 
     def test_successful_logins_do_not_use_up_the_failure_budget(self, client: FlaskClient) -> None:
         register(client)

@@ -1,0 +1,125 @@
+"""Logs are private: a whole journey, logged at DEBUG, leaves no personal data in any line, and
+every line carries the id of its request or task."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.logs import NO_ID, SQL_LOGGER, formatter
+from marketplace.notifications import delivery
+from marketplace.notifications.channels import Channels
+from marketplace.notifications.models import Notification
+from marketplace.notifications.reminders import queue_due_reminders
+from marketplace.notifications.service import DeliveryPolicy
+from marketplace.requests import assign_request_id
+from tests.conftest import PASSWORD
+from tests.factories import make_practitioner, weekday_at
+
+NAME, EMAIL, PHONE = "Zelda Quixote", "zelda.quixote@example.org", "+447911123456"
+POSTCODE, ADDRESS = "SW1A 2AA", "12 Secret Lane, Westminster"
+NOTES = "Tremor much worse in the mornings since March"
+
+
+# Libraries that keep their loggers quiet unless asked: SQL (statements and parameters), the
+# connection pool, the broker, rate limits, the request framework.
+CHATTY = ["sqlalchemy.engine", "sqlalchemy.pool", "kombu", "celery", "flask_limiter", "werkzeug"]
+
+
+@pytest.fixture
+def everything_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """DEBUG everywhere, set before the test's database connection opens (SQLAlchemy decides
+    whether to log a connection's statements when it opens)."""
+    caplog.set_level(logging.DEBUG)
+    for name in CHATTY:
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def test_a_whole_journey_logs_nothing_personal(
+    everything_logged: None, app: Flask, client: FlaskClient, db: Session,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path,
+) -> None:  # fmt: skip
+    practitioner = make_practitioner(db)
+    secrets = [NAME, EMAIL, PHONE, "7911 123456", "07911", POSTCODE, POSTCODE.replace(" ", ""),
+               ADDRESS, NOTES, PASSWORD]  # fmt: skip
+    # Everything from here on is logged at DEBUG (the fixture).
+    registered = client.post("/api/v1/auth/register", json={
+        "email": EMAIL, "password": PASSWORD, "full_name": NAME, "role": "patient",
+        "phone": PHONE})  # fmt: skip
+    assert registered.status_code == 201, registered.json
+    wrong = {"email": EMAIL, "password": "wrong password!"}
+    assert client.post("/api/v1/auth/login", json=wrong).status_code == 401
+    right = {"email": EMAIL, "password": PASSWORD}
+    assert client.post("/api/v1/auth/login", json=right).status_code == 200
+    token = client.post("/api/v1/auth/tokens", json={"name": "phone"}).json["token"]
+    secrets.append(token)
+    secrets.append(client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value)  # type: ignore[union-attr]
+    care_request = client.post("/api/v1/requests", json={
+        "mode": "home", "postcode": POSTCODE, "specialty": "stroke",
+        "earliest": weekday_at(9).isoformat(),
+        "latest": weekday_at(17, days_ahead=10).isoformat(), "notes": NOTES})  # fmt: skip
+    assert care_request.status_code == 201, care_request.json
+    request_id = care_request.json["id"]
+    matches = client.get(f"/api/v1/requests/{request_id}/matches")
+    assert matches.status_code == 200
+    home = client.post("/api/v1/bookings", json={
+        "practitioner_id": str(practitioner.id), "start": weekday_at(10).isoformat(),
+        "mode": "home", "address": ADDRESS, "postcode": POSTCODE,
+        "request_id": request_id})  # fmt: skip
+    assert home.status_code == 201, home.json
+    video = client.post("/api/v1/bookings", json={
+        "practitioner_id": str(practitioner.id), "start": weekday_at(14).isoformat(),
+        "mode": "video"}, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert video.status_code == 201, video.json
+    secrets.append(video.json["video_url"])
+    assert client.get(f"/api/v1/bookings/{home.json['id']}/calendar.ics").status_code == 200
+    starts = weekday_at(10)
+    with app.app_context():
+        queue_due_reminders(db, starts - timedelta(hours=1), limit=100, sms=True)
+        ids = list(db.scalars(select(Notification.id)))
+        with Channels(app.config, str(tmp_path)) as channels:
+            outcomes = delivery.send_notifications(
+                lambda: _same_session(db),
+                ids,
+                channels,
+                DeliveryPolicy(),
+                lambda: starts - timedelta(hours=1),
+            )
+    assert outcomes.get("sent", 0) >= 6  # confirmations and reminders, emails and an SMS
+    assert client.post(f"/api/v1/bookings/{home.json['id']}/cancel", json={}).status_code == 200
+
+    # The capture works: SQL statements were logged (their parameters hidden).
+    assert any(record.name == SQL_LOGGER for record in caplog.records)
+    lines = [formatter("json").format(record) for record in caplog.records]
+    lines += [formatter("plain").format(record) for record in caplog.records]
+    for secret in secrets:
+        leaks = [line for line in lines if secret in line]
+        assert leaks == [], f"{secret!r} was logged"
+    assert all(getattr(record, "request_id", None) for record in caplog.records)
+
+
+@contextmanager
+def _same_session(db: Session) -> Iterator[Session]:
+    yield db
+    db.flush()
+
+
+def test_lines_carry_the_request_id(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    probe = logging.getLogger("marketplace.probe")
+    with app.test_request_context(headers={"X-Request-ID": "abcdef123456"}):
+        assign_request_id()
+        probe.warning("in a request")
+    probe.warning("outside")
+    ids = {record.getMessage(): record.request_id for record in caplog.records  # type: ignore[attr-defined]
+           if record.name == "marketplace.probe"}  # fmt: skip
+    assert ids == {"in a request": "abcdef123456", "outside": NO_ID}
+    assert '"request_id": "abcdef123456"' in formatter("json").format(caplog.records[0])

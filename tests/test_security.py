@@ -1,0 +1,112 @@
+"""Cross-site requests cannot use the login cookie; every answer carries the secure headers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from marketplace.booking.models import Booking, BookingStatus
+from tests.conftest import log_in_as
+from tests.factories import book, make_practitioner, make_user, weekday_at
+
+EVIL = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+
+
+@pytest.fixture
+def patient_with_booking(client: FlaskClient, db: Session) -> Booking:
+    patient = make_user(db)
+    booking = book(db, patient, make_practitioner(db), weekday_at(10))
+    log_in_as(client, patient.email)
+    return booking
+
+
+class TestCrossSiteRequests:
+    def test_a_cross_site_form_post_cannot_book(self, client: FlaskClient, db: Session) -> None:
+        practitioner = make_practitioner(db)
+        log_in_as(client, make_user(db).email)
+        fields = {"practitioner_id": str(practitioner.id), "start": weekday_at(11).isoformat(),
+                  "mode": "video"}  # fmt: skip
+        # What an HTML form on another site can send (text/plain carrying JSON is the classic
+        # trick): refused, with or without the browser's cross-site headers.
+        bodies: list[tuple[Any, str]] = [
+            (fields, "application/x-www-form-urlencoded"),
+            (fields, "multipart/form-data"),
+            (json.dumps(fields), "text/plain"),
+        ]
+        for body, content_type in bodies:
+            for headers in (EVIL, {}):
+                response = client.post("/api/v1/bookings", data=body, headers=headers,
+                                       content_type=content_type)  # fmt: skip
+                assert response.status_code in (403, 415), (content_type, headers)
+        assert db.query(Booking).count() == 0
+
+    def test_a_cross_site_json_post_cannot_cancel(
+        self, client: FlaskClient, db: Session, patient_with_booking: Booking
+    ) -> None:
+        url = f"/api/v1/bookings/{patient_with_booking.id}/cancel"
+        for headers in (EVIL, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "same-site"}):
+            response = client.post(url, json={}, headers=headers)
+            assert response.status_code == 403
+            assert response.json["error"]["code"] == "cross_site_request"
+        db.refresh(patient_with_booking)
+        assert patient_with_booking.status is BookingStatus.CONFIRMED
+
+    def test_the_same_site_still_works(
+        self, client: FlaskClient, db: Session, patient_with_booking: Booking
+    ) -> None:
+        response = client.post(
+            f"/api/v1/bookings/{patient_with_booking.id}/cancel",
+            json={},
+            headers={"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+        )
+        assert response.status_code == 200, response.json
+
+    def test_a_bearer_token_needs_no_origin_check(self, client: FlaskClient, db: Session) -> None:
+        patient = make_user(db)
+        booking = book(db, patient, make_practitioner(db), weekday_at(10))
+        token = client.post(
+            "/api/v1/auth/tokens", json={"name": "script"},
+            headers={"Authorization": "Basic x"},
+        )  # fmt: skip
+        assert token.status_code == 401  # no session: get a token after logging in
+        log_in_as(client, patient.email)
+        secret = client.post("/api/v1/auth/tokens", json={"name": "script"}).json["token"]
+        client.delete_cookie("session")
+        response = client.post(f"/api/v1/bookings/{booking.id}/cancel", json={},
+                               headers={"Authorization": f"Bearer {secret}", **EVIL})  # fmt: skip
+        assert response.status_code == 200
+
+    def test_trusted_origins_are_configurable(
+        self, app: Flask, client: FlaskClient, db: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(app.config, "TRUSTED_ORIGINS", ["https://app.example"])
+        log_in_as(client, make_user(db).email)
+        ok = client.post("/api/v1/auth/logout", headers={"Origin": "https://app.example"})
+        assert ok.status_code == 204
+
+
+class TestHeaders:
+    def test_json_answers_carry_the_secure_headers(self, client: FlaskClient) -> None:
+        response = client.get("/api/v1/specialties")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+        assert "Strict-Transport-Security" not in response.headers  # not in development
+
+    def test_errors_carry_them_too(self, client: FlaskClient) -> None:
+        response = client.get("/api/v1/nowhere")
+        assert response.status_code == 404
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    def test_production_adds_hsts(
+        self, app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(app.config, "HSTS_SECONDS", 31_536_000)
+        response = client.get("/healthz")
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
