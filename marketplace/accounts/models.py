@@ -33,6 +33,7 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    erased_at: Mapped[datetime | None]  # personal data erased at the user's request (UK GDPR)
 
     tokens: Mapped[list[AccessToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

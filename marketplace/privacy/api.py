@@ -1,0 +1,62 @@
+"""The caller's own data: a copy of all of it, and erasure (UK GDPR)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+
+from marketplace.accounts.auth import authenticated, current_account, log_out
+from marketplace.booking.bookings_api import booking_policy
+from marketplace.clock import business_today
+from marketplace.db import request_session, utcnow
+from marketplace.errors import ErrorSchema
+from marketplace.practitioners.api import evidence_folder
+from marketplace.privacy import service
+from marketplace.schemas import ApiBlueprint, StrictSchema
+
+blp = ApiBlueprint("privacy", __name__, url_prefix="/api/v1", description="Your data (UK GDPR)")
+
+
+class ExportSchema(ma.Schema):
+    account = ma.fields.Dict(required=True)
+    logins_and_tokens = ma.fields.List(ma.fields.Dict(), required=True)
+    practitioner = ma.fields.Dict(allow_none=True, required=True)
+    care_requests = ma.fields.List(ma.fields.Dict(), required=True)
+    bookings = ma.fields.List(ma.fields.Dict(), required=True)
+    messages = ma.fields.List(ma.fields.Dict(), required=True)
+    audit = ma.fields.List(ma.fields.Dict(), required=True)
+
+
+class ErasureSchema(StrictSchema):
+    password = ma.fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+
+
+@blp.route("/me/export", methods=["GET"])
+@authenticated()
+@blp.response(200, ExportSchema)
+def export() -> dict[str, Any]:
+    """Everything stored about you, as JSON (tokens and passwords only as metadata)."""
+    return service.export_account(request_session(), current_account())
+
+
+@blp.route("/me", methods=["DELETE"])
+@authenticated()
+@blp.arguments(ErasureSchema)
+@blp.response(204)
+@blp.alt_response(422, schema=ErrorSchema, description="Wrong password")
+@blp.alt_response(409, schema=ErrorSchema, description="`admin_not_erasable`")
+def erase(body: dict[str, Any]) -> None:
+    """Erase your account: personal data and notes are erased, future visits cancelled (the
+    other party is told), a practitioner is delisted and their evidence deleted."""
+    service.erase_account(
+        request_session(),
+        current_account(),
+        body["password"],
+        now=utcnow(),
+        today=business_today(),
+        policy=booking_policy(),
+        evidence_folder=evidence_folder(),
+    )
+    log_out()

@@ -1,0 +1,267 @@
+"""UK GDPR: a copy of everything stored about a user (right of access), and erasure.
+
+Erasure keeps what the business must keep and nothing that says who the person was:
+- the user row stays (bookings, requests and the audit log point at its id) with the name,
+  email, phone and password replaced; it can never log in again and the email is free;
+- future visits are cancelled, each as an ordinary cancellation (the other party is told);
+- care requests lose their notes and postcode (the point is kept to about 10 km, with the
+  outward code, since a home request must have one); bookings keep ids, times, mode and status (the
+  practitioner's work record, and what the books need), but lose the address and meeting room;
+- a practitioner is delisted, their profile text and base location cleared, and their
+  evidence files and rows deleted (the credential rows keep the number and decision: who was
+  verified, when and by whom);
+- messages still waiting for them are dropped; the audit log records `account.erased` with ids
+  only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from marketplace.accounts import service as accounts
+from marketplace.accounts.models import AccessToken, Role, User
+from marketplace.admin.audit import record_audit
+from marketplace.admin.models import AuditEntry
+from marketplace.booking import bookings
+from marketplace.booking.models import TIME_HOLDING, Booking, CareRequest, RequestStatus
+from marketplace.db import after_commit
+from marketplace.errors import Conflict, ValidationFailed
+from marketplace.notifications.models import Notification, NotificationStatus
+from marketplace.practitioners.listing import refresh_listing
+from marketplace.practitioners.models import Credential, Evidence, Practitioner
+
+ERASED_NAME = "Erased account"
+CANCELLED_FOR_ERASURE = "The account was closed."
+DISTRICT_DECIMALS = 1
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _plain(row: Any, *skip: str) -> dict[str, Any]:
+    """A row's columns as JSON-ready values (secrets and internal keys left out)."""
+    values: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        if column.key in skip:
+            continue
+        value = getattr(row, column.key)
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, datetime | date | time):
+            value = value.isoformat()
+        elif hasattr(value, "value"):  # an enum
+            value = value.value
+        values[column.key] = value
+    return values
+
+
+def export_account(session: Session, user: User) -> dict[str, Any]:
+    """Everything stored about `user`, as JSON-ready data."""
+    practitioner = session.scalar(
+        select(Practitioner)
+        .where(Practitioner.user_id == user.id)
+        .options(
+            selectinload(Practitioner.specialties),
+            selectinload(Practitioner.weekly_rules),
+            selectinload(Practitioner.exceptions),
+            selectinload(Practitioner.credentials).selectinload(Credential.evidence),
+        )
+    )
+    visits = _bookings_of(session, user, practitioner)
+    subjects = [user.id] + ([practitioner.id] if practitioner else [])
+    return {
+        "account": _plain(user, "password_hash"),
+        "logins_and_tokens": [
+            _plain(token, "token_hash", "user_id")
+            for token in session.scalars(select(AccessToken).where(AccessToken.user_id == user.id))
+        ],
+        "practitioner": _practitioner_export(practitioner) if practitioner else None,
+        "care_requests": [
+            _plain(request)
+            for request in session.scalars(
+                select(CareRequest).where(CareRequest.patient_id == user.id)
+            )
+        ],
+        "bookings": [_booking_export(booking, user) for booking in visits],
+        "messages": [
+            _plain(message, "context")
+            for message in session.scalars(
+                select(Notification).where(Notification.user_id == user.id)
+            )
+        ],
+        "audit": [
+            _plain(entry, "details")
+            for entry in session.scalars(
+                select(AuditEntry).where(
+                    or_(AuditEntry.actor_id == user.id, AuditEntry.subject_id.in_(subjects))
+                )
+            )
+        ],
+    }
+
+
+def _practitioner_export(practitioner: Practitioner) -> dict[str, Any]:
+    return {
+        **_plain(practitioner),
+        "specialties": [item.slug for item in practitioner.specialties],
+        "weekly_rules": [_plain(rule, "practitioner_id") for rule in practitioner.weekly_rules],
+        "exceptions": [_plain(item, "practitioner_id") for item in practitioner.exceptions],
+        "credentials": [
+            {
+                **_plain(credential),
+                "evidence": [_plain(file, "stored_name") for file in credential.evidence],
+            }
+            for credential in practitioner.credentials
+        ],
+    }
+
+
+def _bookings_of(session: Session, user: User, practitioner: Practitioner | None) -> list[Booking]:
+    mine = Booking.patient_id == user.id
+    if practitioner is not None:
+        mine = or_(mine, Booking.practitioner_id == practitioner.id)
+    return list(session.scalars(select(Booking).where(mine).order_by(Booking.starts_at)))
+
+
+def _booking_export(booking: Booking, user: User) -> dict[str, Any]:
+    """The patient's own visits in full; a practitioner's without the patient's address."""
+    hidden: tuple[str, ...] = ("idempotency_digest",)
+    if booking.patient_id != user.id:
+        hidden += ("address", "postcode", "latitude", "longitude")
+    return _plain(booking, *hidden)
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+
+def erase_account(
+    session: Session,
+    user: User,
+    password: str,
+    *,
+    now: datetime,
+    today: date,
+    policy: bookings.BookingPolicy,
+    evidence_folder: Path,
+) -> None:
+    """Erase the caller's personal data (they confirm with their password)."""
+    if user.role is Role.ADMIN:
+        raise Conflict("An admin account is closed by another admin, not erased.",
+                       code="admin_not_erasable")  # fmt: skip
+    try:
+        accounts.authenticate(session, user.email, password)
+    except accounts.InvalidCredentials:
+        raise ValidationFailed.for_field("password", "The password is wrong.") from None
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user.id))
+    _cancel_future_visits(session, user, practitioner, now, policy)
+    _erase_patient_data(session, user)
+    if practitioner is not None:
+        _erase_practitioner_data(session, user, practitioner, today, evidence_folder)
+    _drop_waiting_messages(session, user.id)
+    accounts.revoke_other_tokens(session, user, keep=None)
+    user.email = f"erased-{user.id.hex}@erased.invalid"
+    user.full_name = ERASED_NAME
+    user.phone = None
+    user.password_hash = "!erased"  # matches no password  # noqa: S105
+    user.is_active = False
+    user.erased_at = now
+    record_audit(session, actor_id=user.id, action="account.erased", subject_type="user",
+                 subject_id=user.id)  # fmt: skip
+    session.flush()
+
+
+def _cancel_future_visits(
+    session: Session,
+    user: User,
+    practitioner: Practitioner | None,
+    now: datetime,
+    policy: bookings.BookingPolicy,
+) -> None:
+    upcoming = [
+        booking
+        for booking in _bookings_of(session, user, practitioner)
+        if booking.status in TIME_HOLDING and booking.starts_at > now
+    ]
+    for booking in upcoming:
+        bookings.cancel_booking(session, user, booking.id, CANCELLED_FOR_ERASURE, now=now,
+                                policy=policy)  # fmt: skip
+
+
+def _erase_patient_data(session: Session, user: User) -> None:
+    for request in session.scalars(select(CareRequest).where(CareRequest.patient_id == user.id)):
+        request.notes = request.postcode = None
+        if request.latitude is not None and request.longitude is not None:
+            # A home request must keep a point: only the district's, to about 10 km.
+            request.latitude = round(request.latitude, DISTRICT_DECIMALS)
+            request.longitude = round(request.longitude, DISTRICT_DECIMALS)
+        if request.status is RequestStatus.OPEN:
+            request.status = RequestStatus.WITHDRAWN
+    session.execute(
+        update(Booking)
+        .where(Booking.patient_id == user.id)
+        .values(
+            address=None,
+            postcode=None,
+            latitude=None,
+            longitude=None,
+            video_room=None,
+            idempotency_key=None,
+            idempotency_digest=None,
+            cancellation_reason=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _erase_practitioner_data(
+    session: Session, user: User, practitioner: Practitioner, today: date, folder: Path
+) -> None:
+    user.is_active = False
+    practitioner.bio = ""
+    practitioner.base_postcode = None
+    practitioner.latitude = practitioner.longitude = None
+    refresh_listing(session, practitioner, today, actor_id=user.id)
+    files = session.scalars(
+        select(Evidence).join(Credential).where(Credential.practitioner_id == practitioner.id)
+    ).all()
+    _delete_after_commit(session, [folder / file.stored_name for file in files])
+    for file in files:
+        session.delete(file)
+    session.execute(
+        update(Booking)
+        .where(Booking.practitioner_id == practitioner.id)
+        .values(video_room=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _delete_after_commit(session: Session, paths: Iterable[Path]) -> None:
+    kept = list(paths)
+
+    def delete() -> None:
+        for path in kept:
+            path.unlink(missing_ok=True)
+
+    after_commit(session, delete)
+
+
+def _drop_waiting_messages(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(
+        update(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.status.in_([NotificationStatus.PENDING, NotificationStatus.FAILED]),
+        )
+        .values(
+            status=NotificationStatus.DROPPED,
+            dropped_reason=CANCELLED_FOR_ERASURE,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
