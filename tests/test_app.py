@@ -80,7 +80,7 @@ class TestErrorEnvelope:
         assert_envelope(client.get("/api/v1/nothing-here"), 404, "not_found")
 
     def test_wrong_method_is_405_with_allowed_methods(self, client: FlaskClient) -> None:
-        error = assert_envelope(client.delete("/api/v1/me"), 405, "method_not_allowed")
+        error = assert_envelope(client.patch("/api/v1/me"), 405, "method_not_allowed")
         assert "GET" in error["details"]["allowed"]
 
     def test_oversized_body_is_413(self, client: FlaskClient, app: Flask) -> None:
