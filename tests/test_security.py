@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import marshmallow as ma
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from marshmallow import validate
 from sqlalchemy.orm import Session
 
 from marketplace.booking.models import Booking, BookingStatus
+from marketplace.schemas import InputSchema
 from tests.conftest import log_in_as
 from tests.factories import book, make_practitioner, make_user, weekday_at
 
@@ -110,3 +113,35 @@ class TestHeaders:
         monkeypatch.setitem(app.config, "HSTS_SECONDS", 31_536_000)
         response = client.get("/healthz")
         assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def _subclasses(kind: type) -> set[type]:
+    found = set(kind.__subclasses__())
+    return found.union(*(_subclasses(child) for child in found)) if found else found
+
+
+def _bounded(field: ma.fields.Field) -> bool:
+    if isinstance(field, ma.fields.List):
+        return _bounded(field.inner) and any(
+            isinstance(v, validate.Length) for v in field.validators
+        )
+    if not isinstance(field, ma.fields.String) or isinstance(
+        field, ma.fields.Email | ma.fields.UUID
+    ):
+        return True  # Email has its own length limit; other types are not free text
+    return any(
+        (isinstance(v, validate.Length) and v.max is not None)
+        or isinstance(v, validate.OneOf | validate.Regexp)
+        for v in field.validators
+    )
+
+
+def test_every_string_a_client_sends_has_a_length_limit(app: Flask) -> None:
+    fields = {
+        f"{schema.__module__}.{schema.__name__}.{name}": field
+        for schema in _subclasses(InputSchema)
+        for name, field in schema._declared_fields.items()
+        if not field.dump_only
+    }
+    assert len(fields) > 50  # every request schema is an InputSchema
+    assert [name for name, field in fields.items() if not _bounded(field)] == []
