@@ -66,6 +66,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         or f"sqla+sqlite:///{instance_path / 'broker.db'}"
     )
     development = env == "development"
+    if env == "production" and _env_bool(environ, "SQL_ECHO", False):
+        raise ConfigurationError("SQL_ECHO logs query values (personal data): not in production")
     if environ.get("LOG_FORMAT", "plain") not in ("plain", "json"):
         raise ConfigurationError("LOG_FORMAT must be plain or json")
     if environ.get("SMS_BACKEND", "file") not in ("file", "twilio"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from flask import Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -37,8 +38,21 @@ class RequestLoaderLoginManager(LoginManager):  # type: ignore[misc]
         self._update_request_context_with_user(user)
 
 
+def client_network() -> str:
+    """The client's address as rate limits see it: an IPv6 client is its /64 (one household or
+    server gets a whole /64, so single addresses are free to rotate)."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
+
+
 login_manager = RequestLoaderLoginManager()
-limiter = Limiter(key_func=get_remote_address)
+limiter = Limiter(key_func=client_network)
 
 
 def login_attempt_account() -> str:
@@ -67,3 +81,14 @@ def limit_failed_logins(view: F) -> F:
         methods=["POST"],
     )
     return cast(F, per_address(per_account(view)))
+
+
+def limit_password_checks(view: F) -> F:
+    """A wrong current password (422) on a signed-in request counts like a failed login, per
+    account: a stolen session cannot guess its way to the password."""
+    return cast(F, limiter.shared_limit(  # one budget across every view that checks it
+        lambda: current_app.config["RATELIMIT_FAILED_LOGIN"],
+        scope="password-check",
+        key_func=lambda: str(getattr(current_user, "id", "anonymous")),
+        deduct_when=lambda response: response.status_code == 422,
+    )(view))  # fmt: skip

@@ -83,8 +83,9 @@ def refuse_cross_site_requests() -> None:
     (not a browser). The back office's forms also carry a CSRF token."""
     if request.method not in STATE_CHANGING_METHODS:
         return
-    if request.authorization is not None and request.authorization.type == "bearer":
-        return
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and secret.strip():
+        return  # authenticated by the token alone (an empty one falls back to the cookie)
     if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
         return
     fetch_site = request.headers.get("Sec-Fetch-Site")
@@ -93,13 +94,13 @@ def refuse_cross_site_requests() -> None:
             raise CrossSiteRequest()
         return
     origin = request.headers.get("Origin")
-    if origin is not None and origin not in _trusted_origins():
+    if origin is not None and origin.lower() not in _trusted_origins():
         raise CrossSiteRequest()
 
 
 def _trusted_origins() -> set[str]:
-    own = request.host_url.rstrip("/")
-    return {own, *current_app.config["TRUSTED_ORIGINS"]}
+    own = request.host_url.rstrip("/").lower()
+    return {own, *(origin.rstrip("/").lower() for origin in current_app.config["TRUSTED_ORIGINS"])}
 
 
 def add_security_headers(response: Response) -> Response:
@@ -108,6 +109,8 @@ def add_security_headers(response: Response) -> Response:
     headers["X-Content-Type-Options"] = "nosniff"
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):  # answers hold personal data: never in a shared cache
+        headers["Cache-Control"] = "no-store"
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
     else:  # JSON, files: nothing in them may run or be framed

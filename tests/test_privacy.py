@@ -12,13 +12,19 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import AccessToken, Role, User
 from marketplace.admin.models import AuditEntry
 from marketplace.booking.models import Booking, BookingStatus, CareRequest
 from marketplace.clock import business_today
-from marketplace.notifications.models import Notification
+from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.models import Evidence, ListingStatus, Mode, Practitioner
+from marketplace.practitioners.models import (
+    Evidence,
+    ListingStatus,
+    Mode,
+    Practitioner,
+    WeeklyRule,
+)
 from tests.conftest import PASSWORD, log_in_as, login
 from tests.factories import book, make_practitioner, make_user, weekday_at
 
@@ -104,6 +110,13 @@ class TestErasure:
         patient, practitioner, future, past = a_patient_with_history(db)
         email = patient.email
         log_in_as(client, email)
+        client.post("/api/v1/auth/tokens", json={"name": "Zelda's phone"})
+        in_flight = db.scalars(
+            select(Notification).where(Notification.user_id == patient.id)
+        ).first()
+        assert in_flight is not None
+        in_flight.status = NotificationStatus.SENDING  # a worker is sending it right now
+        db.flush()
         assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
         db.expire_all()
         erased = db.get_one(User, patient.id)
@@ -130,6 +143,13 @@ class TestErasure:
             Notification.subject_id == future.id, Notification.template == "booking_cancelled",
             Notification.user_id == practitioner.user_id)).all()  # fmt: skip
         assert len(told) == 1
+        theirs = db.scalars(select(Notification).where(Notification.user_id == patient.id)).all()
+        assert all(n.status is not NotificationStatus.PENDING for n in theirs)
+        assert db.get_one(Notification, in_flight.id).status is NotificationStatus.DROPPED
+        assert all(n.context == {} for n in theirs)
+        tokens = db.scalars(select(AccessToken).where(AccessToken.user_id == patient.id)).all()
+        assert all(t.revoked_at is not None and t.name is None for t in tokens)
+        assert kept.idempotency_key is None
         [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "account.erased"))
         assert entry.subject_id == patient.id
         assert not entry.details
@@ -160,6 +180,10 @@ class TestErasure:
         assert db.scalars(select(Evidence)).all() == []
         gone = db.get_one(Practitioner, practitioner.id)
         assert gone.status is not ListingStatus.LISTED
+        assert (gone.bio, gone.base_postcode, gone.languages) == ("", None, [])
+        assert (
+            db.scalars(select(WeeklyRule).where(WeeklyRule.practitioner_id == gone.id)).all() == []
+        )
         assert client.get(f"/api/v1/practitioners/{practitioner.id}").status_code == 404
         assert db.get_one(Booking, booking.id).status is BookingStatus.CANCELLED
         told = db.scalars(select(Notification.user_id).where(
@@ -172,3 +196,26 @@ class TestErasure:
         log_in_as(client, admin.email)
         response = client.delete("/api/v1/me", json={"password": PASSWORD})
         assert response.status_code == 409
+
+
+def test_staff_reads_of_health_notes_and_addresses_are_on_the_record(
+    client: FlaskClient, db: Session
+) -> None:
+    patient, _, future, _ = a_patient_with_history(db)
+    request = db.scalars(select(CareRequest).where(CareRequest.patient_id == patient.id)).one()
+    admin = make_user(db, Role.ADMIN)
+    log_in_as(client, admin.email)
+    assert client.get(f"/api/v1/requests/{request.id}").json["notes"] == NOTES
+    assert client.get(f"/api/v1/bookings/{future.id}").json["address"] == HOME["address"]
+    actions = {
+        (entry.action, entry.subject_id, entry.actor_id)
+        for entry in db.scalars(select(AuditEntry).where(AuditEntry.action.like("%.viewed")))
+    }
+    assert actions == {("care_request.viewed", request.id, admin.id),
+                       ("booking.viewed", future.id, admin.id)}  # fmt: skip
+    log_in_as(client, patient.email)  # the patient's own reads are not audited
+    client.get(f"/api/v1/requests/{request.id}")
+    own_reads = select(AuditEntry).where(
+        AuditEntry.actor_id == patient.id, AuditEntry.action.like("%.viewed")
+    )
+    assert db.scalars(own_reads).all() == []

@@ -123,3 +123,16 @@ def test_lines_carry_the_request_id(app: Flask, caplog: pytest.LogCaptureFixture
            if record.name == "marketplace.probe"}  # fmt: skip
     assert ids == {"in a request": "abcdef123456", "outside": NO_ID}
     assert '"request_id": "abcdef123456"' in formatter("json").format(caplog.records[0])
+
+
+def test_task_lines_carry_the_task_id(app: Flask) -> None:
+    seen: list[str] = []
+
+    @app.extensions["celery"].task(name="tests.log_probe")
+    def log_probe() -> None:
+        make_record = logging.getLogRecordFactory()  # what every logger uses
+        record = make_record("marketplace.probe", logging.INFO, __file__, 0, "in a task", (), None)
+        seen.append(record.request_id)
+
+    log_probe.apply(task_id="task-0123456789")
+    assert seen == ["task-0123456789"]

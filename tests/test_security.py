@@ -13,6 +13,7 @@ from marshmallow import validate
 from sqlalchemy.orm import Session
 
 from marketplace.booking.models import Booking, BookingStatus
+from marketplace.config import ConfigurationError, build_config
 from marketplace.schemas import InputSchema
 from tests.conftest import log_in_as
 from tests.factories import book, make_practitioner, make_user, weekday_at
@@ -69,7 +70,18 @@ class TestCrossSiteRequests:
         )
         assert response.status_code == 200, response.json
 
-    def test_a_bearer_token_needs_no_origin_check(self, client: FlaskClient, db: Session) -> None:
+    def test_an_empty_bearer_header_does_not_skip_the_check(
+        self, client: FlaskClient, db: Session, patient_with_booking: Booking
+    ) -> None:
+        response = client.post(f"/api/v1/bookings/{patient_with_booking.id}/cancel", json={},
+                               headers={"Authorization": "Bearer ", **EVIL})  # fmt: skip
+        assert response.status_code == 403
+        db.refresh(patient_with_booking)
+        assert patient_with_booking.status is BookingStatus.CONFIRMED
+
+    def test_a_bearer_token_needs_no_origin_check(
+        self, app: Flask, client: FlaskClient, db: Session
+    ) -> None:
         patient = make_user(db)
         booking = book(db, patient, make_practitioner(db), weekday_at(10))
         token = client.post(
@@ -79,7 +91,8 @@ class TestCrossSiteRequests:
         assert token.status_code == 401  # no session: get a token after logging in
         log_in_as(client, patient.email)
         secret = client.post("/api/v1/auth/tokens", json={"name": "script"}).json["token"]
-        client.delete_cookie("session")
+        client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+        assert client.get("/api/v1/me").status_code == 401  # the cookie is really gone
         response = client.post(f"/api/v1/bookings/{booking.id}/cancel", json={},
                                headers={"Authorization": f"Bearer {secret}", **EVIL})  # fmt: skip
         assert response.status_code == 200
@@ -101,6 +114,14 @@ class TestHeaders:
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
         assert "Strict-Transport-Security" not in response.headers  # not in development
+
+    def test_api_answers_are_never_cached(self, client: FlaskClient) -> None:
+        assert client.get("/api/v1/specialties").headers["Cache-Control"] == "no-store"
+
+    def test_sql_echo_is_refused_in_production(self, tmp_path: Any) -> None:
+        with pytest.raises(ConfigurationError, match="SQL_ECHO"):
+            build_config(tmp_path, {"MARKETPLACE_ENV": "production", "SECRET_KEY": "k",
+                                    "SQL_ECHO": "true"})  # fmt: skip
 
     def test_errors_carry_them_too(self, client: FlaskClient) -> None:
         response = client.get("/api/v1/nowhere")
@@ -125,10 +146,8 @@ def _bounded(field: ma.fields.Field) -> bool:
         return _bounded(field.inner) and any(
             isinstance(v, validate.Length) for v in field.validators
         )
-    if not isinstance(field, ma.fields.String) or isinstance(
-        field, ma.fields.Email | ma.fields.UUID
-    ):
-        return True  # Email has its own length limit; other types are not free text
+    if not isinstance(field, ma.fields.String) or isinstance(field, ma.fields.UUID):
+        return True  # not free text (emails are strings too: they need their limit)
     return any(
         (isinstance(v, validate.Length) and v.max is not None)
         or isinstance(v, validate.OneOf | validate.Regexp)
@@ -145,3 +164,29 @@ def test_every_string_a_client_sends_has_a_length_limit(app: Flask) -> None:
     }
     assert len(fields) > 50  # every request schema is an InputSchema
     assert [name for name, field in fields.items() if not _bounded(field)] == []
+
+
+class TestGuessing:
+    def test_a_stolen_session_cannot_guess_the_password(
+        self, client: FlaskClient, db: Session
+    ) -> None:
+        log_in_as(client, make_user(db).email)
+        wrong = {"current_password": "a-wrong-guess", "new_password": "another-long-password"}
+        statuses = [client.post("/api/v1/me/password", json=wrong).status_code for _ in range(11)]
+        assert statuses[:10] == [422] * 10
+        assert statuses[10] == 429
+        assert client.delete("/api/v1/me", json={"password": "guess"}).status_code == 429
+
+    def test_an_ipv6_client_is_limited_by_its_64(self, client: FlaskClient) -> None:
+        def attempt(host: int) -> int:
+            return client.post(
+                "/api/v1/auth/login",
+                json={"email": f"someone{host}@example.org", "password": "wrong-password"},
+                environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{host:x}"},
+            ).status_code
+
+        assert [attempt(host) for host in range(10)] == [401] * 10
+        assert attempt(99) == 429  # a new address in the same /64
+        other = client.post("/api/v1/auth/login", json={"email": "x@example.org", "password": "y"},
+                            environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})  # fmt: skip
+        assert other.status_code == 401

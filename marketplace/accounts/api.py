@@ -27,7 +27,7 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.db import request_session
 from marketplace.errors import ErrorSchema
-from marketplace.extensions import limit_failed_logins, limiter
+from marketplace.extensions import limit_failed_logins, limit_password_checks, limiter
 from marketplace.pagination import PageQuerySchema
 from marketplace.schemas import ApiBlueprint
 
@@ -114,6 +114,7 @@ def me() -> User:
 
 @blp.route("/me/password", methods=["POST"])
 @authenticated()
+@limit_password_checks
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
 def change_password(body: dict[str, Any]) -> None:

@@ -327,6 +327,7 @@ def evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
     # Framed by the credential page only. No stricter policy: Chromium's PDF viewer shows a
     # blank frame under default-src 'none'; nosniff keeps the checked content type.
     response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
+from marketplace.admin.audit import record_audit
 from marketplace.booking.models import (
     TIME_HOLDING,
     Booking,
@@ -130,6 +131,15 @@ def visible_booking(session: Session, viewer: User, booking_id: uuid.UUID) -> Bo
     if viewer.role is Role.ADMIN or _is_party(booking, viewer, find_profile(session, viewer)):
         return booking
     raise NotFound("No such booking.")
+
+
+def read_booking(session: Session, viewer: User, booking_id: uuid.UUID) -> Booking:
+    """`visible_booking` for reading it; an admin's read (the home address) is audited."""
+    booking = visible_booking(session, viewer, booking_id)
+    if viewer.role is Role.ADMIN:
+        record_audit(session, actor_id=viewer.id, action="booking.viewed",
+                     subject_type="booking", subject_id=booking.id)  # fmt: skip
+    return booking
 
 
 def own_bookings(

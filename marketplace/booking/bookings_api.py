@@ -81,7 +81,7 @@ def list_bookings(query: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
 def get_booking(booking_id: uuid.UUID) -> dict[str, Any]:
     """A booking, for its patient, its practitioner or an admin."""
-    return shown(bookings.visible_booking(request_session(), current_account(), booking_id))
+    return shown(bookings.read_booking(request_session(), current_account(), booking_id))
 
 
 @blp.route("/bookings/<uuid:booking_id>/cancel", methods=["POST"])

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
+from marketplace.admin.audit import record_audit
 from marketplace.booking.models import CareRequest, RequestStatus
 from marketplace.booking.slots import free_slots_of
 from marketplace.errors import Conflict, NotFound, ValidationFailed
@@ -126,6 +127,9 @@ def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRe
     request = session.get(CareRequest, request_id)
     if request is None or (viewer.role is not Role.ADMIN and request.patient_id != viewer.id):
         raise NotFound("No such request.")
+    if viewer.role is Role.ADMIN:  # health notes read by staff: on the record, like evidence
+        record_audit(session, actor_id=viewer.id, action="care_request.viewed",
+                     subject_type="care_request", subject_id=request.id)  # fmt: skip
     return request
 
 

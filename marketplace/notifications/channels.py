@@ -37,6 +37,25 @@ class PermanentFailure(Exception):
     """The message cannot be delivered as it is; retrying would not help."""
 
 
+def describe_failure(exc: Exception) -> str:
+    """What went wrong, for the log and the row's `last_error`, without what a server may echo
+    back (SMTP replies quote the recipient's address): the kind of error and its code."""
+    kind = type(exc).__name__
+    if isinstance(exc, PermanentFailure):
+        return str(exc)  # our own words
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        return f"{kind}: {', '.join(map(str, codes))}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{kind}: {exc.smtp_code}"
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"{kind}: {exc.code}"
+    if isinstance(exc, OSError):  # refused, timed out, disconnected: the system's words
+        detail = exc.strerror or str(exc)
+        return f"{kind}: {detail}" if detail else kind
+    return kind  # anything else may carry data: its kind only
+
+
 class Transport(Protocol):
     def send(self, message: OutgoingMessage) -> None: ...
 

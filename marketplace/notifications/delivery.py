@@ -22,7 +22,7 @@ from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
-from marketplace.notifications.channels import Channels, PermanentFailure
+from marketplace.notifications.channels import Channels, PermanentFailure, describe_failure
 from marketplace.notifications.messages import Sources, compose
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import ERROR_LENGTH, DeliveryPolicy
@@ -96,10 +96,10 @@ def _deliver(
             return "dropped", _dropped("What it was about no longer needs it.")
         channels.send(notification.channel, message)
     except PermanentFailure as exc:
-        return "failed", _failed(str(exc))
+        return "failed", _failed(describe_failure(exc))
     except Exception as exc:  # SMTP down, a timeout, a provider error: try again later
-        log.warning("notification %s: attempt %s failed: %r", notification.id,
-                    notification.attempts, exc)  # fmt: skip
+        log.warning("notification %s: attempt %s failed: %s", notification.id,
+                    notification.attempts, describe_failure(exc))  # fmt: skip
         return _retry_later(notification, exc, now, policy)
     return "sent", {"status": NotificationStatus.SENT, "sent_at": now, "lease_expires_at": None}
 
@@ -117,7 +117,7 @@ def _failed(error: str) -> Changes:
 def _retry_later(
     notification: Notification, exc: Exception, now: datetime, policy: DeliveryPolicy
 ) -> tuple[str, Changes]:
-    error = f"{type(exc).__name__}: {exc}"
+    error = describe_failure(exc)
     if notification.attempts >= policy.max_attempts:
         return "failed", _failed(error)
     return "retrying", {

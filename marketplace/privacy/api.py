@@ -12,6 +12,7 @@ from marketplace.booking.bookings_api import booking_policy
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
+from marketplace.extensions import limit_password_checks
 from marketplace.practitioners.api import evidence_folder
 from marketplace.privacy import service
 from marketplace.schemas import ApiBlueprint, StrictSchema
@@ -43,6 +44,7 @@ def export() -> dict[str, Any]:
 
 @blp.route("/me", methods=["DELETE"])
 @authenticated()
+@limit_password_checks
 @blp.arguments(ErasureSchema)
 @blp.response(204)
 @blp.alt_response(422, schema=ErrorSchema, description="Wrong password")

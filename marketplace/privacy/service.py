@@ -7,11 +7,13 @@ Erasure keeps what the business must keep and nothing that says who the person w
 - care requests lose their notes and postcode (the point is kept to about 10 km, with the
   outward code, since a home request must have one); bookings keep ids, times, mode and status (the
   practitioner's work record, and what the books need), but lose the address and meeting room;
-- a practitioner is delisted, their profile text and base location cleared, and their
-  evidence files and rows deleted (the credential rows keep the number and decision: who was
-  verified, when and by whom);
-- messages still waiting for them are dropped; the audit log records `account.erased` with ids
-  only.
+- a practitioner is delisted; their profile text, languages, base location, hours and any
+  suspension reason cleared; their evidence files and rows deleted. The credential rows keep the
+  kind, number, status and dates (the record of who was verified, when and by whom; the number
+  is public on the HCPC register anyway), without the admins' free-text notes;
+- messages not yet sent to them are dropped, and every message's context cleared; reasons they
+  gave for cancelling and the names of their tokens are cleared; the audit log records
+  `account.erased` with ids only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.accounts import service as accounts
@@ -35,7 +37,13 @@ from marketplace.db import after_commit
 from marketplace.errors import Conflict, ValidationFailed
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.practitioners.listing import refresh_listing
-from marketplace.practitioners.models import Credential, Evidence, Practitioner
+from marketplace.practitioners.models import (
+    AvailabilityException,
+    Credential,
+    Evidence,
+    Practitioner,
+    WeeklyRule,
+)
 
 ERASED_NAME = "Erased account"
 CANCELLED_FOR_ERASURE = "The account was closed."
@@ -90,7 +98,7 @@ def export_account(session: Session, user: User) -> dict[str, Any]:
         ],
         "bookings": [_booking_export(booking, user) for booking in visits],
         "messages": [
-            _plain(message, "context")
+            _plain(message)
             for message in session.scalars(
                 select(Notification).where(Notification.user_id == user.id)
             )
@@ -163,7 +171,8 @@ def erase_account(
     _erase_patient_data(session, user)
     if practitioner is not None:
         _erase_practitioner_data(session, user, practitioner, today, evidence_folder)
-    _drop_waiting_messages(session, user.id)
+    _forget_messages(session, user.id)
+    _forget_own_words(session, user.id)
     accounts.revoke_other_tokens(session, user, keep=None)
     user.email = f"erased-{user.id.hex}@erased.invalid"
     user.full_name = ERASED_NAME
@@ -224,9 +233,19 @@ def _erase_practitioner_data(
 ) -> None:
     user.is_active = False
     practitioner.bio = ""
+    practitioner.languages = []
     practitioner.base_postcode = None
     practitioner.latitude = practitioner.longitude = None
+    practitioner.suspension_reason = None
     refresh_listing(session, practitioner, today, actor_id=user.id)
+    for rows in (WeeklyRule, AvailabilityException):
+        session.execute(delete(rows).where(rows.practitioner_id == practitioner.id))
+    session.execute(
+        update(Credential)
+        .where(Credential.practitioner_id == practitioner.id)
+        .values(register_check=None, decision_reason=None)
+        .execution_options(synchronize_session=False)
+    )
     files = session.scalars(
         select(Evidence).join(Credential).where(Credential.practitioner_id == practitioner.id)
     ).all()
@@ -241,6 +260,22 @@ def _erase_practitioner_data(
     )
 
 
+def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
+    """Free text they wrote elsewhere: reasons they gave for cancelling, names of their tokens."""
+    session.execute(
+        update(Booking)
+        .where(Booking.cancelled_by_id == user_id)
+        .values(cancellation_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(AccessToken)
+        .where(AccessToken.user_id == user_id)
+        .values(name=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _delete_after_commit(session: Session, paths: Iterable[Path]) -> None:
     kept = list(paths)
 
@@ -251,17 +286,27 @@ def _delete_after_commit(session: Session, paths: Iterable[Path]) -> None:
     after_commit(session, delete)
 
 
-def _drop_waiting_messages(session: Session, user_id: uuid.UUID) -> None:
+def _forget_messages(session: Session, user_id: uuid.UUID) -> None:
+    """Messages not yet out are dropped (one being sent now is dropped once it comes back from
+    its lease); what any message to them was about (its context) is cleared."""
     session.execute(
         update(Notification)
         .where(
             Notification.user_id == user_id,
-            Notification.status.in_([NotificationStatus.PENDING, NotificationStatus.FAILED]),
+            Notification.status.in_(
+                [NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.FAILED]
+            ),
         )
         .values(
             status=NotificationStatus.DROPPED,
             dropped_reason=CANCELLED_FOR_ERASURE,
             lease_expires_at=None,
         )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id)
+        .values(context={})
         .execution_options(synchronize_session=False)
     )

@@ -183,6 +183,17 @@ class TestSending:
         assert failed.status is NotificationStatus.FAILED
         assert "SMTP down" in (failed.last_error or "")
 
+    def test_failures_are_kept_without_what_the_server_echoed(
+        self, app: Flask, db: Session, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        notification_id = queue(db)
+        busy = smtplib.SMTPRecipientsRefused({"pat@example.org": (450, b"<pat@example.org> busy")})
+        assert send(app, db, [notification_id], RecordingChannels(busy), utcnow()) == {
+            "retrying": 1
+        }
+        assert row(db, notification_id).last_error == "SMTPRecipientsRefused: 450"
+        assert "pat@example.org" not in caplog.text
+
     def test_a_permanent_failure_is_not_retried(self, app: Flask, db: Session) -> None:
         notification_id = queue(db)
         refused = RecordingChannels(PermanentFailure("the mail server refused the address"))
