@@ -68,6 +68,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     from marketplace.health import blueprint as health_blueprint
     from marketplace.practitioners import api as practitioners_api
     from marketplace.privacy import api as privacy_api
+    from marketplace.reviews import api as reviews_api
 
     init_auth(app)
     api.register_blueprint(accounts_api.blp)
@@ -76,6 +77,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     api.register_blueprint(booking_api.blp)
     api.register_blueprint(bookings_api.blp)
     api.register_blueprint(privacy_api.blp)
+    api.register_blueprint(reviews_api.blp)
     app.register_blueprint(health_blueprint)
     init_admin_pages(app)
 

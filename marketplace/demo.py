@@ -25,9 +25,12 @@ from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_ou
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.models import CredentialKind, Mode, Practitioner, Profession
+from marketplace.reviews import service as reviews
 
 DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
 ADMIN_EMAIL = "admin@demo.example"
+DEMO_REVIEW = "Clear, patient and practical: the exercises fit around my day."
+DEMO_REPLY = "Thank you, keep going with the balance work!"
 PATIENT_EMAIL = "patient@demo.example"
 
 PEOPLE: list[tuple[str, str, Role, str | None]] = [
@@ -203,16 +206,18 @@ def _load_bookings(session: Session, today: date, now: datetime) -> None:
     if not listed:
         return
     visited = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=14)
-    session.add(
-        Booking(
-            practitioner_id=listed[0].id,
-            patient_id=patient.id,
-            mode=Mode.VIDEO,
-            starts_at=visited,
-            ends_at=visited + timedelta(minutes=listed[0].session_minutes),
-            status=BookingStatus.COMPLETED,
-        )
+    past = Booking(
+        practitioner_id=listed[0].id,
+        patient_id=patient.id,
+        mode=Mode.VIDEO,
+        starts_at=visited,
+        ends_at=visited + timedelta(minutes=listed[0].session_minutes),
+        status=BookingStatus.COMPLETED,
     )
+    session.add(past)
+    session.flush()
+    reviewed = reviews.review_visit(session, patient, past.id, 5, DEMO_REVIEW, now)
+    reviews.reply_to_review(session, listed[0].user, reviewed.id, DEMO_REPLY, now)
     for mode in (Mode.VIDEO, Mode.HOME):
         offering = next((p for p in listed if mode in p.modes), None)
         if offering is not None:

@@ -15,6 +15,7 @@ from marketplace.practitioners.models import (
     PractitionerSpecialty,
     WeeklyRule,
 )
+from marketplace.reviews.models import Review
 
 __all__ = [
     "AccessToken",
@@ -31,6 +32,7 @@ __all__ = [
     "Practitioner",
     "PractitionerSpecialty",
     "Reminder",
+    "Review",
     "User",
     "WeeklyRule",
 ]

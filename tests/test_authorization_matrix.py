@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, TokenKind, User
 from marketplace.booking import service as care_requests
+from marketplace.booking.models import BookingStatus
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
@@ -32,6 +34,7 @@ from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import queue_notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Mode
+from marketplace.reviews import service as reviews
 from tests.factories import (
     book,
     hcpc_fields,
@@ -71,6 +74,12 @@ def build_world(db: Session, app: Flask) -> World:
     }, TableGeocoder(), utcnow())  # fmt: skip
     booking = book(db, patient_a, x, weekday_at(10), Mode.HOME, address=ADDRESS,
                    postcode="SW1A 1AA")  # fmt: skip
+    visited = book(db, patient_a, x, weekday_at(13))
+    visited.starts_at -= timedelta(days=14)
+    visited.ends_at -= timedelta(days=14)
+    visited.status = BookingStatus.COMPLETED
+    db.flush()
+    review = reviews.review_visit(db, patient_a, visited.id, 5, "Very patient.", utcnow())
     failed_id = queue_notification(
         db, user_id=patient_a.id, template="booking_confirmed", subject_type="booking",
         subject_id=booking.id, dedupe_key=f"matrix:{uuid.uuid4()}", context={"role": "patient"},
@@ -91,6 +100,7 @@ def build_world(db: Session, app: Flask) -> World:
         "request": str(request.id), "booking": str(booking.id), "credential": str(credential.id),
         "evidence": str(evidence.id), "x": str(x.id), "pending": str(credential.practitioner_id),
         "notification": str(failed.id), "token": str(own_token.record.id),
+        "review": str(review.id),
         "start": weekday_at(11, days_ahead=5).isoformat(),
         "later": weekday_at(15).isoformat(),
         "window_end": weekday_at(17, days_ahead=8).isoformat(),
@@ -175,6 +185,12 @@ row(
 )
 row("POST", "/api/v1/bookings/{booking}/complete", None, 401, 403, 403, 409, 404, 403)
 row("POST", "/api/v1/bookings/{booking}/no-show", None, 401, 403, 403, 409, 404, 403)
+# Reviews (A's completed visit with X)
+row("POST", "/api/v1/bookings/{booking}/review", {"rating": 5}, 401, 409, 404, 403, 403, 403)
+row("POST", "/api/v1/reviews/{review}/reply", {"reply": "Thank you."}, 401, 403, 403, 200, 404, 403)
+row("POST", "/api/v1/admin/reviews/{review}/hide", {"reason": "Names a patient."},
+    401, 403, 403, 403, 403, 200)  # fmt: skip
+row("GET", "/api/v1/practitioners/{x}/reviews", None, 200, 200, 200, 200, 200, 200)
 # Admin API
 row("GET", "/api/v1/admin/credentials", None, 401, 403, 403, 403, 403, 200)
 row("POST", "/api/v1/admin/credentials/{credential}/decision",
@@ -291,6 +307,7 @@ def _rule_of(path: str) -> str:
         "{request}": "<uuid:request_id>", "{booking}": "<uuid:booking_id>",
         "{credential}": "<uuid:credential_id>", "{evidence}": "<uuid:evidence_id>",
         "{notification}": "<uuid:notification_id>", "{token}": "<uuid:token_id>",
+        "{review}": "<uuid:review_id>",
     }  # fmt: skip
     for placeholder, rule in rules.items():
         path = path.replace(placeholder, rule)

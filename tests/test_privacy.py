@@ -16,6 +16,7 @@ from marketplace.accounts.models import AccessToken, Role, User
 from marketplace.admin.models import AuditEntry
 from marketplace.booking.models import Booking, BookingStatus, CareRequest
 from marketplace.clock import business_today
+from marketplace.db import utcnow
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import (
@@ -25,6 +26,8 @@ from marketplace.practitioners.models import (
     Practitioner,
     WeeklyRule,
 )
+from marketplace.reviews import service as reviews
+from marketplace.reviews.models import Review
 from tests.conftest import PASSWORD, log_in_as, login
 from tests.factories import book, make_practitioner, make_user, weekday_at
 
@@ -219,3 +222,18 @@ def test_staff_reads_of_health_notes_and_addresses_are_on_the_record(
         AuditEntry.actor_id == patient.id, AuditEntry.action.like("%.viewed")
     )
     assert db.scalars(own_reads).all() == []
+
+
+def test_erasure_clears_review_comments_and_keeps_the_stars(
+    client: FlaskClient, db: Session
+) -> None:
+    patient, _, _, past = a_patient_with_history(db)
+    written = reviews.review_visit(db, patient, past.id, 4, "My neighbour Ann recommended her",
+                                   utcnow())  # fmt: skip
+    log_in_as(client, patient.email)
+    exported = client.get("/api/v1/me/export").json
+    assert exported["reviews"][0]["comment"].startswith("My neighbour")
+    assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
+    db.expire_all()
+    kept = db.get_one(Review, written.id)
+    assert (kept.comment, kept.rating) == (None, 4)

@@ -50,6 +50,7 @@ from marketplace.practitioners.models import (
     Profession,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
+from marketplace.reviews.service import rating_summaries
 
 NEXT_SLOTS = 3
 PAGE = 40
@@ -392,7 +393,7 @@ def match_practitioners(
         context = _Evaluation(now, window, seen, bookings)
         for candidate in page:
             if _cannot_enter(candidate, best, limit):
-                return _ranked(best)
+                return _with_ratings(session, _ranked(best))
             practitioner = practitioners.get(candidate.practitioner_id)
             if practitioner is None:  # the listing rule says no (e.g. deactivated just now)
                 continue
@@ -400,7 +401,18 @@ def match_practitioners(
             if match is not None:
                 insort(best, (-rank_key(match.score), candidate.practitioner_id, match))
                 del best[limit:]
-    return _ranked(best)
+    return _with_ratings(session, _ranked(best))
+
+
+def _with_ratings(session: Session, matches: list[Match]) -> list[Match]:
+    """A reason line with the rating ('4.8 from 23 reviews'): shown, not ranked on."""
+    ratings = rating_summaries(session, [match.practitioner.id for match in matches])
+    for match in matches:
+        rating = ratings.get(match.practitioner.id)
+        reason = rating.reason if rating else None
+        if reason:
+            match.reasons.append(reason)
+    return matches
 
 
 def _ranked(best: list[tuple[int, uuid.UUID, Match]]) -> list[Match]:

@@ -35,6 +35,7 @@ from marketplace.practitioners.schemas import (
 )
 from marketplace.practitioners.vocabulary import SPECIALTIES
 from marketplace.requests import accepts_multipart, allow_body_up_to
+from marketplace.reviews import service as reviews
 from marketplace.schemas import ApiBlueprint
 
 blp = ApiBlueprint(
@@ -161,8 +162,12 @@ def get_availability() -> Practitioner:
 @blp.response(200, PublicProfileSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="Not listed")
 def public_profile(practitioner_id: uuid.UUID) -> dict[str, Any]:
-    """A listed practitioner's public profile."""
-    return service.public_profile(request_session(), practitioner_id, business_today())
+    """A listed practitioner's public profile, with their rating and recent reviews."""
+    session = request_session()
+    profile = service.public_profile(session, practitioner_id, business_today())
+    recent = reviews.visible_reviews(session, practitioner_id, reviews.RECENT, None).items
+    return profile | {"rating": reviews.rating_summary(session, practitioner_id),
+                      "recent_reviews": recent}  # fmt: skip
 
 
 @blp.route("/practitioners/<uuid:practitioner_id>/slots", methods=["GET"])

@@ -17,6 +17,7 @@ from marketplace.practitioners.models import (
     Profession,
 )
 from marketplace.practitioners.vocabulary import SpecialtyKind
+from marketplace.reviews.schemas import RatingSchema, ReviewSchema
 from marketplace.schemas import (
     InputSchema,
     StrictSchema,
@@ -153,6 +154,8 @@ class PublicProfileSchema(ma.Schema):
     price_pence = ma.fields.Integer(required=True)
     languages = ma.fields.List(ma.fields.String(), required=True)
     verified_until = ma.fields.Date(attribute="listed_until", allow_none=True)
+    rating = ma.fields.Nested(RatingSchema, required=True)
+    recent_reviews = ma.fields.List(ma.fields.Nested(ReviewSchema), required=True)
 
 
 class OpeningSchema(StrictSchema):

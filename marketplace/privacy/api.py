@@ -27,6 +27,7 @@ class ExportSchema(ma.Schema):
     care_requests = ma.fields.List(ma.fields.Dict(), required=True)
     bookings = ma.fields.List(ma.fields.Dict(), required=True)
     messages = ma.fields.List(ma.fields.Dict(), required=True)
+    reviews = ma.fields.List(ma.fields.Dict(), required=True)
     audit = ma.fields.List(ma.fields.Dict(), required=True)
 
 

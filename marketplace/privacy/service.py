@@ -44,6 +44,7 @@ from marketplace.practitioners.models import (
     Practitioner,
     WeeklyRule,
 )
+from marketplace.reviews.models import Review
 
 ERASED_NAME = "Erased account"
 CANCELLED_FOR_ERASURE = "The account was closed."
@@ -102,6 +103,10 @@ def export_account(session: Session, user: User) -> dict[str, Any]:
             for message in session.scalars(
                 select(Notification).where(Notification.user_id == user.id)
             )
+        ],
+        "reviews": [
+            _plain(review)
+            for review in session.scalars(select(Review).where(Review.author_id == user.id))
         ],
         "audit": [
             _plain(entry, "details")
@@ -261,7 +266,8 @@ def _erase_practitioner_data(
 
 
 def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
-    """Free text they wrote elsewhere: reasons they gave for cancelling, names of their tokens."""
+    """Free text they wrote elsewhere: reasons they gave for cancelling, names of their tokens,
+    their review comments (the star ratings stay: they say nothing about who gave them)."""
     session.execute(
         update(Booking)
         .where(Booking.cancelled_by_id == user_id)
@@ -272,6 +278,12 @@ def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
         update(AccessToken)
         .where(AccessToken.user_id == user_id)
         .values(name=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Review)
+        .where(Review.author_id == user_id)
+        .values(comment=None)
         .execution_options(synchronize_session=False)
     )
 

@@ -1,0 +1,139 @@
+"""Reviews: only the patient of a completed visit reviews it, once; the practitioner replies
+once; admins hide a review with a reason (audited with ids only). Hidden reviews are gone from
+everything public, the average and count included."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Role, User
+from marketplace.admin.audit import record_audit
+from marketplace.booking.models import Booking, BookingStatus
+from marketplace.errors import Conflict, Forbidden, NotFound
+from marketplace.pagination import Page, paginate
+from marketplace.practitioners.models import Practitioner
+from marketplace.reviews.models import Review
+
+RECENT = 3
+
+
+class AlreadyReviewed(Conflict):
+    code = "already_reviewed"
+    message = "This visit has been reviewed already."
+
+
+class NotReviewable(Conflict):
+    code = "visit_not_completed"
+    message = "Only a completed visit can be reviewed."
+
+
+class AlreadyReplied(Conflict):
+    code = "already_replied"
+    message = "You have replied to this review already."
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    average: float | None
+    count: int
+
+    @property
+    def reason(self) -> str | None:
+        """'4.8 from 23 reviews', for patients choosing."""
+        if not self.count or self.average is None:
+            return None
+        return f"{self.average:.1f} from {self.count} review{'s' if self.count != 1 else ''}"
+
+
+def review_visit(
+    session: Session, author: User, booking_id: uuid.UUID, rating: int, comment: str | None,
+    now: datetime,
+) -> Review:  # fmt: skip
+    booking = session.get(Booking, booking_id)
+    if booking is None or booking.patient_id != author.id:
+        raise NotFound("No such booking.")
+    if booking.status is not BookingStatus.COMPLETED:
+        raise NotReviewable()
+    if session.scalar(select(Review.id).where(Review.booking_id == booking.id)) is not None:
+        raise AlreadyReviewed()
+    review = Review(
+        booking_id=booking.id,
+        practitioner_id=booking.practitioner_id,
+        author_id=author.id,
+        rating=rating,
+        comment=comment,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():  # two at once: the unique booking_id lets one in
+            session.add(review)
+    except IntegrityError:
+        raise AlreadyReviewed() from None
+    return review
+
+
+def reply_to_review(
+    session: Session, practitioner_user: User, review_id: uuid.UUID, reply: str, now: datetime
+) -> Review:
+    review = session.get(Review, review_id, with_for_update=True)
+    practitioner = session.get(Practitioner, review.practitioner_id) if review else None
+    if review is None or practitioner is None or practitioner.user_id != practitioner_user.id:
+        raise NotFound("No such review.")
+    if review.reply is not None:
+        raise AlreadyReplied()
+    review.reply, review.replied_at = reply, now
+    session.flush()
+    return review
+
+
+def hide_review(
+    session: Session, admin: User, review_id: uuid.UUID, reason: str, now: datetime
+) -> Review:
+    if admin.role is not Role.ADMIN:
+        raise Forbidden()
+    review = session.get(Review, review_id, with_for_update=True)
+    if review is None:
+        raise NotFound("No such review.")
+    if review.hidden_at is not None:
+        raise Conflict("This review is hidden already.", code="already_hidden")
+    review.hidden_at, review.hidden_reason = now, reason
+    record_audit(session, actor_id=admin.id, action="review.hidden", subject_type="review",
+                 subject_id=review.id)  # fmt: skip
+    session.flush()
+    return review
+
+
+def _visible(practitioner_id: uuid.UUID) -> ColumnElement[bool]:
+    return and_(Review.practitioner_id == practitioner_id, Review.hidden_at.is_(None))
+
+
+def rating_summary(session: Session, practitioner_id: uuid.UUID) -> RatingSummary:
+    average, count = session.execute(
+        select(func.avg(Review.rating), func.count(Review.id)).where(_visible(practitioner_id))
+    ).one()
+    return RatingSummary(round(float(average), 2) if average is not None else None, int(count))
+
+
+def rating_summaries(
+    session: Session, practitioner_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, RatingSummary]:
+    """Ratings of several practitioners in one query (those without reviews are left out)."""
+    rows = session.execute(
+        select(Review.practitioner_id, func.avg(Review.rating), func.count(Review.id))
+        .where(Review.practitioner_id.in_(practitioner_ids), Review.hidden_at.is_(None))
+        .group_by(Review.practitioner_id)
+    )
+    return {pid: RatingSummary(round(float(avg), 2), int(count)) for pid, avg, count in rows}
+
+
+def visible_reviews(
+    session: Session, practitioner_id: uuid.UUID, limit: int, cursor: str | None
+) -> Page[Review]:
+    query = select(Review).where(_visible(practitioner_id))
+    return paginate(session, query, Review.created_at, Review.id, limit, cursor, descending=True)
