@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -65,13 +66,16 @@ class Transport(Protocol):
 # The legacy MIME classes and compat32 policy build a message several times faster than
 # EmailMessage with the default policy; headers here are plain ASCII, the bodies UTF-8.
 SMTP_LINES = compat32.clone(linesep="\r\n")
+# Quoted-printable rather than base64 bodies: an .eml in the outbox reads as text.
+READABLE_UTF8 = Charset("utf-8")
+READABLE_UTF8.body_encoding = QP
 
 
 def build_email(message: OutgoingMessage, sender: str) -> MIMEMultipart:
     body = MIMEMultipart("alternative")
-    body.attach(MIMEText(message.text, "plain", "utf-8"))
+    body.attach(MIMEText(message.text, "plain", READABLE_UTF8))  # type: ignore[arg-type]
     if message.html:
-        body.attach(MIMEText(message.html, "html", "utf-8"))
+        body.attach(MIMEText(message.html, "html", READABLE_UTF8))  # type: ignore[arg-type]
     email_message = body
     if message.attachments:
         email_message = MIMEMultipart("mixed")
