@@ -42,6 +42,9 @@ def profile_input(**overrides: Any) -> practitioners.ProfileInput:
         "session_minutes": 60,
         "price_pence": 7500,
         "languages": ["en"],
+        # As long as a session, so tests about other rules see one length; visit-type tests
+        # set their own.
+        "assessment_minutes": 60,
     }
     fields.update(overrides)
     fields["profession"] = Profession(fields["profession"])

@@ -35,7 +35,7 @@ from marketplace.booking.models import (
     RequestStatus,
 )
 from marketplace.booking.service import RequestNotOpen
-from marketplace.booking.slots import free_slots, held_bookings
+from marketplace.booking.slots import free_slots, held_bookings, visit_type_for
 from marketplace.clock import business_today
 from marketplace.db import insert_on_conflict
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -44,7 +44,7 @@ from marketplace.matching.geometry import distance_km
 from marketplace.notifications.service import drop_queued_reminders, queue_notification
 from marketplace.pagination import Page, paginate
 from marketplace.practitioners.listing import get_listed_practitioner, is_listed
-from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.models import Mode, Practitioner, VisitType
 from marketplace.practitioners.service import find_profile
 
 VIDEO_ROOM_BYTES = 16  # 128 bits: a meeting link nobody can guess
@@ -53,6 +53,11 @@ VIDEO_ROOM_BYTES = 16  # 128 bits: a meeting link nobody can guess
 class SlotUnavailable(Conflict):
     code = "slot_unavailable"
     message = "That time is not free; choose another slot."
+
+
+class AssessmentRequired(Conflict):
+    code = "assessment_required"
+    message = "A first visit with this practitioner is an assessment: book that before follow-ups."
 
 
 class PatientBusy(Conflict):
@@ -100,6 +105,7 @@ class BookingInput:
     request_id: uuid.UUID | None = None
     address: str | None = None
     postcode: str | None = None
+    visit_type: VisitType | None = None  # None: an assessment first, then follow-ups
 
     def digest(self) -> str:
         """What the patient asked for, to tell a retried request from a reused key."""
@@ -108,6 +114,7 @@ class BookingInput:
             "start": self.start.astimezone(UTC).isoformat(),
             "mode": self.mode.value,
             "request_id": str(self.request_id) if self.request_id else None,
+            "visit_type": self.visit_type.value if self.visit_type else None,
             "address": self.address,
             "postcode": self.postcode,
         }
@@ -183,20 +190,33 @@ def _require_free_slot(
     start: datetime,
     mode: Mode,
     now: datetime,
+    visit_type: VisitType,
     ignoring: uuid.UUID | None = None,
 ) -> datetime:
-    """The end of the slot that starts at `start`, or 409 if that is not a free slot (within
-    notice, horizon, open hours, buffers and travel buffers)."""
-    end = start + timedelta(minutes=practitioner.session_minutes)
+    """The end of the slot of the visit type that starts at `start`, or 409 if that is not a
+    free slot (within notice, horizon, open hours, buffers and travel buffers)."""
+    end = start + practitioner.visit_length(visit_type)
     bookings = [
         b
         for b in held_bookings(session, [practitioner.id], start, end)[practitioner.id]
         if b.id != ignoring
     ]
-    slots = free_slots(practitioner, start, end, now, mode.value, bookings)
+    slots = free_slots(practitioner, start, end, now, mode.value, bookings, visit_type)
     if not any(slot.start == start for slot in slots):
         raise SlotUnavailable()
     return end
+
+
+def _choose_visit_type(
+    session: Session, patient_id: uuid.UUID, practitioner_id: uuid.UUID,
+    requested: VisitType | None,
+) -> VisitType:  # fmt: skip
+    """An assessment first; follow-ups after it. Asking for a follow-up before any assessment is
+    refused; asking for a new assessment (a reassessment) is allowed."""
+    natural = visit_type_for(session, patient_id, practitioner_id)
+    if requested is VisitType.FOLLOW_UP and natural is VisitType.ASSESSMENT:
+        raise AssessmentRequired()
+    return requested or natural
 
 
 def _require_patient_free(
@@ -390,7 +410,10 @@ def create_booking(
         _place_home_visit(session, booking, practitioner, data, geocoder)
     if data.request_id is not None:
         _book_own_request(session, patient, data, booking)
-    booking.ends_at = _require_free_slot(session, practitioner, data.start, data.mode, now)
+    booking.visit_type = _choose_visit_type(session, patient.id, practitioner.id, data.visit_type)
+    booking.ends_at = _require_free_slot(
+        session, practitioner, data.start, data.mode, now, booking.visit_type
+    )
     _hold(session, booking, practitioner, now, policy)
     return booking, True
 
@@ -485,7 +508,8 @@ def claim_request(
     if request.status is not RequestStatus.OPEN:
         raise RequestTaken()
     _require_fit(practitioner, request)
-    end = start + timedelta(minutes=practitioner.session_minutes)
+    visit_type = visit_type_for(session, request.patient_id, practitioner.id)
+    end = start + practitioner.visit_length(visit_type)
     if start < request.earliest or end > request.latest:
         raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
     booking = Booking(
@@ -495,7 +519,8 @@ def claim_request(
         request_id=request.id,
         mode=request.mode,
         starts_at=start,
-        ends_at=_require_free_slot(session, practitioner, start, request.mode, now),
+        visit_type=visit_type,
+        ends_at=_require_free_slot(session, practitioner, start, request.mode, now, visit_type),
         status=BookingStatus.CONFIRMED,
         postcode=request.postcode,
         latitude=request.latitude,
@@ -585,7 +610,9 @@ def reschedule_booking(
     booking = _changeable(session, actor, booking_id, now, admin=False)
     _lock_diaries(session, booking.practitioner_id, booking.patient_id)
     practitioner = get_listed_practitioner(session, booking.practitioner_id, business_today(now))
-    end = _require_free_slot(session, practitioner, start, booking.mode, now, ignoring=booking.id)
+    end = _require_free_slot(
+        session, practitioner, start, booking.mode, now, booking.visit_type, ignoring=booking.id
+    )
     _require_patient_free(session, booking.patient_id, start, end, ignoring=booking.id)
     with _refused_overlaps(), session.begin_nested():
         booking.starts_at, booking.ends_at = start, end
@@ -632,6 +659,7 @@ def booking_view(booking: Booking, viewer: User, policy: BookingPolicy) -> dict[
         "start": booking.starts_at,
         "end": booking.ends_at,
         "mode": booking.mode,
+        "visit_type": booking.visit_type,
         "status": booking.status,
         "late_cancellation": booking.late_cancellation,
         "video_url": video_url(booking, policy),

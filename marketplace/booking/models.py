@@ -11,7 +11,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum
-from marketplace.practitioners.models import Mode
+from marketplace.practitioners.models import Mode, VisitType
 
 
 class RequestStatus(enum.StrEnum):
@@ -91,6 +91,9 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
         ForeignKey("care_requests.id", ondelete="SET NULL")
     )
     mode: Mapped[Mode] = mapped_column(str_enum(Mode, "booking_mode"))
+    visit_type: Mapped[VisitType] = mapped_column(
+        str_enum(VisitType, "visit_type"), default=VisitType.FOLLOW_UP
+    )
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     status: Mapped[BookingStatus] = mapped_column(

@@ -7,7 +7,7 @@ from marshmallow import validate
 
 from marketplace.booking.models import BookingStatus, RequestStatus
 from marketplace.pagination import PageQuerySchema
-from marketplace.practitioners.models import Mode, Profession
+from marketplace.practitioners.models import Mode, Profession, VisitType
 from marketplace.schemas import (
     InputSchema,
     StrictSchema,
@@ -108,6 +108,11 @@ class BookingInputSchema(StrictSchema):
         },
     )
     postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
+    visit_type = ma.fields.Enum(
+        VisitType, by_value=True, load_default=None, allow_none=True,
+        metadata={"description": "Leave out: a first visit is an assessment, later ones "
+                  "follow-ups. `follow_up` before any assessment is 409 `assessment_required`"},
+    )  # fmt: skip
 
 
 class IdempotencyHeaderSchema(InputSchema):
@@ -147,6 +152,7 @@ class BookingSchema(ma.Schema):
     start = ma.fields.AwareDateTime(required=True)
     end = ma.fields.AwareDateTime(required=True)
     mode = ma.fields.Enum(Mode, by_value=True, required=True)
+    visit_type = ma.fields.Enum(VisitType, by_value=True, required=True)
     status = ma.fields.Enum(BookingStatus, by_value=True, required=True)
     late_cancellation = ma.fields.Boolean(required=True)
     video_url = ma.fields.String(allow_none=True)

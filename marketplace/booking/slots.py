@@ -24,6 +24,7 @@ from marketplace.practitioners.models import (
     MAX_TRAVEL_BUFFER_MINUTES,
     Mode,
     Practitioner,
+    VisitType,
 )
 from marketplace.practitioners.service import available_slots
 
@@ -71,16 +72,18 @@ def free_slots(
     now: datetime,
     mode: str | None,
     bookings: Iterable[Booking],
+    visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> list[Interval]:
-    """Free slots in `mode`; with no mode, each slot lists the modes it is free in (a home visit
-    needs the travel buffer after another home visit, a video call does not)."""
+    """Free slots in `mode`, as long as the visit type; with no mode, each slot lists the modes
+    it is free in (a home visit needs the travel buffer after another home visit, a video call
+    does not)."""
     held = list(bookings)
     if mode is not None:
-        return list(iter_free_slots(practitioner, start, end, now, mode, held))
+        return list(iter_free_slots(practitioner, start, end, now, mode, held, visit_type))
     modes_by_start: dict[tuple[datetime, datetime], set[str]] = defaultdict(set)
     for each in (Mode.HOME.value, Mode.VIDEO.value):
         busy = busy_periods(practitioner, held, each)
-        for slot in available_slots(practitioner, start, end, now, each, busy):
+        for slot in available_slots(practitioner, start, end, now, each, busy, visit_type):
             modes_by_start[(slot.start, slot.end)].add(each)
     return [
         Interval(start_, end_, frozenset(modes))
@@ -95,10 +98,11 @@ def iter_free_slots(
     now: datetime,
     mode: str,
     bookings: Iterable[Booking],
+    visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> Iterator[Interval]:
     """Free slots in one mode, one at a time, in time order."""
     busy = busy_periods(practitioner, bookings, mode)
-    return available_slots(practitioner, start, end, now, mode, busy)
+    return available_slots(practitioner, start, end, now, mode, busy, visit_type)
 
 
 def free_slots_of(
@@ -108,9 +112,35 @@ def free_slots_of(
     end: datetime,
     now: datetime,
     mode: str | None,
+    visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> list[Interval]:
     bookings = held_bookings(session, [practitioner.id], start, end)[practitioner.id]
-    return free_slots(practitioner, start, end, now, mode, bookings)
+    return free_slots(practitioner, start, end, now, mode, bookings, visit_type)
+
+
+def assessed_by(
+    session: Session, patient_id: uuid.UUID, practitioner_ids: Iterable[uuid.UUID]
+) -> frozenset[uuid.UUID]:
+    """Those of the practitioners with whom the patient has an assessment that took place or
+    still holds its time: their next visit is a follow-up."""
+    rows = session.scalars(
+        select(Booking.practitioner_id).where(
+            Booking.patient_id == patient_id,
+            Booking.practitioner_id.in_(list(practitioner_ids)),
+            Booking.visit_type == VisitType.ASSESSMENT,
+            Booking.status.in_([*TIME_HOLDING, BookingStatus.COMPLETED]),
+        )
+    )
+    return frozenset(rows)
+
+
+def visit_type_for(
+    session: Session, patient_id: uuid.UUID | None, practitioner_id: uuid.UUID
+) -> VisitType:
+    """A first visit is an assessment; after one, visits are follow-ups."""
+    if patient_id is None or not assessed_by(session, patient_id, [practitioner_id]):
+        return VisitType.ASSESSMENT
+    return VisitType.FOLLOW_UP
 
 
 def practitioners_seen_by(
@@ -138,13 +168,15 @@ def public_slots(
     mode: str | None,
     now: datetime,
     today: date,
+    visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> list[Interval]:
-    """Free slots of a listed practitioner, for anyone to see (at most 31 days at a time)."""
+    """Free slots of a listed practitioner, for anyone to see (at most 31 days at a time), as
+    long as the visit type."""
     if end <= start:
         raise ValidationFailed.for_field("to", "`to` must be after `from`.")
     if end - start > MAX_SLOT_RANGE:
         raise ValidationFailed.for_field("to", "Ask for at most 31 days at a time.")
     practitioner = get_listed_practitioner(session, practitioner_id, today)
     return free_slots_of(
-        session, practitioner, start.astimezone(UTC), end.astimezone(UTC), now, mode
+        session, practitioner, start.astimezone(UTC), end.astimezone(UTC), now, mode, visit_type
     )

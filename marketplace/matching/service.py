@@ -36,7 +36,12 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, se
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from marketplace.booking.models import Booking, CareRequest
-from marketplace.booking.slots import held_bookings, iter_free_slots, practitioners_seen_by
+from marketplace.booking.slots import (
+    assessed_by,
+    held_bookings,
+    iter_free_slots,
+    practitioners_seen_by,
+)
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
@@ -48,6 +53,7 @@ from marketplace.practitioners.models import (
     Mode,
     Practitioner,
     Profession,
+    VisitType,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
 from marketplace.reviews.service import rating_summaries
@@ -346,6 +352,10 @@ class _Evaluation:
     window: Window
     seen: frozenset[uuid.UUID]
     bookings: dict[uuid.UUID, list[Booking]]
+    assessed: frozenset[uuid.UUID]  # the next visit with these is a follow-up
+
+    def visit_type(self, practitioner_id: uuid.UUID) -> VisitType:
+        return VisitType.FOLLOW_UP if practitioner_id in self.assessed else VisitType.ASSESSMENT
 
 
 def _evaluate(
@@ -354,7 +364,8 @@ def _evaluate(
     request: CareRequest,
     context: _Evaluation,
 ) -> Match | None:
-    """The candidate's real score, reasons and next slots; None without a free slot."""
+    """The candidate's real score, reasons and next slots (as long as the visit this patient
+    would book: an assessment first); None without a free slot."""
     slots = iter_free_slots(
         practitioner,
         request.earliest,
@@ -362,6 +373,7 @@ def _evaluate(
         context.now,
         request.mode.value,
         context.bookings.get(candidate.practitioner_id, []),
+        context.visit_type(candidate.practitioner_id),
     )
     next_slots = _spread(slots)
     if not next_slots:
@@ -390,7 +402,8 @@ def match_practitioners(
         ids = [c.practitioner_id for c in page]
         practitioners = _load_listed(session, ids, today)
         bookings = held_bookings(session, ids, request.earliest, request.latest)
-        context = _Evaluation(now, window, seen, bookings)
+        assessed = assessed_by(session, request.patient_id, ids)
+        context = _Evaluation(now, window, seen, bookings, assessed)
         for candidate in page:
             if _cannot_enter(candidate, best, limit):
                 return _with_ratings(session, _ranked(best))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, current_app, send_file
+from flask_login import current_user
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
-from marketplace.booking.slots import public_slots
+from marketplace.booking.slots import public_slots, visit_type_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
@@ -84,6 +85,8 @@ def save_profile(body: dict[str, Any]) -> Practitioner:
         session_minutes=body["session_minutes"],
         price_pence=body["price_pence"],
         languages=body["languages"],
+        assessment_minutes=body["assessment_minutes"],
+        assessment_price_pence=body["assessment_price_pence"],
     )
     return service.save_profile(
         request_session(),
@@ -170,6 +173,13 @@ def public_profile(practitioner_id: uuid.UUID) -> dict[str, Any]:
                       "recent_reviews": recent}  # fmt: skip
 
 
+def _patient_id() -> uuid.UUID | None:
+    """The signed-in patient, if any (slots are public)."""
+    if current_user.is_authenticated and current_user.role is Role.PATIENT:
+        return cast(uuid.UUID, current_user.id)
+    return None
+
+
 @blp.route("/practitioners/<uuid:practitioner_id>/slots", methods=["GET"])
 @blp.arguments(SlotsQuerySchema, location="query")
 @blp.response(200, SlotListSchema)
@@ -178,8 +188,10 @@ def slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
     now = utcnow()
     start = query["start"] or now
     end = query["end"] or start + timedelta(days=DEFAULT_SLOT_DAYS)
+    session = request_session()
+    visit_type = query["visit_type"] or visit_type_for(session, _patient_id(), practitioner_id)
     found = public_slots(
-        request_session(), practitioner_id, start, end, query["mode"], now, business_today(now)
+        session, practitioner_id, start, end, query["mode"], now, business_today(now), visit_type
     )
     items = [{"start": s.start, "end": s.end, "modes": sorted(s.modes)} for s in found]
     return {"items": items, "next_cursor": None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (
     JSON,
@@ -33,6 +33,14 @@ class Profession(enum.StrEnum):
 class Mode(enum.StrEnum):
     HOME = "home"
     VIDEO = "video"
+
+
+class VisitType(enum.StrEnum):
+    ASSESSMENT = "assessment"  # a patient's first visit with a practitioner
+    FOLLOW_UP = "follow_up"
+
+
+DEFAULT_ASSESSMENT_MINUTES = 75
 
 
 class ListingStatus(enum.StrEnum):
@@ -68,6 +76,11 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
             name="session_minutes_range",
         ),
         CheckConstraint("price_pence > 0", name="price_positive"),
+        CheckConstraint(
+            "assessment_minutes BETWEEN 30 AND 180 AND assessment_minutes % 15 = 0",
+            name="assessment_minutes_range",
+        ),
+        CheckConstraint("assessment_price_pence > 0", name="assessment_price_positive"),
         CheckConstraint("offers_home OR offers_video", name="offers_a_mode"),
         Index("ix_practitioners_status_listed_until", "status", "listed_until"),
         # Matching narrows candidates with a bounding box on these before exact distances.
@@ -85,8 +98,11 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     travel_radius_km: Mapped[int | None]
-    session_minutes: Mapped[int]
-    price_pence: Mapped[int]
+    session_minutes: Mapped[int]  # a follow-up session
+    price_pence: Mapped[int]  # of a follow-up session
+    # The first visit with a new patient is an assessment: longer, with its own price.
+    assessment_minutes: Mapped[int] = mapped_column(default=DEFAULT_ASSESSMENT_MINUTES)
+    assessment_price_pence: Mapped[int]
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
@@ -127,6 +143,17 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
     match_entries: Mapped[list[MatchEntry]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )
+
+    def visit_length(self, visit_type: VisitType) -> timedelta:
+        minutes = (
+            self.assessment_minutes if visit_type is VisitType.ASSESSMENT else self.session_minutes
+        )
+        return timedelta(minutes=minutes)
+
+    def visit_price_pence(self, visit_type: VisitType) -> int:
+        if visit_type is VisitType.ASSESSMENT:
+            return self.assessment_price_pence
+        return self.price_pence
 
     @property
     def modes(self) -> list[Mode]:

@@ -9,12 +9,14 @@ from flask_smorest.fields import Upload
 from marshmallow import validate
 
 from marketplace.practitioners.models import (
+    DEFAULT_ASSESSMENT_MINUTES,
     MAX_BUFFER_MINUTES,
     MAX_TRAVEL_BUFFER_MINUTES,
     CredentialKind,
     ListingStatus,
     Mode,
     Profession,
+    VisitType,
 )
 from marketplace.practitioners.vocabulary import SpecialtyKind
 from marketplace.reviews.schemas import RatingSchema, ReviewSchema
@@ -73,6 +75,16 @@ class ProfileInputSchema(StrictSchema):
     price_pence = ma.fields.Integer(
         strict=True, required=True, validate=validate.Range(min=1, max=100_000)
     )
+    assessment_minutes = ma.fields.Integer(
+        strict=True, load_default=DEFAULT_ASSESSMENT_MINUTES,
+        validate=[validate.Range(min=30, max=180), _multiple_of_15],
+        metadata={"description": "The first visit with a new patient (default 75 minutes)"},
+    )  # fmt: skip
+    assessment_price_pence = ma.fields.Integer(
+        strict=True, load_default=None, allow_none=True,
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "Default: the session price"},
+    )  # fmt: skip
     languages = ma.fields.List(
         ma.fields.String(validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code.")),
         load_default=lambda: ["en"],
@@ -131,6 +143,8 @@ class ProfileSchema(ma.Schema):
     travel_radius_km = ma.fields.Integer(allow_none=True)
     session_minutes = ma.fields.Integer(required=True)
     price_pence = ma.fields.Integer(required=True)
+    assessment_minutes = ma.fields.Integer(required=True)
+    assessment_price_pence = ma.fields.Integer(required=True)
     languages = ma.fields.List(ma.fields.String(), required=True)
     timezone = ma.fields.String(required=True)
     status = ma.fields.Enum(ListingStatus, by_value=True, required=True)
@@ -152,6 +166,8 @@ class PublicProfileSchema(ma.Schema):
     travel_radius_km = ma.fields.Integer(allow_none=True)
     session_minutes = ma.fields.Integer(required=True)
     price_pence = ma.fields.Integer(required=True)
+    assessment_minutes = ma.fields.Integer(required=True)
+    assessment_price_pence = ma.fields.Integer(required=True)
     languages = ma.fields.List(ma.fields.String(), required=True)
     verified_until = ma.fields.Date(attribute="listed_until", allow_none=True)
     rating = ma.fields.Nested(RatingSchema, required=True)
@@ -245,6 +261,11 @@ class SlotsQuerySchema(InputSchema):
     start = ma.fields.AwareDateTime(data_key="from", load_default=None, validate=bounded_datetime)
     end = ma.fields.AwareDateTime(data_key="to", load_default=None, validate=bounded_datetime)
     mode = ma.fields.String(load_default=None, validate=validate.OneOf(_MODES))
+    visit_type = ma.fields.Enum(
+        VisitType, by_value=True, load_default=None,
+        metadata={"description": "Slot length: default the caller's next visit (an assessment "
+                  "unless a signed-in patient has had one)"},
+    )  # fmt: skip
 
 
 class SlotSchema(ma.Schema):

@@ -33,6 +33,7 @@ from marketplace.practitioners.listing import (
 )
 from marketplace.practitioners.match_index import reindex
 from marketplace.practitioners.models import (
+    DEFAULT_ASSESSMENT_MINUTES,
     AvailabilityException,
     Credential,
     CredentialKind,
@@ -42,6 +43,7 @@ from marketplace.practitioners.models import (
     Practitioner,
     PractitionerSpecialty,
     Profession,
+    VisitType,
     WeeklyRule,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SPECIALTY_SLUGS
@@ -78,6 +80,8 @@ class ProfileInput:
     session_minutes: int
     price_pence: int
     languages: list[str]
+    assessment_minutes: int = DEFAULT_ASSESSMENT_MINUTES
+    assessment_price_pence: int | None = None  # the session's price unless given
 
 
 # --- profile ---------------------------------------------------------------------------------
@@ -148,6 +152,8 @@ def save_profile(
     profile.offers_video = Mode.VIDEO in data.modes
     profile.session_minutes = data.session_minutes
     profile.price_pence = data.price_pence
+    profile.assessment_minutes = data.assessment_minutes
+    profile.assessment_price_pence = data.assessment_price_pence or data.price_pence
     profile.languages = sorted(set(data.languages))
     profile.specialties = [PractitionerSpecialty(slug=slug) for slug in specialties]
     session.flush()
@@ -415,9 +421,10 @@ def available_slots(
     now: datetime,
     mode: str | None = None,
     busy: list[tuple[datetime, datetime]] | None = None,
+    visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> Iterator[availability.Interval]:
-    """Session-length slots in [start, end) within notice and horizon, clear of `busy`; one at
-    a time, in time order."""
+    """Slots as long as the visit type (an assessment or a follow-up session) in [start, end)
+    within notice and horizon, clear of `busy`; one at a time, in time order."""
     not_before, not_after = bookable_window(practitioner, now)
     not_before, not_after = max(not_before, start), min(not_after, end)
     if not_after <= not_before:
@@ -428,7 +435,7 @@ def available_slots(
     intervals = open_intervals(practitioner, first, last)
     return availability.cut_slots(
         intervals,
-        timedelta(minutes=practitioner.session_minutes),
+        practitioner.visit_length(visit_type),
         not_before,
         not_after,
         mode,
@@ -450,6 +457,8 @@ def public_profile(session: Session, practitioner_id: uuid.UUID, today: date) ->
         "travel_radius_km": practitioner.travel_radius_km,
         "session_minutes": practitioner.session_minutes,
         "price_pence": practitioner.price_pence,
+        "assessment_minutes": practitioner.assessment_minutes,
+        "assessment_price_pence": practitioner.assessment_price_pence,
         "languages": practitioner.languages,
         "listed_until": practitioner.listed_until,
     }

@@ -1,0 +1,109 @@
+"""Visit types: a patient's first visit with a practitioner is an assessment (its own length and
+price); later ones are follow-ups; a follow-up with no assessment is refused. Slots, matching
+and claims use the right length."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import User
+from marketplace.booking.models import BookingStatus
+from marketplace.clock import business_today
+from marketplace.db import utcnow
+from marketplace.matching.service import match_practitioners
+from marketplace.practitioners.models import Practitioner, VisitType
+from tests.conftest import log_in_as
+from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.matching.test_matching import request_at
+
+ASSESSMENT, SESSION = timedelta(minutes=90), timedelta(minutes=60)
+
+
+def assessing(db: Session, **profile: object) -> Practitioner:
+    """90-minute assessments at £95, 60-minute sessions at £75."""
+    practitioner = make_practitioner(db, **profile)
+    practitioner.assessment_minutes, practitioner.assessment_price_pence = 90, 9500
+    db.flush()
+    return practitioner
+
+
+def length(visit: dict[str, str]) -> timedelta:
+    return datetime.fromisoformat(visit["end"]) - datetime.fromisoformat(visit["start"])
+
+
+def post_booking(
+    client: FlaskClient, practitioner: Practitioner, hour: int, **extra: object
+) -> object:
+    return client.post("/api/v1/bookings", json={
+        "practitioner_id": str(practitioner.id), "start": weekday_at(hour).isoformat(),
+        "mode": "video", **extra})  # fmt: skip
+
+
+def test_the_first_visit_is_an_assessment_then_follow_ups(client: FlaskClient, db: Session) -> None:
+    practitioner, patient = assessing(db), make_user(db)
+    log_in_as(client, patient.email)
+    first = post_booking(client, practitioner, 9)
+    assert first.status_code == 201, first.json
+    assert first.json["visit_type"] == "assessment"
+    assert length(first.json) == ASSESSMENT
+    second = post_booking(client, practitioner, 14)
+    assert second.status_code == 201, second.json
+    assert second.json["visit_type"] == "follow_up"
+    assert length(second.json) == SESSION
+
+
+def test_a_follow_up_needs_an_assessment_first(client: FlaskClient, db: Session) -> None:
+    practitioner, patient = assessing(db), make_user(db)
+    log_in_as(client, patient.email)
+    refused = post_booking(client, practitioner, 9, visit_type="follow_up")
+    assert refused.status_code == 409
+    assert refused.json["error"]["code"] == "assessment_required"
+    # A cancelled assessment does not count either.
+    assessment = book(db, patient, practitioner, weekday_at(11))
+    assessment.status = BookingStatus.CANCELLED
+    db.flush()
+    assert post_booking(client, practitioner, 14).json["visit_type"] == "assessment"
+
+
+def test_slots_are_as_long_as_the_callers_next_visit(client: FlaskClient, db: Session) -> None:
+    practitioner, patient = assessing(db), make_user(db)
+    url = f"/api/v1/practitioners/{practitioner.id}/slots?mode=video"
+
+    def lengths(query: str = "") -> set[timedelta]:
+        return {length(item) for item in client.get(url + query).json["items"]}
+
+    assert lengths() == {ASSESSMENT}  # anyone new
+    assert lengths("&visit_type=follow_up") == {SESSION}
+    book(db, patient, practitioner, weekday_at(9, days_ahead=10))  # an assessment held
+    log_in_as(client, patient.email)
+    assert lengths() == {SESSION}
+
+
+def test_the_profile_shows_both_visits_and_prices(client: FlaskClient, db: Session) -> None:
+    practitioner = assessing(db)
+    profile = client.get(f"/api/v1/practitioners/{practitioner.id}").json
+    assert (profile["assessment_minutes"], profile["assessment_price_pence"]) == (90, 9500)
+    assert (profile["session_minutes"], profile["price_pence"]) == (60, 7500)
+
+
+def test_matching_offers_assessment_slots_to_a_new_patient(db: Session) -> None:
+    practitioner = assessing(db, specialties=["parkinsons"])
+    request = request_at(db)
+    now = utcnow()
+    [match] = match_practitioners(db, request, now=now, today=business_today(now))
+    assert {slot.end - slot.start for slot in match.next_slots} == {ASSESSMENT}
+    patient = db.get_one(User, request.patient_id)
+    book(db, patient, practitioner, weekday_at(9, days_ahead=12))
+    [again] = match_practitioners(db, request, now=now, today=business_today(now))
+    assert {slot.end - slot.start for slot in again.next_slots} == {SESSION}
+
+
+def test_booking_types_are_stored(db: Session) -> None:
+    practitioner, patient = assessing(db), make_user(db)
+    first = book(db, patient, practitioner, weekday_at(9))
+    second = book(db, patient, practitioner, weekday_at(14))
+    assert (first.visit_type, second.visit_type) == (VisitType.ASSESSMENT, VisitType.FOLLOW_UP)
+    assert first.ends_at - first.starts_at == ASSESSMENT
