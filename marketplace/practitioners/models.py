@@ -150,11 +150,6 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
         )
         return timedelta(minutes=minutes)
 
-    def visit_price_pence(self, visit_type: VisitType) -> int:
-        if visit_type is VisitType.ASSESSMENT:
-            return self.assessment_price_pence
-        return self.price_pence
-
     @property
     def modes(self) -> list[Mode]:
         return [
