@@ -15,6 +15,7 @@ from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.service import match_practitioners
 from marketplace.practitioners.models import Practitioner, VisitType
+from tests.booking.test_claims import claim, open_request
 from tests.conftest import log_in_as
 from tests.factories import book, make_practitioner, make_user, weekday_at
 from tests.matching.test_matching import request_at
@@ -107,3 +108,11 @@ def test_booking_types_are_stored(db: Session) -> None:
     second = book(db, patient, practitioner, weekday_at(14))
     assert (first.visit_type, second.visit_type) == (VisitType.ASSESSMENT, VisitType.FOLLOW_UP)
     assert first.ends_at - first.starts_at == ASSESSMENT
+
+
+def test_a_claimed_request_books_an_assessment_of_the_right_length(db: Session) -> None:
+    practitioner = assessing(db)
+    request = open_request(db, weekday_at(10))
+    booking = claim(db, practitioner, request, weekday_at(10))
+    assert booking.visit_type is VisitType.ASSESSMENT
+    assert booking.ends_at - booking.starts_at == ASSESSMENT
