@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
-from marketplace.booking.bookings import BookingInput, create_booking
+from marketplace.booking.bookings import BookingInput, BookingPolicy, create_booking
+from marketplace.booking.courses import CourseClashes, CourseInput, book_course
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.booking.slots import free_slots_of
 from marketplace.db import utcnow
@@ -24,7 +25,13 @@ from marketplace.errors import DomainError
 from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
-from marketplace.practitioners.models import CredentialKind, Mode, Practitioner, Profession
+from marketplace.practitioners.models import (
+    CredentialKind,
+    Mode,
+    Practitioner,
+    Profession,
+    VisitType,
+)
 from marketplace.reviews import service as reviews
 
 DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
@@ -213,15 +220,35 @@ def _load_bookings(session: Session, today: date, now: datetime) -> None:
         starts_at=visited,
         ends_at=visited + timedelta(minutes=listed[0].session_minutes),
         status=BookingStatus.COMPLETED,
+        visit_type=VisitType.ASSESSMENT,
     )
     session.add(past)
     session.flush()
     reviewed = reviews.review_visit(session, patient, past.id, 5, DEMO_REVIEW, now)
     reviews.reply_to_review(session, listed[0].user, reviewed.id, DEMO_REPLY, now)
+    _book_demo_course(session, patient, listed[0], today, now)
     for mode in (Mode.VIDEO, Mode.HOME):
         offering = next((p for p in listed if mode in p.modes), None)
         if offering is not None:
             _book_first_free_slot(session, patient, offering, mode, today, now)
+
+
+def _book_demo_course(
+    session: Session, patient: User, practitioner: Practitioner, today: date, now: datetime
+) -> None:
+    """Four weekly video follow-ups after the assessment, at the first weekly time that is free."""
+    week_ahead = now + timedelta(days=7)
+    slots = free_slots_of(session, practitioner, week_ahead, week_ahead + timedelta(days=7), now,
+                          Mode.VIDEO.value, VisitType.FOLLOW_UP)  # fmt: skip
+    for slot in slots[:40]:
+        course = CourseInput(slot.start, 4, Mode.VIDEO, practitioner_id=practitioner.id)
+        try:
+            with session.begin_nested():
+                book_course(session, patient, course, now=now, today=today,
+                            geocoder=TableGeocoder(), policy=BookingPolicy())  # fmt: skip
+        except CourseClashes:
+            continue
+        return
 
 
 def _book_first_free_slot(

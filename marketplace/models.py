@@ -2,7 +2,7 @@
 
 from marketplace.accounts.models import AccessToken, User
 from marketplace.admin.models import AuditEntry
-from marketplace.booking.models import Booking, CareRequest, Reminder
+from marketplace.booking.models import Booking, CareRequest, Course, CourseSession, Reminder
 from marketplace.db import Base
 from marketplace.matching.models import PostcodeCentroid
 from marketplace.notifications.models import Notification
@@ -24,6 +24,8 @@ __all__ = [
     "Base",
     "Booking",
     "CareRequest",
+    "Course",
+    "CourseSession",
     "Credential",
     "Evidence",
     "MatchEntry",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, TokenKind, User
+from marketplace.booking import bookings, courses
 from marketplace.booking import service as care_requests
 from marketplace.booking.models import BookingStatus
 from marketplace.clock import business_today
@@ -74,6 +75,11 @@ def build_world(db: Session, app: Flask) -> World:
     }, TableGeocoder(), utcnow())  # fmt: skip
     booking = book(db, patient_a, x, weekday_at(10), Mode.HOME, address=ADDRESS,
                    postcode="SW1A 1AA")  # fmt: skip
+    course = courses.book_course(
+        db, patient_a, courses.CourseInput(weekday_at(12, days_ahead=15), 2, Mode.VIDEO, x.id),
+        now=utcnow(), today=business_today(), geocoder=TableGeocoder(),
+        policy=bookings.BookingPolicy(),
+    )  # fmt: skip
     visited = book(db, patient_a, x, weekday_at(13))
     visited.starts_at -= timedelta(days=14)
     visited.ends_at -= timedelta(days=14)
@@ -100,7 +106,8 @@ def build_world(db: Session, app: Flask) -> World:
         "request": str(request.id), "booking": str(booking.id), "credential": str(credential.id),
         "evidence": str(evidence.id), "x": str(x.id), "pending": str(credential.practitioner_id),
         "notification": str(failed.id), "token": str(own_token.record.id),
-        "review": str(review.id),
+        "review": str(review.id), "course": str(course.id),
+        "course_start": weekday_at(15, days_ahead=22).isoformat(),
         "start": weekday_at(11, days_ahead=5).isoformat(),
         "later": weekday_at(15).isoformat(),
         "window_end": weekday_at(17, days_ahead=8).isoformat(),
@@ -185,6 +192,11 @@ row(
 )
 row("POST", "/api/v1/bookings/{booking}/complete", None, 401, 403, 403, 409, 404, 403)
 row("POST", "/api/v1/bookings/{booking}/no-show", None, 401, 403, 403, 409, 404, 403)
+# Courses (A's, with X, after the assessment that is A's booking)
+COURSE = {"practitioner_id": "{x}", "start": "{course_start}", "weeks": 2, "mode": "video"}
+row("POST", "/api/v1/courses", COURSE, 401, 201, 409, 422, 422, 403)
+row("GET", "/api/v1/courses/{course}", None, 401, 200, 404, 200, 404, 200)
+row("POST", "/api/v1/courses/{course}/cancel", {}, 401, 200, 404, 200, 404, 403)
 # Reviews (A's completed visit with X)
 row("POST", "/api/v1/bookings/{booking}/review", {"rating": 5}, 401, 409, 404, 403, 403, 403)
 row("POST", "/api/v1/reviews/{review}/reply", {"reply": "Thank you."}, 401, 403, 403, 200, 404, 403)
@@ -307,7 +319,7 @@ def _rule_of(path: str) -> str:
         "{request}": "<uuid:request_id>", "{booking}": "<uuid:booking_id>",
         "{credential}": "<uuid:credential_id>", "{evidence}": "<uuid:evidence_id>",
         "{notification}": "<uuid:notification_id>", "{token}": "<uuid:token_id>",
-        "{review}": "<uuid:review_id>",
+        "{review}": "<uuid:review_id>", "{course}": "<uuid:course_id>",
     }  # fmt: skip
     for placeholder, rule in rules.items():
         path = path.replace(placeholder, rule)

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.passwords import verify_password
-from marketplace.booking.models import Booking, BookingStatus
+from marketplace.booking.models import Booking, BookingStatus, CourseSession
 from marketplace.demo import DEMO_PASSWORD, PEOPLE
 from marketplace.practitioners.models import (
     Credential,
     CredentialStatus,
     ListingStatus,
     Practitioner,
+    VisitType,
 )
+from marketplace.reviews.models import Review
 
 
 def test_create_admin_reads_the_password_from_the_environment(app: Flask, db: Session) -> None:
@@ -70,5 +72,9 @@ def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> N
     nmt_listed = [p for p in listed if p.profession.value == "neuromuscular_therapist"]
     assert nmt_listed
     assert all(p.listed_until is None for p in nmt_listed)  # NMT certificates without expiry
-    statuses = db.scalars(select(Booking.status).order_by(Booking.starts_at)).all()
-    assert statuses == [BookingStatus.COMPLETED, BookingStatus.CONFIRMED, BookingStatus.CONFIRMED]
+    visits = db.scalars(select(Booking).order_by(Booking.starts_at)).all()
+    assert [v.status for v in visits] == [BookingStatus.COMPLETED] + [BookingStatus.CONFIRMED] * 6
+    # The past assessment, the next free video and home slots, and a 4-week course.
+    assert visits[0].visit_type is VisitType.ASSESSMENT
+    assert db.scalar(select(func.count()).select_from(CourseSession)) == 4
+    assert db.scalar(select(func.count()).select_from(Review)) == 1

@@ -255,7 +255,7 @@ def _require_mode(practitioner: Practitioner, mode: Mode) -> None:
         raise ValidationFailed.for_field("mode", f"This practitioner does not offer {mode} visits.")
 
 
-def _lock_diaries(session: Session, practitioner_id: uuid.UUID, patient_id: uuid.UUID) -> None:
+def lock_diaries(session: Session, practitioner_id: uuid.UUID, patient_id: uuid.UUID) -> None:
     """Serialise changes to one practitioner's diary, then one patient's (always in this order,
     so two transactions never wait on each other): the exclusion constraints refuse overlapping
     time, but buffers and a retried Idempotency-Key need the check and the write to be one step.
@@ -389,12 +389,30 @@ def create_booking(
 ) -> tuple[Booking, bool]:
     """Book a free slot at once (status confirmed); (booking, created). With an idempotency key
     a retry returns the first booking instead of making another."""
-    _lock_diaries(session, data.practitioner_id, patient.id)
+    lock_diaries(session, data.practitioner_id, patient.id)
     if idempotency_key is not None:
         replayed = _replay(session, patient, idempotency_key, data)
         if replayed is not None:
             return replayed, False
     practitioner = get_listed_practitioner(session, data.practitioner_id, today)
+    booking = book_visit(session, patient, practitioner, data, now=now, geocoder=geocoder,
+                         policy=policy, idempotency_key=idempotency_key)  # fmt: skip
+    return booking, True
+
+
+def book_visit(
+    session: Session,
+    patient: User,
+    practitioner: Practitioner,
+    data: BookingInput,
+    *,
+    now: datetime,
+    geocoder: Geocoder,
+    policy: BookingPolicy,
+    idempotency_key: str | None = None,
+) -> Booking:
+    """A confirmed booking of a free slot of a listed practitioner (the caller has locked both
+    diaries)."""
     _require_mode(practitioner, data.mode)
     booking = Booking(
         id=uuid.uuid4(),
@@ -415,7 +433,25 @@ def create_booking(
         session, practitioner, data.start, data.mode, now, booking.visit_type
     )
     _hold(session, booking, practitioner, now, policy)
-    return booking, True
+    return booking
+
+
+def is_bookable(
+    session: Session,
+    practitioner: Practitioner,
+    patient_id: uuid.UUID,
+    start: datetime,
+    mode: Mode,
+    now: datetime,
+    visit_type: VisitType,
+) -> bool:
+    """Whether `start` is a free slot of the practitioner's and the patient is free then."""
+    try:
+        end = _require_free_slot(session, practitioner, start, mode, now, visit_type)
+        _require_patient_free(session, patient_id, start, end)
+    except (SlotUnavailable, PatientBusy):
+        return False
+    return True
 
 
 def _hold(
@@ -503,7 +539,7 @@ def claim_request(
     request = session.get(CareRequest, request_id)
     if request is None:
         raise NotFound("No such request.")
-    _lock_diaries(session, profile.id, request.patient_id)
+    lock_diaries(session, profile.id, request.patient_id)
     practitioner = get_listed_practitioner(session, profile.id, today)
     if request.status is not RequestStatus.OPEN:
         raise RequestTaken()
@@ -608,7 +644,7 @@ def reschedule_booking(
     """Move the visit in one UPDATE: there is never a moment when both or neither time is held.
     If the new time is taken, 409 and the old time stays."""
     booking = _changeable(session, actor, booking_id, now, admin=False)
-    _lock_diaries(session, booking.practitioner_id, booking.patient_id)
+    lock_diaries(session, booking.practitioner_id, booking.patient_id)
     practitioner = get_listed_practitioner(session, booking.practitioner_id, business_today(now))
     end = _require_free_slot(
         session, practitioner, start, booking.mode, now, booking.visit_type, ignoring=booking.id

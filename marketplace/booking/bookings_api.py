@@ -10,15 +10,17 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role, User
-from marketplace.booking import bookings
+from marketplace.booking import bookings, courses
 from marketplace.booking.calendar import booking_calendar, visit_summary
-from marketplace.booking.models import Booking, BookingStatus
+from marketplace.booking.models import Booking, BookingStatus, Course
 from marketplace.booking.schemas import (
     BookingInputSchema,
     BookingListQuerySchema,
     BookingListSchema,
     BookingSchema,
     CancelInputSchema,
+    CourseInputSchema,
+    CourseSchema,
     IdempotencyHeaderSchema,
     RescheduleInputSchema,
 )
@@ -174,3 +176,52 @@ def calendar_file(booking_id: uuid.UUID) -> Response:
         content_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="booking-{booking.id}.ics"'},
     )
+
+
+def course_view(course: Course) -> dict[str, Any]:
+    sessions = courses.sessions_of(request_session(), course)
+    return {"id": course.id, "practitioner_id": course.practitioner_id,
+            "patient_id": course.patient_id, "sessions": [shown(b) for b in sessions]}  # fmt: skip
+
+
+@blp.route("/courses", methods=["POST"])
+@authenticated(Role.PATIENT, Role.PRACTITIONER)
+@blp.arguments(CourseInputSchema)
+@blp.response(201, CourseSchema)
+@blp.alt_response(409, schema=ErrorSchema,
+                  description="`course_clashes` (each week with its nearest free time; nothing "
+                  "booked) or `assessment_required`")  # fmt: skip
+def create_course(body: dict[str, Any]) -> dict[str, Any]:
+    """Book weekly follow-ups after an assessment, all or none."""
+    now = utcnow()
+    course = courses.book_course(
+        request_session(),
+        current_account(),
+        courses.CourseInput(first_start=body.pop("start"), **body),
+        now=now,
+        today=business_today(now),
+        geocoder=geocoder_from_config(current_app.config),
+        policy=booking_policy(),
+    )
+    return course_view(course)
+
+
+@blp.route("/courses/<uuid:course_id>", methods=["GET"])
+@authenticated()
+@blp.response(200, CourseSchema)
+def get_course(course_id: uuid.UUID) -> dict[str, Any]:
+    """A course and its sessions (its patient, its practitioner, admins)."""
+    return course_view(courses.visible_course(request_session(), current_account(), course_id))
+
+
+@blp.route("/courses/<uuid:course_id>/cancel", methods=["POST"])
+@authenticated(Role.PATIENT, Role.PRACTITIONER)
+@blp.arguments(CancelInputSchema)
+@blp.response(200, CourseSchema)
+def cancel_course(body: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
+    """Cancel every session still ahead (cancel or move one with the booking endpoints)."""
+    course = courses.cancel_rest(
+        request_session(), current_account(), course_id, body["reason"], now=utcnow(),
+        policy=booking_policy(),
+    )  # fmt: skip
+    return course_view(course)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum
+from marketplace.db import Base, Timestamps, UUIDPrimaryKey, str_enum, utcnow
 from marketplace.practitioners.models import Mode, VisitType
 
 
@@ -155,3 +155,31 @@ class Reminder(UUIDPrimaryKey, Base):
     )
     queued_at: Mapped[datetime | None]
     dropped_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Course(UUIDPrimaryKey, Base):
+    """Weekly follow-ups booked together after an assessment: all of them or none."""
+
+    __tablename__ = "courses"
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_by_id: Mapped[uuid.UUID]  # the patient or the practitioner's user (no FK: erasure)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CourseSession(Base):
+    """A booking of a course (a table of its own, so bookings keep their triggers on SQLite)."""
+
+    __tablename__ = "course_sessions"
+
+    course_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True
+    )
+    booking_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True, unique=True
+    )

@@ -161,3 +161,27 @@ class BookingSchema(ma.Schema):
 
 
 BookingListSchema = list_schema(BookingSchema, "BookingList")
+
+
+class CourseInputSchema(StrictSchema):
+    start = ma.fields.AwareDateTime(
+        required=True, validate=bounded_datetime,
+        metadata={"description": "The first session; the others follow weekly at that local time"},
+    )  # fmt: skip
+    weeks = ma.fields.Integer(strict=True, required=True, validate=validate.Range(min=2, max=26))
+    mode = ma.fields.Enum(Mode, by_value=True, required=True)
+    practitioner_id = ma.fields.UUID(
+        load_default=None, allow_none=True, metadata={"description": "When a patient books"}
+    )
+    patient_id = ma.fields.UUID(
+        load_default=None, allow_none=True, metadata={"description": "When a practitioner books"}
+    )
+    address = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
+
+
+class CourseSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    practitioner_id = ma.fields.UUID(required=True)
+    patient_id = ma.fields.UUID(required=True)
+    sessions = ma.fields.List(ma.fields.Nested(BookingSchema), required=True)
