@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from marketplace.errors import Forbidden
@@ -76,6 +76,14 @@ def require_json_body() -> None:
     raise UnsupportedMediaType("Send the request body as application/json.")
 
 
+def bearer_secret(incoming: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None without one (or if empty)."""
+    scheme, _, secret = incoming.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
 def refuse_cross_site_requests() -> None:
     """CSRF: a state-changing request that a browser sends with the session cookie must come
     from this site (Sec-Fetch-Site, else Origin). Bearer-token clients send no cookie that a
@@ -83,8 +91,7 @@ def refuse_cross_site_requests() -> None:
     (not a browser). The back office's forms also carry a CSRF token."""
     if request.method not in STATE_CHANGING_METHODS:
         return
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and secret.strip():
+    if bearer_secret(request) is not None:
         return  # authenticated by the token alone (an empty one falls back to the cookie)
     if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
         return

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, TokenKind, User
 from marketplace.booking import bookings, courses
 from marketplace.booking import service as care_requests
-from marketplace.booking.models import BookingStatus
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
@@ -41,6 +39,7 @@ from tests.factories import (
     hcpc_fields,
     make_practitioner,
     make_user,
+    past_visit,
     profile_input,
     weekday_at,
 )
@@ -80,11 +79,7 @@ def build_world(db: Session, app: Flask) -> World:
         now=utcnow(), today=business_today(), geocoder=TableGeocoder(),
         policy=bookings.BookingPolicy(),
     )  # fmt: skip
-    visited = book(db, patient_a, x, weekday_at(13))
-    visited.starts_at -= timedelta(days=14)
-    visited.ends_at -= timedelta(days=14)
-    visited.status = BookingStatus.COMPLETED
-    db.flush()
+    visited = past_visit(db, patient_a, x, weekday_at(13))
     review = reviews.review_visit(db, patient_a, visited.id, 5, "Very patient.", utcnow())
     failed_id = queue_notification(
         db, user_id=patient_a.id, template="booking_confirmed", subject_type="booking",

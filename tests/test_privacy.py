@@ -29,7 +29,7 @@ from marketplace.practitioners.models import (
 from marketplace.reviews import service as reviews
 from marketplace.reviews.models import Review
 from tests.conftest import PASSWORD, log_in_as, login
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
 
 NOTES = "Left-sided weakness after a stroke"
 HOME = {"address": "12 Private Road, London", "postcode": "SW1A 1AA"}
@@ -48,11 +48,8 @@ def a_patient_with_history(db: Session) -> tuple[User, Practitioner, Booking, Bo
     db.add(request)
     db.flush()
     future = book(db, patient, practitioner, weekday_at(10), Mode.HOME, **HOME)
-    past = book(db, patient, practitioner, weekday_at(13), Mode.HOME, **HOME)
-    past.starts_at -= timedelta(days=30)
-    past.ends_at -= timedelta(days=30)
-    past.status = BookingStatus.COMPLETED
-    db.flush()
+    past = past_visit(db, patient, practitioner, weekday_at(13), Mode.HOME,
+                      back=timedelta(days=30), **HOME)  # fmt: skip
     return patient, practitioner, future, past
 
 

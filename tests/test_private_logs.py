@@ -4,8 +4,6 @@ every line carries the id of its request or task."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,14 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.logs import NO_ID, SQL_LOGGER, formatter
-from marketplace.notifications import delivery
 from marketplace.notifications.channels import Channels
 from marketplace.notifications.models import Notification
 from marketplace.notifications.reminders import queue_due_reminders
-from marketplace.notifications.service import DeliveryPolicy
 from marketplace.requests import assign_request_id
 from tests.conftest import PASSWORD
 from tests.factories import make_practitioner, weekday_at
+from tests.notifications.test_outbox import send
 
 NAME, EMAIL, PHONE = "Zelda Quixote", "zelda.quixote@example.org", "+447911123456"
 POSTCODE, ADDRESS = "SW1A 2AA", "12 Secret Lane, Westminster"
@@ -83,17 +80,10 @@ def test_a_whole_journey_logs_nothing_personal(
     secrets.append(video.json["video_url"])
     assert client.get(f"/api/v1/bookings/{home.json['id']}/calendar.ics").status_code == 200
     starts = weekday_at(10)
-    with app.app_context():
-        queue_due_reminders(db, starts - timedelta(hours=1), limit=100, sms=True)
-        ids = list(db.scalars(select(Notification.id)))
-        with Channels(app.config, str(tmp_path)) as channels:
-            outcomes = delivery.send_notifications(
-                lambda: _same_session(db),
-                ids,
-                channels,
-                DeliveryPolicy(),
-                lambda: starts - timedelta(hours=1),
-            )
+    queue_due_reminders(db, starts - timedelta(hours=1), limit=100, sms=True)
+    ids = list(db.scalars(select(Notification.id)))
+    with Channels(app.config, str(tmp_path)) as channels:
+        outcomes = send(app, db, ids, channels, starts - timedelta(hours=1))
     assert outcomes.get("sent", 0) >= 6  # confirmations and reminders, emails and an SMS
     assert client.post(f"/api/v1/bookings/{home.json['id']}/cancel", json={}).status_code == 200
 
@@ -105,12 +95,6 @@ def test_a_whole_journey_logs_nothing_personal(
         leaks = [line for line in lines if secret in line]
         assert leaks == [], f"{secret!r} was logged"
     assert all(getattr(record, "request_id", None) for record in caplog.records)
-
-
-@contextmanager
-def _same_session(db: Session) -> Iterator[Session]:
-    yield db
-    db.flush()
 
 
 def test_lines_carry_the_request_id(app: Flask, caplog: pytest.LogCaptureFixture) -> None:

@@ -16,6 +16,7 @@ from marketplace.accounts.models import AccessToken, Role, TokenKind, User
 from marketplace.db import request_session
 from marketplace.errors import Forbidden, Unauthenticated
 from marketplace.extensions import login_manager
+from marketplace.requests import bearer_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,18 +31,11 @@ def session_policy() -> service.SessionPolicy:
     )
 
 
-def _bearer_secret(request: Request) -> str | None:
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        return None
-    return secret.strip()
-
-
 def load_user_from_request(request: Request) -> User | None:
     """Bearer token first (other clients), then the login session in the signed cookie."""
     db = request_session()
     token: AccessToken | None
-    bearer = _bearer_secret(request)
+    bearer = bearer_secret(request)
     if bearer is not None:
         token = service.resolve_token(db, bearer, TokenKind.API)
         if token is None:

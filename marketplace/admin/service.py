@@ -42,18 +42,18 @@ def _require_admin(user: User) -> None:
         raise Forbidden("Only admins decide on credentials.")
 
 
+# What an admin sees with a credential: its files, and who the practitioner is.
+_FOR_REVIEW = (
+    selectinload(Credential.evidence),
+    selectinload(Credential.practitioner).selectinload(Practitioner.user),
+)
+
+
 def credentials_queue(
     session: Session, status: CredentialStatus, limit: int, cursor: str | None
 ) -> Page[Credential]:
     """Credentials in a status, oldest submission first."""
-    query = (
-        select(Credential)
-        .where(Credential.status == status)
-        .options(
-            selectinload(Credential.evidence),
-            selectinload(Credential.practitioner).selectinload(Practitioner.user),
-        )
-    )
+    query = select(Credential).where(Credential.status == status).options(*_FOR_REVIEW)
     return paginate(session, query, Credential.submitted_at, Credential.id, limit, cursor)
 
 
@@ -82,12 +82,7 @@ def practitioners_for_admins(
 def credential_for_review(session: Session, credential_id: uuid.UUID) -> Credential:
     """One credential with its evidence and practitioner, for an admin to look at."""
     credential = session.scalar(
-        select(Credential)
-        .where(Credential.id == credential_id)
-        .options(
-            selectinload(Credential.evidence),
-            selectinload(Credential.practitioner).selectinload(Practitioner.user),
-        )
+        select(Credential).where(Credential.id == credential_id).options(*_FOR_REVIEW)
     )
     if credential is None:
         raise NotFound("No such credential.")

@@ -219,6 +219,25 @@ def _choose_visit_type(
     return requested or natural
 
 
+def patient_held_times(
+    session: Session,
+    patient_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    ignoring: uuid.UUID | None = None,
+) -> list[tuple[datetime, datetime]]:
+    """The times the patient's bookings hold within [start, end)."""
+    held = select(Booking.starts_at, Booking.ends_at).where(
+        Booking.patient_id == patient_id,
+        Booking.status.in_(TIME_HOLDING),
+        Booking.starts_at < end,
+        Booking.ends_at > start,
+    )
+    if ignoring is not None:
+        held = held.where(Booking.id != ignoring)
+    return [(row.starts_at, row.ends_at) for row in session.execute(held)]
+
+
 def _require_patient_free(
     session: Session,
     patient_id: uuid.UUID,
@@ -226,15 +245,7 @@ def _require_patient_free(
     end: datetime,
     ignoring: uuid.UUID | None = None,
 ) -> None:
-    clash = select(Booking.id).where(
-        Booking.patient_id == patient_id,
-        Booking.status.in_(TIME_HOLDING),
-        Booking.starts_at < end,
-        Booking.ends_at > start,
-    )
-    if ignoring is not None:
-        clash = clash.where(Booking.id != ignoring)
-    if session.scalar(clash.limit(1)) is not None:
+    if patient_held_times(session, patient_id, start, end, ignoring):
         raise PatientBusy()
 
 

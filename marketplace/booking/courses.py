@@ -125,13 +125,14 @@ def _clash(
     local = start.astimezone(zone)
     monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0)
     week_start, week_end = monday.astimezone(UTC), (monday + timedelta(days=7)).astimezone(UTC)
+    patient_busy = bookings.patient_held_times(session, patient_id, week_start, week_end)
     free = [
         slot.start
         for slot in free_slots_of(
             session, practitioner, week_start, week_end, now, mode.value, VisitType.FOLLOW_UP
         )
-        if bookings.is_bookable(
-            session, practitioner, patient_id, slot.start, mode, now, VisitType.FOLLOW_UP
+        if not any(
+            busy_start < slot.end and busy_end > slot.start for busy_start, busy_end in patient_busy
         )
     ]
     nearest = min(free, key=lambda other: abs(other - start), default=None)

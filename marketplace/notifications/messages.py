@@ -24,6 +24,7 @@ from marketplace.booking.models import Booking
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import UUIDPrimaryKey, utcnow
 from marketplace.notifications.models import Channel, Notification
+from marketplace.notifications.service import REMINDER_TEMPLATES
 from marketplace.practitioners.models import Mode, Practitioner
 
 SUBJECTS = {
@@ -41,7 +42,6 @@ SUBJECTS = {
     "reminder_late": "Reminder: your visit is soon",
 }
 WITH_CALENDAR = {"booking_confirmed", "booking_cancelled", "booking_rescheduled", "request_claimed"}
-REMINDERS = {"reminder_early", "reminder_late"}
 LINK = re.compile(r"https://[^\s<]+")
 
 
@@ -132,7 +132,7 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
 
 
 def _still_relevant(notification: Notification, booking: Booking) -> bool:
-    if notification.template not in REMINDERS:
+    if notification.template not in REMINDER_TEMPLATES:
         return True
     visit = notification.context.get("visit_starts_at")
     return booking.holds_time and visit == booking.starts_at.isoformat()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.booking.models import Booking, Reminder, ReminderKind, ReminderStatus
 from marketplace.notifications.models import Channel
-from marketplace.notifications.service import OutboxEntry, queue_notifications
+from marketplace.notifications.service import OutboxEntry, queue_notifications, reminder_template
 from marketplace.practitioners.models import Practitioner
 
 VISIT_STARTED = "The visit had started before the reminder could be sent."
@@ -87,7 +87,7 @@ def _message(
 ) -> OutboxEntry:
     return OutboxEntry(
         user_id=user_id,
-        template=f"reminder_{reminder.kind.value}",
+        template=reminder_template(reminder.kind),
         subject_type="booking",
         subject_id=booking.id,
         dedupe_key=f"reminder:{reminder.id}:{role}:{channel.value}",

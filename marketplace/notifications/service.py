@@ -24,6 +24,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
+from marketplace.booking.models import ReminderKind
 from marketplace.db import after_commit, insert_on_conflict, utcnow
 from marketplace.errors import Conflict, NotFound
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
@@ -34,7 +35,13 @@ log = logging.getLogger(__name__)
 SEND_TASK = "worker.tasks.send_notifications"
 ERROR_LENGTH = 500
 IDS_PER_TASK = 50
-REMINDER_TEMPLATES = ("reminder_early", "reminder_late")
+
+
+def reminder_template(kind: ReminderKind) -> str:
+    return f"reminder_{kind.value}"
+
+
+REMINDER_TEMPLATES = tuple(reminder_template(kind) for kind in ReminderKind)
 
 
 @dataclass(frozen=True)

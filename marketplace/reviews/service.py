@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,6 +78,9 @@ def review_visit(
     return review
 
 
+NO_RATING = RatingSummary(None, 0)
+
+
 def reply_to_review(
     session: Session, practitioner_user: User, review_id: uuid.UUID, reply: str, now: datetime
 ) -> Review:
@@ -109,15 +112,12 @@ def hide_review(
     return review
 
 
-def _visible(practitioner_id: uuid.UUID) -> ColumnElement[bool]:
-    return and_(Review.practitioner_id == practitioner_id, Review.hidden_at.is_(None))
+def _not_hidden() -> ColumnElement[bool]:
+    return Review.hidden_at.is_(None)
 
 
 def rating_summary(session: Session, practitioner_id: uuid.UUID) -> RatingSummary:
-    average, count = session.execute(
-        select(func.avg(Review.rating), func.count(Review.id)).where(_visible(practitioner_id))
-    ).one()
-    return RatingSummary(round(float(average), 2) if average is not None else None, int(count))
+    return rating_summaries(session, [practitioner_id]).get(practitioner_id, NO_RATING)
 
 
 def rating_summaries(
@@ -126,7 +126,7 @@ def rating_summaries(
     """Ratings of several practitioners in one query (those without reviews are left out)."""
     rows = session.execute(
         select(Review.practitioner_id, func.avg(Review.rating), func.count(Review.id))
-        .where(Review.practitioner_id.in_(practitioner_ids), Review.hidden_at.is_(None))
+        .where(Review.practitioner_id.in_(practitioner_ids), _not_hidden())
         .group_by(Review.practitioner_id)
     )
     return {pid: RatingSummary(round(float(avg), 2), int(count)) for pid, avg, count in rows}
@@ -135,5 +135,5 @@ def rating_summaries(
 def visible_reviews(
     session: Session, practitioner_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[Review]:
-    query = select(Review).where(_visible(practitioner_id))
+    query = select(Review).where(Review.practitioner_id == practitioner_id, _not_hidden())
     return paginate(session, query, Review.created_at, Review.id, limit, cursor, descending=True)

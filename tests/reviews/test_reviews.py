@@ -19,18 +19,14 @@ from marketplace.db import utcnow
 from marketplace.matching.service import match_practitioners
 from marketplace.practitioners.models import Practitioner
 from tests.conftest import log_in_as
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
 from tests.matching.test_matching import request_at
 
 
 def visit(db: Session, patient: User, practitioner: Practitioner, *, days_ago: int = 7,
           status: BookingStatus = BookingStatus.COMPLETED, hour: int = 10) -> Booking:  # fmt: skip
-    booking = book(db, patient, practitioner, weekday_at(hour))
-    booking.starts_at -= timedelta(days=days_ago + 7)
-    booking.ends_at -= timedelta(days=days_ago + 7)
-    booking.status = status
-    db.flush()
-    return booking
+    return past_visit(db, patient, practitioner, weekday_at(hour),
+                      back=timedelta(days=days_ago + 7), status=status)  # fmt: skip
 
 
 def review(client: FlaskClient, booking: Booking, rating: int = 5, **fields: object) -> object:
