@@ -65,6 +65,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     from marketplace.admin.pages import init_pages as init_admin_pages
     from marketplace.booking import api as booking_api
     from marketplace.booking import bookings_api
+    from marketplace.caregivers import api as carers_api
     from marketplace.health import blueprint as health_blueprint
     from marketplace.practitioners import api as practitioners_api
     from marketplace.privacy import api as privacy_api
@@ -78,6 +79,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     api.register_blueprint(bookings_api.blp)
     api.register_blueprint(privacy_api.blp)
     api.register_blueprint(reviews_api.blp)
+    api.register_blueprint(carers_api.blp)
     app.register_blueprint(health_blueprint)
     init_admin_pages(app)
 

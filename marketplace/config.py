@@ -117,6 +117,7 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
             "RATELIMIT_FAILED_LOGIN_ACCOUNT", "100 per hour"
         ),
         "RATELIMIT_REGISTER": environ.get("RATELIMIT_REGISTER", "10 per minute;50 per hour"),
+        "RATELIMIT_CARER_INVITES": environ.get("RATELIMIT_CARER_INVITES", "20 per day"),
         # Bookings: cancelling closer to the start than this is recorded as late.
         "LATE_CANCELLATION_HOURS": _env_int(environ, "LATE_CANCELLATION_HOURS", 24),
         # Video visits: a random room name is appended to this (a Jitsi server, say).

@@ -20,6 +20,7 @@ from marketplace.booking.bookings import BookingInput, BookingPolicy, create_boo
 from marketplace.booking.courses import CourseClashes, CourseInput, book_course
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.booking.slots import free_slots_of
+from marketplace.caregivers import service as carers
 from marketplace.db import utcnow
 from marketplace.errors import DomainError
 from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
@@ -38,11 +39,17 @@ DEMO_PASSWORD = "demo-visit-2026"  # noqa: S105 (printed for demo users)
 ADMIN_EMAIL = "admin@demo.example"
 DEMO_REVIEW = "Clear, patient and practical: the exercises fit around my day."
 DEMO_REPLY = "Thank you, keep going with the balance work!"
+MORE_REVIEWS = [
+    (4, "Friendly and on time; the video call worked well for my dad."),
+    (5, "Gave us a plan we could follow at home between visits."),
+]
 PATIENT_EMAIL = "patient@demo.example"
+CARER_EMAIL = "carer@demo.example"
 
 PEOPLE: list[tuple[str, str, Role, str | None]] = [
     (ADMIN_EMAIL, "Ada Okafor", Role.ADMIN, None),
     (PATIENT_EMAIL, "Peter Lewis", Role.PATIENT, "020 7946 0123"),
+    (CARER_EMAIL, "Maya Lewis", Role.PATIENT, None),
 ]
 
 FIRST_NAMES = [
@@ -183,7 +190,8 @@ def load_demo_data(session: Session, today: date) -> list[DemoLogin]:
     logins = []
     for email, full_name, role, phone in PEOPLE:
         _ensure_user(session, email, full_name, role, phone)
-        logins.append(DemoLogin(email, role.value))
+        note = "carer for Peter Lewis: books for him" if email == CARER_EMAIL else ""
+        logins.append(DemoLogin(email, role.value, note))
     reviewer = accounts.find_user_by_email(session, ADMIN_EMAIL)
     assert reviewer is not None
     rng = random.Random(2026)  # noqa: S311 (demo data, not security)
@@ -196,10 +204,13 @@ def load_demo_data(session: Session, today: date) -> list[DemoLogin]:
 
 
 def _load_bookings(session: Session, today: date, now: datetime) -> None:
-    """The demo patient's visits, once: one past (completed, so matching shows continuity) and
-    the first free video and home slots of the first listed practitioners."""
+    """The demo patient's visits, once: past ones (completed and reviewed, so matching shows
+    continuity and ratings), a course, and the first free video and home slots of the first
+    listed practitioners, the home visit booked by his daughter as his carer."""
     patient = accounts.find_user_by_email(session, PATIENT_EMAIL)
+    carer = accounts.find_user_by_email(session, CARER_EMAIL)
     assert patient is not None
+    assert carer is not None
     if session.scalar(select(Booking.id).where(Booking.patient_id == patient.id)) is not None:
         return
     listed = list(
@@ -212,25 +223,39 @@ def _load_bookings(session: Session, today: date, now: datetime) -> None:
     )
     if not listed:
         return
-    visited = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=14)
-    past = Booking(
-        practitioner_id=listed[0].id,
+    invitation = carers.invite_carer(session, patient, carer.email, now)
+    carers.accept_invitation(session, carer, invitation.code, now)
+    past = _past_visit(session, patient, listed[0], now - timedelta(days=14))
+    reviewed = reviews.review_visit(session, patient, past.id, 5, DEMO_REVIEW, now)
+    reviews.reply_to_review(session, listed[0].user, reviewed.id, DEMO_REPLY, now)
+    for practitioner, (rating, comment) in zip(listed[1:], MORE_REVIEWS, strict=False):
+        visit = _past_visit(session, patient, practitioner, now - timedelta(days=10))
+        reviews.review_visit(session, carer, visit.id, rating, comment, now)
+    _book_demo_course(session, patient, listed[0], today, now)
+    for mode, booked_by in ((Mode.VIDEO, patient), (Mode.HOME, carer)):
+        offering = next((p for p in listed if mode in p.modes), None)
+        if offering is not None:
+            _book_first_free_slot(session, booked_by, patient, offering, mode, today, now)
+
+
+def _past_visit(
+    session: Session, patient: User, practitioner: Practitioner, when: datetime
+) -> Booking:
+    """A completed assessment (written directly: bookings are only made ahead)."""
+    start = when.replace(minute=0, second=0, microsecond=0)
+    visit = Booking(
+        practitioner_id=practitioner.id,
         patient_id=patient.id,
+        booked_by_id=patient.id,
         mode=Mode.VIDEO,
-        starts_at=visited,
-        ends_at=visited + timedelta(minutes=listed[0].session_minutes),
+        starts_at=start,
+        ends_at=start + practitioner.visit_length(VisitType.ASSESSMENT),
         status=BookingStatus.COMPLETED,
         visit_type=VisitType.ASSESSMENT,
     )
-    session.add(past)
+    session.add(visit)
     session.flush()
-    reviewed = reviews.review_visit(session, patient, past.id, 5, DEMO_REVIEW, now)
-    reviews.reply_to_review(session, listed[0].user, reviewed.id, DEMO_REPLY, now)
-    _book_demo_course(session, patient, listed[0], today, now)
-    for mode in (Mode.VIDEO, Mode.HOME):
-        offering = next((p for p in listed if mode in p.modes), None)
-        if offering is not None:
-            _book_first_free_slot(session, patient, offering, mode, today, now)
+    return visit
 
 
 def _book_demo_course(
@@ -253,6 +278,7 @@ def _book_demo_course(
 
 def _book_first_free_slot(
     session: Session,
+    booked_by: User,
     patient: User,
     practitioner: Practitioner,
     mode: Mode,
@@ -266,13 +292,14 @@ def _book_first_free_slot(
             practitioner.id,
             slot.start,
             mode,
+            patient_id=patient.id,
             address="12 Demo Terrace, London" if home else None,
             postcode=practitioner.base_postcode if home else None,
         )
         try:
             with session.begin_nested():
                 create_booking(
-                    session, patient, data, now=now, today=today, geocoder=TableGeocoder()
+                    session, booked_by, data, now=now, today=today, geocoder=TableGeocoder()
                 )
             return
         except DomainError:  # the patient is busy then: try the next slot

@@ -3,6 +3,7 @@
 from marketplace.accounts.models import AccessToken, User
 from marketplace.admin.models import AuditEntry
 from marketplace.booking.models import Booking, CareRequest, Course, CourseSession, Reminder
+from marketplace.caregivers.models import CarerGrant
 from marketplace.db import Base
 from marketplace.matching.models import PostcodeCentroid
 from marketplace.notifications.models import Notification
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "Booking",
     "CareRequest",
+    "CarerGrant",
     "Course",
     "CourseSession",
     "Credential",

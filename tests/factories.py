@@ -14,6 +14,8 @@ from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
 from marketplace.booking import bookings
 from marketplace.booking.models import Booking, BookingStatus
+from marketplace.caregivers import service as carers
+from marketplace.caregivers.models import CarerGrant
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
@@ -198,3 +200,10 @@ def past_visit(
     booking.status = status
     db.flush()
     return booking
+
+
+def make_carer(db: Session, patient: User, carer: User | None = None) -> tuple[User, CarerGrant]:
+    """A patient account that has accepted `patient`'s invitation to be their carer."""
+    carer = carer or make_user(db)
+    invitation = carers.invite_carer(db, patient, carer.email, utcnow())
+    return carer, carers.accept_invitation(db, carer, invitation.code, utcnow())

@@ -2,7 +2,9 @@
 resources owned by patient A and practitioner X, with the answer each must get.
 
 Callers: anonymous, patient A (owns the request and the booking), patient B, practitioner X
-(booked by A; also fits A's request), practitioner Y (fits the request, not booked), admin.
+(booked by A; also fits A's request), practitioner Y (fits the request, not booked), admin,
+A's carer, and A's former carer (the grant revoked). Both carers are patient accounts of their
+own: unless a row says otherwise (`carers=`), they get what patient B gets, a stranger to A.
 Each call runs in a SAVEPOINT rolled back afterwards, so every caller meets the same world.
 A 2xx where the table says 401/403/404 is a leak; a new endpoint without a row fails
 `test_every_endpoint_is_in_the_matrix`. Field-level rules (notes, addresses, meeting links)
@@ -26,6 +28,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, TokenKind, User
 from marketplace.booking import bookings, courses
 from marketplace.booking import service as care_requests
+from marketplace.caregivers import service as carers
 from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
@@ -37,6 +40,7 @@ from marketplace.reviews import service as reviews
 from tests.factories import (
     book,
     hcpc_fields,
+    make_carer,
     make_practitioner,
     make_user,
     past_visit,
@@ -44,7 +48,8 @@ from tests.factories import (
     weekday_at,
 )
 
-ACTORS = ("anonymous", "patient_a", "patient_b", "practitioner_x", "practitioner_y", "admin")
+ACTORS = ("anonymous", "patient_a", "patient_b", "practitioner_x", "practitioner_y", "admin",
+          "carer_a", "ex_carer")  # fmt: skip
 NOTES = "Private: tremor and falls at night"
 ADDRESS = "7 Hidden Mews, London"
 
@@ -87,9 +92,13 @@ def build_world(db: Session, app: Flask) -> World:
     )  # fmt: skip
     failed = db.get_one(Notification, failed_id)
     failed.status = NotificationStatus.FAILED
+    carer_a, grant = make_carer(db, patient_a)
+    ex_carer, ended = make_carer(db, patient_a)
+    carers.end_grant(db, patient_a, ended.id, utcnow())
+    invitation = carers.invite_carer(db, patient_a, patient_b.email, utcnow())
     people: dict[str, User | None] = {"anonymous": None, "patient_a": patient_a,
         "patient_b": patient_b, "practitioner_x": x.user, "practitioner_y": y.user,
-        "admin": admin}  # fmt: skip
+        "admin": admin, "carer_a": carer_a, "ex_carer": ex_carer}  # fmt: skip
     tokens = {
         actor: accounts.issue_token(db, user, TokenKind.API, name=f"matrix {actor}").secret
         for actor, user in people.items()
@@ -101,7 +110,8 @@ def build_world(db: Session, app: Flask) -> World:
         "request": str(request.id), "booking": str(booking.id), "credential": str(credential.id),
         "evidence": str(evidence.id), "x": str(x.id), "pending": str(credential.practitioner_id),
         "notification": str(failed.id), "token": str(own_token.record.id),
-        "review": str(review.id), "course": str(course.id),
+        "review": str(review.id), "course": str(course.id), "patient_a": str(patient_a.id),
+        "grant": str(grant.id), "code": invitation.code,
         "course_start": weekday_at(15, days_ahead=22).isoformat(),
         "start": weekday_at(11, days_ahead=5).isoformat(),
         "later": weekday_at(15).isoformat(),
@@ -111,13 +121,17 @@ def build_world(db: Session, app: Flask) -> World:
 
 
 # (method, path, JSON body, expected status for each of ACTORS)
-#            anon pat_a pat_b  pr_x  pr_y admin
+#            anon pat_a pat_b  pr_x  pr_y admin, carers=(carer_a, ex_carer)
 MATRIX: list[tuple[str, str, dict[str, Any] | None, tuple[int, ...]]] = []
 
 
-def row(method: str, path: str, body: dict[str, Any] | None, *expected: int) -> None:
-    assert len(expected) == len(ACTORS), path
-    MATRIX.append((method, path, body, expected))
+def row(
+    method: str, path: str, body: dict[str, Any] | None, *expected: int,
+    carers: tuple[int, int] | None = None,
+) -> None:  # fmt: skip
+    assert len(expected) == len(ACTORS) - 2, path
+    as_strangers = (expected[ACTORS.index("patient_b")],) * 2
+    MATRIX.append((method, path, body, (*expected, *(carers or as_strangers))))
 
 
 PROFILE = {"profession": "physiotherapist", "specialties": ["stroke"], "modes": ["video"],
@@ -163,37 +177,52 @@ row("GET", "/api/v1/practitioners/me/open-requests", None, 401, 403, 403, 200, 2
 # Care requests (A's)
 row("POST", "/api/v1/requests", {"mode": "video", "specialty": "stroke",
     "earliest": "{start}", "latest": "{window_end}"}, 401, 201, 201, 403, 403, 403)  # fmt: skip
-row("GET", "/api/v1/requests/{request}", None, 401, 200, 404, 404, 404, 200)
-row("GET", "/api/v1/requests/{request}/matches", None, 401, 200, 404, 403, 403, 403)
-row("POST", "/api/v1/requests/{request}/withdraw", None, 401, 200, 404, 403, 403, 403)
+row("POST", "/api/v1/requests", {"patient_id": "{patient_a}", "mode": "video",
+    "specialty": "stroke", "earliest": "{start}", "latest": "{window_end}"},
+    401, 201, 404, 403, 403, 403, carers=(201, 404))  # fmt: skip
+row("GET", "/api/v1/requests/{request}", None, 401, 200, 404, 404, 404, 200, carers=(200, 404))
+row("GET", "/api/v1/requests/{request}/matches", None, 401, 200, 404, 403, 403, 403,
+    carers=(200, 404))  # fmt: skip
+row("POST", "/api/v1/requests/{request}/withdraw", None, 401, 200, 404, 403, 403, 403,
+    carers=(200, 404))  # fmt: skip
 row("POST", "/api/v1/requests/{request}/claim", {"start": "{start}"}, 401, 403, 403, 201, 201, 403)
 # Bookings (A with X)
 row("POST", "/api/v1/bookings", {"practitioner_id": "{x}", "start": "{later}", "mode": "video"},
     401, 201, 201, 403, 403, 403)  # fmt: skip
+row("POST", "/api/v1/bookings", {"patient_id": "{patient_a}", "practitioner_id": "{x}",
+    "start": "{later}", "mode": "video"}, 401, 201, 404, 403, 403, 403,
+    carers=(201, 404))  # fmt: skip
 row("GET", "/api/v1/bookings", None, 401, 200, 200, 200, 200, 403)
-row("GET", "/api/v1/bookings/{booking}", None, 401, 200, 404, 200, 404, 200)
-row("GET", "/api/v1/bookings/{booking}/calendar.ics", None, 401, 200, 404, 200, 404, 403)
-row("POST", "/api/v1/bookings/{booking}/cancel", {}, 401, 200, 404, 200, 404, 200)
-row(
-    "POST",
-    "/api/v1/bookings/{booking}/reschedule",
-    {"start": "{later}"},
-    401,
-    200,
-    404,
-    200,
-    404,
-    403,
-)
+row("GET", "/api/v1/bookings/{booking}", None, 401, 200, 404, 200, 404, 200, carers=(200, 404))
+row("GET", "/api/v1/bookings/{booking}/calendar.ics", None, 401, 200, 404, 200, 404, 403,
+    carers=(200, 404))  # fmt: skip
+row("POST", "/api/v1/bookings/{booking}/cancel", {}, 401, 200, 404, 200, 404, 200,
+    carers=(200, 404))  # fmt: skip
+row("POST", "/api/v1/bookings/{booking}/reschedule", {"start": "{later}"},
+    401, 200, 404, 200, 404, 403, carers=(200, 404))  # fmt: skip
 row("POST", "/api/v1/bookings/{booking}/complete", None, 401, 403, 403, 409, 404, 403)
 row("POST", "/api/v1/bookings/{booking}/no-show", None, 401, 403, 403, 409, 404, 403)
 # Courses (A's, with X, after the assessment that is A's booking)
 COURSE = {"practitioner_id": "{x}", "start": "{course_start}", "weeks": 2, "mode": "video"}
 row("POST", "/api/v1/courses", COURSE, 401, 201, 409, 422, 422, 403)
-row("GET", "/api/v1/courses/{course}", None, 401, 200, 404, 200, 404, 200)
-row("POST", "/api/v1/courses/{course}/cancel", {}, 401, 200, 404, 200, 404, 403)
+row("POST", "/api/v1/courses", {**COURSE, "patient_id": "{patient_a}"},
+    401, 201, 404, 201, 409, 403, carers=(201, 404))  # fmt: skip
+row("GET", "/api/v1/courses/{course}", None, 401, 200, 404, 200, 404, 200, carers=(200, 404))
+row("GET", "/api/v1/courses/{course}/calendar.ics", None, 401, 200, 404, 200, 404, 403,
+    carers=(200, 404))  # fmt: skip
+row("POST", "/api/v1/courses/{course}/cancel", {}, 401, 200, 404, 200, 404, 403,
+    carers=(200, 404))  # fmt: skip
 # Reviews (A's completed visit with X)
-row("POST", "/api/v1/bookings/{booking}/review", {"rating": 5}, 401, 409, 404, 403, 403, 403)
+row("POST", "/api/v1/bookings/{booking}/review", {"rating": 5}, 401, 409, 404, 403, 403, 403,
+    carers=(409, 404))  # fmt: skip
+# Carers (A's carer's grant; an invitation from A to B's address)
+row("GET", "/api/v1/me/carers", None, 401, 200, 200, 403, 403, 403)
+row("POST", "/api/v1/me/carers", {"email": "helper@example.org"}, 401, 201, 201, 403, 403, 403)
+row("POST", "/api/v1/carers/{grant}/revoke", None, 401, 200, 404, 403, 403, 403,
+    carers=(200, 404))  # fmt: skip
+row("POST", "/api/v1/carers/accept", {"code": "{code}"}, 401, 403, 200, 403, 403, 403,
+    carers=(403, 403))  # fmt: skip
+row("GET", "/api/v1/me/caring-for", None, 401, 200, 200, 403, 403, 403)
 row("POST", "/api/v1/reviews/{review}/reply", {"reply": "Thank you."}, 401, 403, 403, 200, 404, 403)
 row("POST", "/api/v1/admin/reviews/{review}/hide", {"reason": "Names a patient."},
     401, 403, 403, 403, 403, 200)  # fmt: skip
@@ -315,6 +344,7 @@ def _rule_of(path: str) -> str:
         "{credential}": "<uuid:credential_id>", "{evidence}": "<uuid:evidence_id>",
         "{notification}": "<uuid:notification_id>", "{token}": "<uuid:token_id>",
         "{review}": "<uuid:review_id>", "{course}": "<uuid:course_id>",
+        "{grant}": "<uuid:grant_id>",
     }  # fmt: skip
     for placeholder, rule in rules.items():
         path = path.replace(placeholder, rule)

@@ -7,11 +7,13 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.passwords import verify_password
 from marketplace.booking.models import Booking, BookingStatus, CourseSession
-from marketplace.demo import DEMO_PASSWORD, PEOPLE
+from marketplace.caregivers import service as carers
+from marketplace.demo import CARER_EMAIL, DEMO_PASSWORD, PATIENT_EMAIL, PEOPLE
 from marketplace.practitioners.models import (
     Credential,
     CredentialStatus,
     ListingStatus,
+    Mode,
     Practitioner,
     VisitType,
 )
@@ -73,8 +75,16 @@ def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> N
     assert nmt_listed
     assert all(p.listed_until is None for p in nmt_listed)  # NMT certificates without expiry
     visits = db.scalars(select(Booking).order_by(Booking.starts_at)).all()
-    assert [v.status for v in visits] == [BookingStatus.COMPLETED] + [BookingStatus.CONFIRMED] * 6
-    # The past assessment, the next free video and home slots, and a 4-week course.
-    assert visits[0].visit_type is VisitType.ASSESSMENT
+    assert [v.status for v in visits] == [BookingStatus.COMPLETED] * 3 + [
+        BookingStatus.CONFIRMED
+    ] * 6
+    # Three past assessments, the next free video and home slots, and a 4-week course.
+    assert {v.visit_type for v in visits[:3]} == {VisitType.ASSESSMENT}
     assert db.scalar(select(func.count()).select_from(CourseSession)) == 4
-    assert db.scalar(select(func.count()).select_from(Review)) == 1
+    assert db.scalar(select(func.count()).select_from(Review)) == 3
+    # Peter's daughter is his carer, and booked his home visit.
+    patient = db.scalars(select(User).where(User.email == PATIENT_EMAIL)).one()
+    carer = db.scalars(select(User).where(User.email == CARER_EMAIL)).one()
+    assert carers.cared_for_ids(db, carer.id) == [patient.id]
+    [home] = [v for v in visits if v.mode is Mode.HOME]
+    assert (home.patient_id, home.booked_by_id) == (patient.id, carer.id)

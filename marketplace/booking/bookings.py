@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import ColumnElement, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,12 +36,17 @@ from marketplace.booking.models import (
 )
 from marketplace.booking.service import RequestNotOpen
 from marketplace.booking.slots import free_slots, held_bookings, visit_type_for
+from marketplace.caregivers.service import acts_for, cared_for_ids, carers_of, patient_for
 from marketplace.clock import business_today
 from marketplace.db import insert_on_conflict
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import distance_km
-from marketplace.notifications.service import drop_queued_reminders, queue_notification
+from marketplace.notifications.service import (
+    OutboxEntry,
+    drop_queued_reminders,
+    queue_notifications,
+)
 from marketplace.pagination import Page, paginate
 from marketplace.practitioners.listing import get_listed_practitioner, is_listed
 from marketplace.practitioners.models import Mode, Practitioner, VisitType
@@ -102,6 +107,7 @@ class BookingInput:
     practitioner_id: uuid.UUID
     start: datetime
     mode: Mode
+    patient_id: uuid.UUID | None = None  # a carer booking for a patient of theirs
     request_id: uuid.UUID | None = None
     address: str | None = None
     postcode: str | None = None
@@ -124,18 +130,20 @@ class BookingInput:
 # --- reading -------------------------------------------------------------------------------
 
 
-def _is_party(booking: Booking, user: User, practitioner: Practitioner | None) -> bool:
-    return booking.patient_id == user.id or (
-        practitioner is not None and booking.practitioner_id == practitioner.id
-    )
+def _is_party(session: Session, booking: Booking, user: User) -> bool:
+    if user.role is Role.PRACTITIONER:
+        profile = find_profile(session, user)
+        return profile is not None and booking.practitioner_id == profile.id
+    return acts_for(session, user, booking.patient_id)
 
 
 def visible_booking(session: Session, viewer: User, booking_id: uuid.UUID) -> Booking:
-    """The booking, for its patient, its practitioner or an admin; 404 for anyone else."""
+    """The booking, for its patient (or their carer), its practitioner or an admin; 404 for
+    anyone else."""
     booking = session.get(Booking, booking_id)
     if booking is None:
         raise NotFound("No such booking.")
-    if viewer.role is Role.ADMIN or _is_party(booking, viewer, find_profile(session, viewer)):
+    if viewer.role is Role.ADMIN or _is_party(session, booking, viewer):
         return booking
     raise NotFound("No such booking.")
 
@@ -156,9 +164,12 @@ def own_bookings(
     limit: int,
     cursor: str | None,
 ) -> Page[Booking]:
-    """The viewer's bookings (as patient, or as practitioner), soonest first."""
+    """The viewer's bookings (as patient, as a carer of patients, or as practitioner), soonest
+    first."""
     profile = find_profile(session, viewer)
-    mine = Booking.patient_id == viewer.id
+    mine: ColumnElement[bool] = Booking.patient_id.in_(
+        [viewer.id, *cared_for_ids(session, viewer.id)]
+    )
     if profile is not None:
         mine = or_(mine, Booking.practitioner_id == profile.id)
     query = select(Booking).where(mine)
@@ -167,9 +178,10 @@ def own_bookings(
     return paginate(session, query, Booking.starts_at, Booking.id, limit, cursor)
 
 
-def shows_address_to(booking: Booking, viewer: User) -> bool:
-    """The patient and admins always; the practitioner only while the visit is confirmed."""
-    if viewer.role is Role.ADMIN or booking.patient_id == viewer.id:
+def shows_address_to(booking: Booking, viewer: User | None, *, patient_side: bool) -> bool:
+    """The patient's side (the patient and their carers) and admins always; the practitioner
+    only while the visit is confirmed."""
+    if patient_side or (viewer is not None and viewer.role is Role.ADMIN):
         return True
     return booking.status is BookingStatus.CONFIRMED
 
@@ -351,23 +363,23 @@ def _tell(
     practitioner: Practitioner,
     patient_template: str | None = None,
 ) -> None:
-    """Queue the event's message to both parties, sent after commit. The text is written when it
-    is sent, from the booking as it then is, in each recipient's time zone; no health notes."""
+    """Queue the event's message to both parties (and the patient's carers), sent after commit.
+    The text is written when it is sent, from the booking as it then is, in each recipient's time
+    zone; no health notes."""
     stamp = f"{booking.sequence}:{booking.status.value}"
-    recipients = (
-        (booking.patient_id, "patient", patient_template or f"booking_{event}"),
-        (practitioner.user_id, "practitioner", f"booking_{event}"),
-    )
-    for user_id, role, template in recipients:
-        queue_notification(
-            session,
-            user_id=user_id,
-            template=template,
-            subject_type="booking",
-            subject_id=booking.id,
-            dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{role}",
-            context={"role": role},
-        )
+    patient_side = patient_template or f"booking_{event}"
+    carers = carers_of(session, [booking.patient_id]).get(booking.patient_id, [])
+    recipients = [
+        (booking.patient_id, "patient", "patient", patient_side),
+        (practitioner.user_id, "practitioner", "practitioner", f"booking_{event}"),
+        *((carer, "carer", f"carer:{carer}", patient_side) for carer in carers),
+    ]
+    queue_notifications(session, [
+        OutboxEntry(user_id=user_id, template=template, subject_type="booking",
+                    subject_id=booking.id, context={"role": role},
+                    dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{who}")
+        for user_id, role, who, template in recipients
+    ])  # fmt: skip
 
 
 # --- booking ---------------------------------------------------------------------------------
@@ -389,7 +401,7 @@ def _replay(session: Session, patient: User, key: str, data: BookingInput) -> Bo
 
 def create_booking(
     session: Session,
-    patient: User,
+    actor: User,
     data: BookingInput,
     *,
     now: datetime,
@@ -398,8 +410,10 @@ def create_booking(
     idempotency_key: str | None = None,
     policy: BookingPolicy = DEFAULT_POLICY,
 ) -> tuple[Booking, bool]:
-    """Book a free slot at once (status confirmed); (booking, created). With an idempotency key
-    a retry returns the first booking instead of making another."""
+    """Book a free slot at once (status confirmed) for the actor, or for a patient they are a
+    carer of; (booking, created). With an idempotency key a retry returns the first booking
+    instead of making another."""
+    patient = patient_for(session, actor, data.patient_id)
     lock_diaries(session, data.practitioner_id, patient.id)
     if idempotency_key is not None:
         replayed = _replay(session, patient, idempotency_key, data)
@@ -407,7 +421,8 @@ def create_booking(
             return replayed, False
     practitioner = get_listed_practitioner(session, data.practitioner_id, today)
     booking = book_visit(session, patient, practitioner, data, now=now, geocoder=geocoder,
-                         policy=policy, idempotency_key=idempotency_key)  # fmt: skip
+                         policy=policy, booked_by=actor,
+                         idempotency_key=idempotency_key)  # fmt: skip
     return booking, True
 
 
@@ -420,10 +435,11 @@ def book_visit(
     now: datetime,
     geocoder: Geocoder,
     policy: BookingPolicy,
+    booked_by: User,
     idempotency_key: str | None = None,
 ) -> Booking:
-    """A confirmed booking of a free slot of a listed practitioner (the caller has locked both
-    diaries)."""
+    """A confirmed booking of a free slot of a listed practitioner, made by `booked_by` (the
+    patient, their carer or the practitioner; the caller has locked both diaries)."""
     _require_mode(practitioner, data.mode)
     booking = Booking(
         id=uuid.uuid4(),
@@ -432,6 +448,7 @@ def book_visit(
         mode=data.mode,
         starts_at=data.start,
         status=BookingStatus.CONFIRMED,
+        booked_by_id=booked_by.id,
         idempotency_key=idempotency_key,
         idempotency_digest=data.digest() if idempotency_key else None,
     )
@@ -569,6 +586,7 @@ def claim_request(
         visit_type=visit_type,
         ends_at=_require_free_slot(session, practitioner, start, request.mode, now, visit_type),
         status=BookingStatus.CONFIRMED,
+        booked_by_id=practitioner_user.id,
         postcode=request.postcode,
         latitude=request.latitude,
         longitude=request.longitude,
@@ -663,6 +681,7 @@ def reschedule_booking(
     _require_patient_free(session, booking.patient_id, start, end, ignoring=booking.id)
     with _refused_overlaps(), session.begin_nested():
         booking.starts_at, booking.ends_at = start, end
+        booking.rescheduled_by_id = actor.id
         booking.sequence += 1
         session.flush()
     _rewrite_reminders(session, booking, now, policy, "The visit moved to another time.")
@@ -695,9 +714,11 @@ def _practitioner_of(session: Session, booking: Booking) -> Practitioner:
     return practitioner
 
 
-def booking_view(booking: Booking, viewer: User, policy: BookingPolicy) -> dict[str, Any]:
-    """The booking as this viewer may see it."""
-    place = shows_address_to(booking, viewer)
+def booking_view(
+    booking: Booking, viewer: User, policy: BookingPolicy, *, patient_side: bool
+) -> dict[str, Any]:
+    """The booking as this viewer may see it (`patient_side`: the patient or their carer)."""
+    place = shows_address_to(booking, viewer, patient_side=patient_side)
     return {
         "id": booking.id,
         "practitioner_id": booking.practitioner_id,
@@ -712,4 +733,7 @@ def booking_view(booking: Booking, viewer: User, policy: BookingPolicy) -> dict[
         "video_url": video_url(booking, policy),
         "address": booking.address if place else None,
         "postcode": booking.postcode if place else None,
+        "booked_by_id": booking.booked_by_id,
+        "rescheduled_by_id": booking.rescheduled_by_id,
+        "cancelled_by_id": booking.cancelled_by_id,
     }

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, g
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role, User
 from marketplace.booking import bookings, courses
-from marketplace.booking.calendar import booking_calendar, visit_summary
+from marketplace.booking.calendar import Visit, booking_calendar, course_calendar, visit_summary
 from marketplace.booking.models import Booking, BookingStatus, Course
 from marketplace.booking.schemas import (
     BookingInputSchema,
@@ -24,6 +24,7 @@ from marketplace.booking.schemas import (
     IdempotencyHeaderSchema,
     RescheduleInputSchema,
 )
+from marketplace.caregivers.service import cared_for_ids
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
@@ -38,8 +39,23 @@ def booking_policy() -> bookings.BookingPolicy:
     return bookings.BookingPolicy.from_config(current_app.config)
 
 
+def _patients_acted_for() -> frozenset[uuid.UUID]:
+    """The viewer and the patients they are a carer of (read once per request)."""
+    if "patients_acted_for" not in g:
+        viewer = current_account()
+        g.patients_acted_for = frozenset([viewer.id, *cared_for_ids(request_session(), viewer.id)])
+    acted_for: frozenset[uuid.UUID] = g.patients_acted_for
+    return acted_for
+
+
+def on_patient_side(booking: Booking) -> bool:
+    return booking.patient_id in _patients_acted_for()
+
+
 def shown(booking: Booking) -> dict[str, Any]:
-    return bookings.booking_view(booking, current_account(), booking_policy())
+    return bookings.booking_view(
+        booking, current_account(), booking_policy(), patient_side=on_patient_side(booking)
+    )
 
 
 @blp.route("/bookings", methods=["POST"])
@@ -147,8 +163,8 @@ def no_show(booking_id: uuid.UUID) -> dict[str, Any]:
     return _record(booking_id, BookingStatus.NO_SHOW)
 
 
-def _other_party(session: Session, booking: Booking, viewer: User) -> str:
-    if viewer.id == booking.patient_id:
+def _other_party(session: Session, booking: Booking) -> str:
+    if on_patient_side(booking):
         practitioner = session.get(Practitioner, booking.practitioner_id)
         return practitioner.user.full_name if practitioner else "your practitioner"
     patient = session.get(User, booking.patient_id)
@@ -161,27 +177,33 @@ def _other_party(session: Session, booking: Booking, viewer: User) -> str:
 @blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
 def calendar_file(booking_id: uuid.UUID) -> Response:
     """The visit as an iCalendar file (METHOD:CANCEL once cancelled)."""
-    session, viewer = request_session(), current_account()
-    booking = bookings.visible_booking(session, viewer, booking_id)
+    booking = bookings.visible_booking(request_session(), current_account(), booking_id)
+    visit = _calendar_visit(booking)
+    body = booking_calendar(booking, summary=visit.summary, location=visit.location,
+                            url=visit.url, now=utcnow())  # fmt: skip
+    return _calendar_file(body, f"booking-{booking.id}.ics")
+
+
+def _calendar_visit(booking: Booking) -> Visit:
+    """The booking's calendar entry as the viewer may see it."""
     view = shown(booking)
-    body = booking_calendar(
-        booking,
-        summary=visit_summary(booking, _other_party(session, booking, viewer)),
-        location=view["address"],
-        url=view["video_url"],
-        now=utcnow(),
-    )
+    summary = visit_summary(booking, _other_party(request_session(), booking))
+    return Visit(booking, summary, view["address"], view["video_url"])
+
+
+def _calendar_file(body: bytes, filename: str) -> Response:
     return Response(
         body,
         content_type="text/calendar; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="booking-{booking.id}.ics"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
 def course_view(course: Course) -> dict[str, Any]:
     sessions = courses.sessions_of(request_session(), course)
     return {"id": course.id, "practitioner_id": course.practitioner_id,
-            "patient_id": course.patient_id, "sessions": [shown(b) for b in sessions]}  # fmt: skip
+            "patient_id": course.patient_id, "created_by_id": course.created_by_id,
+            "sessions": [shown(b) for b in sessions]}  # fmt: skip
 
 
 @blp.route("/courses", methods=["POST"])
@@ -225,3 +247,15 @@ def cancel_course(body: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
         policy=booking_policy(),
     )  # fmt: skip
     return course_view(course)
+
+
+@blp.route("/courses/<uuid:course_id>/calendar.ics", methods=["GET"])
+@authenticated(Role.PATIENT, Role.PRACTITIONER)
+@blp.response(200, content_type="text/calendar")
+@blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
+def course_calendar_file(course_id: uuid.UUID) -> Response:
+    """Every session of the course in one iCalendar file (cancelled ones marked so)."""
+    session = request_session()
+    course = courses.visible_course(session, current_account(), course_id)
+    visits = [_calendar_visit(booking) for booking in courses.sessions_of(session, course)]
+    return _calendar_file(course_calendar(visits, utcnow()), f"course-{course.id}.ics")

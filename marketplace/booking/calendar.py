@@ -7,6 +7,7 @@ booking is sent as METHOD:CANCEL so calendars remove it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from icalendar import Calendar, Event
@@ -28,6 +29,16 @@ def booking_uid(booking: Booking) -> str:
     return f"booking-{booking.id}@practitioner-marketplace"
 
 
+@dataclass(frozen=True)
+class Visit:
+    """A booking and what this reader's calendar entry says about it."""
+
+    booking: Booking
+    summary: str
+    location: str | None
+    url: str | None
+
+
 def booking_calendar(
     booking: Booking,
     *,
@@ -37,10 +48,30 @@ def booking_calendar(
     now: datetime,
 ) -> bytes:
     cancelled = booking.status is BookingStatus.CANCELLED
+    calendar = _calendar("CANCEL" if cancelled else "PUBLISH")
+    calendar.add_component(_event(Visit(booking, summary, location, url), now))
+    return bytes(calendar.to_ical())
+
+
+def course_calendar(visits: list[Visit], now: datetime) -> bytes:
+    """Every session of a course in one file. Each event has its booking's UID, so this file and
+    the sessions' own files update the same entries; a cancelled session is STATUS:CANCELLED."""
+    calendar = _calendar("PUBLISH")
+    for visit in visits:
+        calendar.add_component(_event(visit, now))
+    return bytes(calendar.to_ical())
+
+
+def _calendar(method: str) -> Calendar:
     calendar = Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    calendar.add("method", method)
+    return calendar
+
+
+def _event(visit: Visit, now: datetime) -> Event:
+    booking = visit.booking
     event = Event()
     event.add("uid", booking_uid(booking))
     event.add("dtstamp", now)
@@ -48,13 +79,12 @@ def booking_calendar(
     event.add("dtend", booking.ends_at)
     event.add("sequence", booking.sequence)
     event.add("status", STATUS[booking.status])
-    event.add("summary", summary)
-    if location:
-        event.add("location", location)
-    if url:
-        event.add("url", url)
-    calendar.add_component(event)
-    return bytes(calendar.to_ical())
+    event.add("summary", visit.summary)
+    if visit.location:
+        event.add("location", visit.location)
+    if visit.url:
+        event.add("url", visit.url)
+    return event
 
 
 def visit_summary(booking: Booking, other_party: str) -> str:

@@ -19,6 +19,7 @@ from marketplace.accounts.models import Role, User
 from marketplace.booking import bookings
 from marketplace.booking.models import TIME_HOLDING, Booking, Course, CourseSession
 from marketplace.booking.slots import free_slots_of, visit_type_for
+from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder
 from marketplace.practitioners.listing import get_listed_practitioner
@@ -38,8 +39,8 @@ class CourseInput:
     first_start: datetime
     weeks: int
     mode: Mode
-    practitioner_id: uuid.UUID | None = None  # when a patient books
-    patient_id: uuid.UUID | None = None  # when a practitioner books
+    practitioner_id: uuid.UUID | None = None  # when a patient (or their carer) books
+    patient_id: uuid.UUID | None = None  # when a practitioner or a carer books
     address: str | None = None
     postcode: str | None = None
 
@@ -79,8 +80,9 @@ def book_course(
             visit_type=VisitType.FOLLOW_UP,
         )  # fmt: skip
         booking = bookings.book_visit(
-            session, patient, practitioner, visit, now=now, geocoder=geocoder, policy=policy
-        )
+            session, patient, practitioner, visit, now=now, geocoder=geocoder, policy=policy,
+            booked_by=actor,
+        )  # fmt: skip
         session.add(CourseSession(course_id=course.id, booking_id=booking.id))
     session.flush()
     return course
@@ -96,7 +98,7 @@ def _parties(session: Session, actor: User, data: CourseInput) -> tuple[uuid.UUI
     if actor.role is Role.PATIENT:
         if data.practitioner_id is None:
             raise ValidationFailed.for_field("practitioner_id", "Say which practitioner.")
-        return actor.id, data.practitioner_id
+        return patient_for(session, actor, data.patient_id).id, data.practitioner_id
     if actor.role is Role.PRACTITIONER:
         profile = find_profile(session, actor)
         if profile is None:
@@ -104,7 +106,7 @@ def _parties(session: Session, actor: User, data: CourseInput) -> tuple[uuid.UUI
         if data.patient_id is None:
             raise ValidationFailed.for_field("patient_id", "Say which patient.")
         return data.patient_id, profile.id
-    raise Forbidden("A course is booked by its patient or its practitioner.")
+    raise Forbidden("A course is booked by its patient, their carer or its practitioner.")
 
 
 def _clash(
@@ -144,7 +146,7 @@ def visible_course(session: Session, viewer: User, course_id: uuid.UUID) -> Cour
     course = session.get(Course, course_id)
     if course is None:
         raise NotFound("No such course.")
-    if viewer.role is Role.ADMIN or course.patient_id == viewer.id:
+    if viewer.role is Role.ADMIN or acts_for(session, viewer, course.patient_id):
         return course
     profile = find_profile(session, viewer)
     if profile is not None and profile.id == course.practitioner_id:

@@ -50,6 +50,9 @@ class CareRequest(UUIDPrimaryKey, Timestamps, Base):
     status: Mapped[RequestStatus] = mapped_column(
         str_enum(RequestStatus, "request_status"), default=RequestStatus.OPEN
     )
+    # The patient or their carer (no FK: erasure keeps the ids); None before this was recorded.
+    created_by_id: Mapped[uuid.UUID | None]
+    withdrawn_by_id: Mapped[uuid.UUID | None]
 
     def point(self) -> tuple[float, float]:
         """Where a home visit is (the database guarantees one for home requests)."""
@@ -110,6 +113,10 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     idempotency_digest: Mapped[str | None] = mapped_column(String(64))
     sequence: Mapped[int] = mapped_column(default=0)  # calendar revisions (iCalendar SEQUENCE)
+    # Who made and last moved the booking: the patient, their carer or the practitioner (no FK:
+    # erasure keeps the ids).
+    booked_by_id: Mapped[uuid.UUID | None]  # None for bookings made before this was recorded
+    rescheduled_by_id: Mapped[uuid.UUID | None]
     cancelled_at: Mapped[datetime | None]
     cancelled_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
@@ -168,7 +175,8 @@ class Course(UUIDPrimaryKey, Base):
     patient_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    created_by_id: Mapped[uuid.UUID]  # the patient or the practitioner's user (no FK: erasure)
+    # The patient, their carer or the practitioner's user (no FK: erasure keeps the ids).
+    created_by_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -17,7 +17,16 @@ from marketplace.schemas import (
 )
 
 
+def acting_for_field() -> ma.fields.UUID:
+    return ma.fields.UUID(
+        load_default=None, allow_none=True,
+        metadata={"description": "A carer acting for a patient: the patient's id (leave out to "
+                  "act for yourself)"},
+    )  # fmt: skip
+
+
 class CareRequestInputSchema(StrictSchema):
+    patient_id = acting_for_field()
     mode = ma.fields.Enum(Mode, by_value=True, required=True)
     specialty = ma.fields.String(required=True, validate=validate.Length(max=40))
     postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
@@ -52,6 +61,11 @@ class CareRequestSchema(ma.Schema):
     notes = ma.fields.String(allow_none=True)
     status = ma.fields.Enum(RequestStatus, by_value=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
+    patient_id = ma.fields.UUID(required=True)
+    created_by_id = ma.fields.UUID(
+        allow_none=True, metadata={"description": "The patient, or their carer"}
+    )
+    withdrawn_by_id = ma.fields.UUID(allow_none=True)
 
 
 class FeedItemSchema(ma.Schema):
@@ -94,6 +108,7 @@ MatchListSchema = list_schema(MatchSchema, "MatchList")
 
 
 class BookingInputSchema(StrictSchema):
+    patient_id = acting_for_field()
     practitioner_id = ma.fields.UUID(required=True)
     start = ma.fields.AwareDateTime(required=True, validate=bounded_datetime)
     mode = ma.fields.Enum(Mode, by_value=True, required=True)
@@ -158,6 +173,14 @@ class BookingSchema(ma.Schema):
     video_url = ma.fields.String(allow_none=True)
     address = ma.fields.String(allow_none=True)
     postcode = ma.fields.String(allow_none=True)
+    booked_by_id = ma.fields.UUID(
+        allow_none=True,
+        metadata={"description": "Who booked: the patient, their carer or the practitioner"},
+    )
+    rescheduled_by_id = ma.fields.UUID(
+        allow_none=True, metadata={"description": "Who moved it last"}
+    )
+    cancelled_by_id = ma.fields.UUID(allow_none=True)
 
 
 BookingListSchema = list_schema(BookingSchema, "BookingList")
@@ -174,8 +197,9 @@ class CourseInputSchema(StrictSchema):
         load_default=None, allow_none=True, metadata={"description": "When a patient books"}
     )
     patient_id = ma.fields.UUID(
-        load_default=None, allow_none=True, metadata={"description": "When a practitioner books"}
-    )
+        load_default=None, allow_none=True,
+        metadata={"description": "When a practitioner books, or a carer books for a patient"},
+    )  # fmt: skip
     address = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=500))
     postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
 
@@ -184,4 +208,7 @@ class CourseSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     practitioner_id = ma.fields.UUID(required=True)
     patient_id = ma.fields.UUID(required=True)
+    created_by_id = ma.fields.UUID(
+        required=True, metadata={"description": "The patient, their carer or the practitioner"}
+    )
     sessions = ma.fields.List(ma.fields.Nested(BookingSchema), required=True)

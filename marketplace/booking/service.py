@@ -17,6 +17,7 @@ from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
 from marketplace.booking.models import CareRequest, RequestStatus
 from marketplace.booking.slots import free_slots_of
+from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import bounding_box, distance_km
@@ -94,8 +95,10 @@ def _place(
 
 
 def create_request(
-    session: Session, patient: User, fields: dict[str, Any], geocoder: Geocoder, now: datetime
+    session: Session, actor: User, fields: dict[str, Any], geocoder: Geocoder, now: datetime
 ) -> CareRequest:
+    """A request of the actor's, or (`patient_id`) of a patient they are a carer of."""
+    patient = patient_for(session, actor, fields.get("patient_id"))
     if fields["specialty"] not in SPECIALTY_SLUGS:
         raise ValidationFailed(
             details={
@@ -116,6 +119,7 @@ def create_request(
         earliest=fields["earliest"],
         latest=fields["latest"],
         notes=fields.get("notes"),
+        created_by_id=actor.id,
     )
     session.add(request)
     session.flush()
@@ -123,29 +127,34 @@ def create_request(
 
 
 def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRequest:
-    """The request for its patient or an admin; anyone else is told it does not exist."""
+    """The request for its patient (or their carer) or an admin; anyone else is told it does not
+    exist."""
+    if viewer.role is not Role.ADMIN:
+        return own_request(session, viewer, request_id)
     request = session.get(CareRequest, request_id)
-    if request is None or (viewer.role is not Role.ADMIN and request.patient_id != viewer.id):
+    if request is None:
         raise NotFound("No such request.")
-    if viewer.role is Role.ADMIN:  # health notes read by staff: on the record, like evidence
-        record_audit(session, actor_id=viewer.id, action="care_request.viewed",
-                     subject_type="care_request", subject_id=request.id)  # fmt: skip
+    # Health notes read by staff: on the record, like evidence.
+    record_audit(session, actor_id=viewer.id, action="care_request.viewed",
+                 subject_type="care_request", subject_id=request.id)  # fmt: skip
     return request
 
 
-def own_request(session: Session, patient: User, request_id: uuid.UUID) -> CareRequest:
+def own_request(session: Session, actor: User, request_id: uuid.UUID) -> CareRequest:
+    """A request of the actor's, or of a patient they are a carer of."""
     request = session.get(CareRequest, request_id)
-    if request is None or request.patient_id != patient.id:
+    if request is None or not acts_for(session, actor, request.patient_id):
         raise NotFound("No such request.")
     return request
 
 
-def withdraw_request(session: Session, patient: User, request_id: uuid.UUID) -> CareRequest:
-    request = own_request(session, patient, request_id)
+def withdraw_request(session: Session, actor: User, request_id: uuid.UUID) -> CareRequest:
+    request = own_request(session, actor, request_id)
     session.refresh(request, with_for_update=True)  # a claim may be taking it right now
     if request.status is not RequestStatus.OPEN:
         raise RequestNotOpen()
     request.status = RequestStatus.WITHDRAWN
+    request.withdrawn_by_id = actor.id
     return request
 
 

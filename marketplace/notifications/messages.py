@@ -40,6 +40,7 @@ SUBJECTS = {
     "request_claimed": "Your request is booked",
     "reminder_early": "Reminder: your visit is coming up",
     "reminder_late": "Reminder: your visit is soon",
+    "carer_invitation": "You are invited to help with someone's visits",
 }
 WITH_CALENDAR = {"booking_confirmed", "booking_cancelled", "booking_rescheduled", "request_claimed"}
 LINK = re.compile(r"https://[^\s<]+")
@@ -100,28 +101,33 @@ def _by_id(session: Session, entity: type[Row], ids: set[uuid.UUID]) -> dict[uui
 def compose(notification: Notification, sources: Sources) -> OutgoingMessage | None:
     """The message as it goes out now; None if what it was about no longer calls for it (a
     reminder of a visit that was cancelled or moved)."""
-    recipient = sources.users[notification.user_id]
-    context: dict[str, Any] = {"recipient": recipient, **notification.context}
+    account = sources.users[notification.user_id]
+    # An invitation goes to an address of its own, from the patient's account.
+    recipient = None if notification.address else account
+    context: dict[str, Any] = {"recipient": recipient, "account": account, **notification.context}
     attachments: tuple[Attachment, ...] = ()
+    if "expires_at" in notification.context:  # an invitation's
+        expires_at = datetime.fromisoformat(notification.context["expires_at"])
+        context["expires"] = local_time(expires_at, BUSINESS_ZONE)
     if notification.subject_type == "booking":
         booking = sources.bookings.get(notification.subject_id)
         if booking is None or not _still_relevant(notification, booking):
             return None
-        details = _booking_details(sources, booking, recipient, notification.context["role"])
+        details = _booking_details(sources, booking, notification.context["role"])
         context |= details
         if notification.template in WITH_CALENDAR and notification.channel is Channel.EMAIL:
-            attachments = (_calendar_attachment(booking, recipient, details),)
+            attachments = (_calendar_attachment(booking, details),)
     template = notification.template
     if notification.channel is Channel.SMS:
         text = render_template(f"sms/{template}.txt", **context).strip()
-        return OutgoingMessage(str(notification.id), notification.dedupe_key, recipient.email,
-                               recipient.phone, SUBJECTS[template], text)  # fmt: skip
+        return OutgoingMessage(str(notification.id), notification.dedupe_key, account.email,
+                               account.phone, SUBJECTS[template], text)  # fmt: skip
     text = render_template(f"email/{template}.txt", **context)
     return OutgoingMessage(
         notification_id=str(notification.id),
         dedupe_key=notification.dedupe_key,
-        email=recipient.email,
-        phone=recipient.phone,
+        email=notification.address or account.email,
+        phone=None if notification.address else account.phone,
         subject=SUBJECTS[template],
         text=text,
         html=render_template(
@@ -138,19 +144,21 @@ def _still_relevant(notification: Notification, booking: Booking) -> bool:
     return booking.holds_time and visit == booking.starts_at.isoformat()
 
 
-def _booking_details(
-    sources: Sources, booking: Booking, recipient: User, role: str
-) -> dict[str, Any]:
+def _booking_details(sources: Sources, booking: Booking, role: str) -> dict[str, Any]:
+    """What a booking message says, for the practitioner, the patient or a carer of theirs."""
     practitioner = sources.practitioners[booking.practitioner_id]
-    if role == "practitioner":
-        zone = ZoneInfo(practitioner.timezone)
-        other_party = sources.users[booking.patient_id].full_name
-    else:
+    patient_side = role != "practitioner"
+    if patient_side:
         zone = BUSINESS_ZONE
         other_party = sources.users[practitioner.user_id].full_name
-    shows_address = role == "practitioner" and booking.mode is Mode.HOME
+    else:
+        zone = ZoneInfo(practitioner.timezone)
+        other_party = sources.users[booking.patient_id].full_name
+    shows_address = not patient_side and booking.mode is Mode.HOME
     return {
         "role": role,
+        "patient_side": patient_side,
+        "patient_name": sources.users[booking.patient_id].full_name if role == "carer" else None,
         "mode": booking.mode.value,
         "when": local_time(booking.starts_at, zone),
         "how_soon": how_soon(booking.starts_at - utcnow()),
@@ -158,7 +166,7 @@ def _booking_details(
         "booking_id": str(booking.id),
         "late": booking.late_cancellation,
         "address": _address(booking)
-        if shows_address and shows_address_to(booking, recipient)
+        if shows_address and shows_address_to(booking, None, patient_side=False)
         else None,
         "video_url": video_url(booking, BookingPolicy.from_config(current_app.config)),
     }
@@ -185,8 +193,9 @@ def how_soon(ahead: timedelta) -> str:
     return "within the hour" if hours < 1 else "in about an hour"
 
 
-def _calendar_attachment(booking: Booking, recipient: User, details: dict[str, Any]) -> Attachment:
-    location = _address(booking) if shows_address_to(booking, recipient) else None
+def _calendar_attachment(booking: Booking, details: dict[str, Any]) -> Attachment:
+    shows = shows_address_to(booking, None, patient_side=details["patient_side"])
+    location = _address(booking) if shows else None
     data = booking_calendar(
         booking,
         summary=visit_summary(booking, details["other_party"]),

@@ -36,6 +36,9 @@ class Notification(UUIDPrimaryKey, Base):
     __table_args__ = (Index("ix_notifications_status_due_at", "status", "due_at"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Where an email goes when not to the user's own address: a carer invitation is sent for the
+    # patient (`user_id`) to someone who may have no account yet.
+    address: Mapped[str | None] = mapped_column(String(254))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "notification_channel"))
     template: Mapped[str] = mapped_column(String(60))
     subject_type: Mapped[str] = mapped_column(String(40))

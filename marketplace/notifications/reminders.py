@@ -3,7 +3,8 @@
 The dispatcher takes pending reminders whose time has come, oldest first, locked with
 `SKIP LOCKED` on PostgreSQL. One whose visit has started (its time passed while the workers were
 down), or that no longer holds time, is dropped with the reason recorded; the rest are queued as
-messages to both parties, which must go out before the visit starts or not at all.
+messages to both parties (and the patient's carers), which must go out before the visit starts or
+not at all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.booking.models import Booking, Reminder, ReminderKind, ReminderStatus
+from marketplace.caregivers.service import carers_of
 from marketplace.notifications.models import Channel
 from marketplace.notifications.service import OutboxEntry, queue_notifications, reminder_template
 from marketplace.practitioners.models import Practitioner
@@ -50,7 +52,8 @@ def queue_due_reminders(
         .limit(limit)
         .with_for_update(of=Reminder, skip_locked=True)
     ).all()
-    phones = _phones(session, due) if sms else {}
+    carers = carers_of(session, {booking.patient_id for _, booking, _ in due})
+    phones = _phones(session, due, carers) if sms else {}
     report = ReminderReport()
     entries: list[OutboxEntry] = []
     for reminder, booking, practitioner_user_id in due:
@@ -59,10 +62,12 @@ def queue_due_reminders(
             reminder.status, reminder.dropped_reason = ReminderStatus.DROPPED, reason
             report.dropped += 1
             continue
-        for user_id, role in (
+        recipients = [
             (booking.patient_id, "patient"),
             (practitioner_user_id, "practitioner"),
-        ):
+            *((carer, "carer") for carer in carers.get(booking.patient_id, [])),
+        ]
+        for user_id, role in recipients:
             channels = [Channel.EMAIL]
             if reminder.kind is ReminderKind.LATE and phones.get(user_id):
                 channels.append(Channel.SMS)
@@ -85,12 +90,13 @@ def _reason_to_drop(reminder: Reminder, booking: Booking, now: datetime) -> str 
 def _message(
     reminder: Reminder, booking: Booking, user_id: uuid.UUID, role: str, channel: Channel
 ) -> OutboxEntry:
+    who = f"carer:{user_id}" if role == "carer" else role
     return OutboxEntry(
         user_id=user_id,
         template=reminder_template(reminder.kind),
         subject_type="booking",
         subject_id=booking.id,
-        dedupe_key=f"reminder:{reminder.id}:{role}:{channel.value}",
+        dedupe_key=f"reminder:{reminder.id}:{who}:{channel.value}",
         context={"role": role, "visit_starts_at": booking.starts_at.isoformat()},
         channel=channel,
         send_before=booking.starts_at,
@@ -98,8 +104,11 @@ def _message(
 
 
 def _phones(
-    session: Session, due: Sequence[Row[Reminder, Booking, uuid.UUID]]
+    session: Session,
+    due: Sequence[Row[Reminder, Booking, uuid.UUID]],
+    carers: dict[uuid.UUID, list[uuid.UUID]],
 ) -> dict[uuid.UUID, str]:
     user_ids = {booking.patient_id for _, booking, _ in due} | {user for _, _, user in due}
+    user_ids |= {carer for ids in carers.values() for carer in ids}
     rows = session.execute(select(User.id, User.phone).where(User.id.in_(user_ids)))
     return {user_id: phone for user_id, phone in rows if phone}

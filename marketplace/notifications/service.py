@@ -88,6 +88,7 @@ class OutboxEntry:
     context: dict[str, Any] = field(default_factory=dict)
     channel: Channel = Channel.EMAIL
     send_before: datetime | None = None
+    address: str | None = None
 
 
 def queue_notification(
@@ -101,10 +102,11 @@ def queue_notification(
     context: dict[str, Any] | None = None,
     channel: Channel = Channel.EMAIL,
     send_before: datetime | None = None,
+    address: str | None = None,
 ) -> uuid.UUID | None:
     """Queue one message; its id, or None if a message with this dedupe key exists already."""
     entry = OutboxEntry(user_id, template, subject_type, subject_id, dedupe_key, context or {},
-                        channel, send_before)  # fmt: skip
+                        channel, send_before, address)  # fmt: skip
     queued = queue_notifications(session, [entry])
     return queued[0] if queued else None
 

@@ -11,9 +11,11 @@ Erasure keeps what the business must keep and nothing that says who the person w
   suspension reason cleared; their evidence files and rows deleted. The credential rows keep the
   kind, number, status and dates (the record of who was verified, when and by whom; the number
   is public on the HCPC register anyway), without the admins' free-text notes;
-- messages not yet sent to them are dropped, and every message's context cleared; reasons they
-  gave for cancelling and the names of their tokens are cleared; the audit log records
-  `account.erased` with ids only.
+- carers they had, invitations they sent and patients they cared for all end, the invited
+  addresses cleared (the grants stay, with ids and dates, as the record of who could act when);
+- messages not yet sent to them are dropped, and every message's context (and the address of an
+  invitation they sent) cleared; reasons they gave for cancelling and the names of their tokens
+  are cleared; the audit log records `account.erased` with ids only.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from marketplace.admin.audit import record_audit
 from marketplace.admin.models import AuditEntry
 from marketplace.booking import bookings
 from marketplace.booking.models import TIME_HOLDING, Booking, CareRequest, RequestStatus
+from marketplace.caregivers import service as carers
+from marketplace.caregivers.models import CarerGrant
 from marketplace.db import after_commit
 from marketplace.errors import Conflict, ValidationFailed
 from marketplace.notifications.models import Notification, NotificationStatus
@@ -99,9 +103,17 @@ def export_account(session: Session, user: User) -> dict[str, Any]:
         ],
         "bookings": [_booking_export(booking, user) for booking in visits],
         "messages": [
-            _plain(message)
+            _message_export(message)
             for message in session.scalars(
                 select(Notification).where(Notification.user_id == user.id)
+            )
+        ],
+        "carers": [
+            _plain(grant, "code_hash")
+            for grant in session.scalars(
+                select(CarerGrant).where(
+                    or_(CarerGrant.patient_id == user.id, CarerGrant.carer_id == user.id)
+                )
             )
         ],
         "reviews": [
@@ -117,6 +129,13 @@ def export_account(session: Session, user: User) -> dict[str, Any]:
             )
         ],
     }
+
+
+def _message_export(message: Notification) -> dict[str, Any]:
+    """A message without an invitation's one-time code (a secret for the invited person)."""
+    exported = _plain(message)
+    exported["context"] = {k: v for k, v in message.context.items() if k != "code"}
+    return exported
 
 
 def _practitioner_export(practitioner: Practitioner) -> dict[str, Any]:
@@ -177,6 +196,7 @@ def erase_account(
     if practitioner is not None:
         _erase_practitioner_data(session, user, practitioner, today, evidence_folder)
     _forget_messages(session, user.id)
+    carers.end_all_grants(session, user, now)
     _forget_own_words(session, user.id)
     accounts.revoke_other_tokens(session, user, keep=None)
     user.email = f"erased-{user.id.hex}@erased.invalid"
@@ -319,6 +339,6 @@ def _forget_messages(session: Session, user_id: uuid.UUID) -> None:
     session.execute(
         update(Notification)
         .where(Notification.user_id == user_id)
-        .values(context={})
+        .values(context={}, address=None)
         .execution_options(synchronize_session=False)
     )

@@ -1,6 +1,6 @@
-"""Reviews: only the patient of a completed visit reviews it, once; the practitioner replies
-once; admins hide a review with a reason (audited with ids only). Hidden reviews are gone from
-everything public, the average and count included."""
+"""Reviews: only the patient of a completed visit (or their carer) reviews it, once; the
+practitioner replies once; admins hide a review with a reason (audited with ids only). Hidden
+reviews are gone from everything public, the average and count included."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
 from marketplace.booking.models import Booking, BookingStatus
+from marketplace.caregivers.service import acts_for
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.pagination import Page, paginate
 from marketplace.practitioners.models import Practitioner
@@ -56,7 +57,7 @@ def review_visit(
     now: datetime,
 ) -> Review:  # fmt: skip
     booking = session.get(Booking, booking_id)
-    if booking is None or booking.patient_id != author.id:
+    if booking is None or not acts_for(session, author, booking.patient_id):
         raise NotFound("No such booking.")
     if booking.status is not BookingStatus.COMPLETED:
         raise NotReviewable()

@@ -3,12 +3,14 @@ with the nearest free time that week; the rest of a course can be cancelled at o
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
+from icalendar import Calendar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -107,3 +109,25 @@ def test_weekly_starts_keep_the_local_time_across_a_clock_change() -> None:
     starts = weekly_starts(first, 2, london)
     assert [s.astimezone(london).hour for s in starts] == [10, 10]
     assert starts[1] - starts[0] == timedelta(weeks=1, hours=-1)
+
+
+def test_one_calendar_file_holds_every_session(client: FlaskClient, db: Session) -> None:
+    patient, practitioner = assessed(db)
+    log_in_as(client, patient.email)
+    course = post_course(client, practitioner, weeks=3).json
+    first, *rest = course["sessions"]
+    assert client.post(f"/api/v1/bookings/{first['id']}/cancel", json={}).status_code == 200
+    response = client.get(f"/api/v1/courses/{course['id']}/calendar.ics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/calendar")
+    events = Calendar.from_ical(response.data).walk("VEVENT")
+    by_uid = {str(event["UID"]): event for event in events}
+    assert set(by_uid) == {f"booking-{s['id']}@practitioner-marketplace" for s in [first, *rest]}
+    statuses = {uid.split("@")[0][len("booking-") :]: str(e["STATUS"]) for uid, e in by_uid.items()}
+    assert statuses == {first["id"]: "CANCELLED", **{s["id"]: "CONFIRMED" for s in rest}}
+    london = ZoneInfo("Europe/London")
+    starts = sorted(event.decoded("DTSTART").astimezone(london) for event in events)
+    assert [(b.date() - a.date()).days for a, b in itertools.pairwise(starts)] == [7, 7]
+    assert {start.time() for start in starts} == {FIRST.astimezone(london).time()}
+    assert all("meet.jit.si" in str(event.get("URL", "")) for event in events
+               if str(event["STATUS"]) == "CONFIRMED")  # fmt: skip
