@@ -36,7 +36,7 @@ from marketplace.booking.models import (
 )
 from marketplace.booking.service import RequestNotOpen
 from marketplace.booking.slots import free_slots, held_bookings, visit_type_for
-from marketplace.caregivers.service import acts_for, cared_for_ids, carers_of, patient_for
+from marketplace.caregivers.service import acts_for, carers_of, patient_for, patients_acted_for
 from marketplace.clock import business_today
 from marketplace.db import insert_on_conflict
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -167,9 +167,7 @@ def own_bookings(
     """The viewer's bookings (as patient, as a carer of patients, or as practitioner), soonest
     first."""
     profile = find_profile(session, viewer)
-    mine: ColumnElement[bool] = Booking.patient_id.in_(
-        [viewer.id, *cared_for_ids(session, viewer.id)]
-    )
+    mine: ColumnElement[bool] = Booking.patient_id.in_(patients_acted_for(session, viewer))
     if profile is not None:
         mine = or_(mine, Booking.practitioner_id == profile.id)
     query = select(Booking).where(mine)

@@ -24,7 +24,7 @@ from marketplace.booking.schemas import (
     IdempotencyHeaderSchema,
     RescheduleInputSchema,
 )
-from marketplace.caregivers.service import cared_for_ids
+from marketplace.caregivers.service import patients_acted_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
@@ -42,8 +42,7 @@ def booking_policy() -> bookings.BookingPolicy:
 def _patients_acted_for() -> frozenset[uuid.UUID]:
     """The viewer and the patients they are a carer of (read once per request)."""
     if "patients_acted_for" not in g:
-        viewer = current_account()
-        g.patients_acted_for = frozenset([viewer.id, *cared_for_ids(request_session(), viewer.id)])
+        g.patients_acted_for = patients_acted_for(request_session(), current_account())
     acted_for: frozenset[uuid.UUID] = g.patients_acted_for
     return acted_for
 

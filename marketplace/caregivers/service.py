@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -145,6 +146,7 @@ def accept_invitation(session: Session, carer: User, code: str, now: datetime) -
         raise InvitationInvalid()
     grant.status, grant.carer_id = CarerStatus.ACTIVE, carer.id
     grant.accepted_at, grant.code_hash = now, None
+    _forget_invitation_codes(session, [grant])
     session.flush()
     return grant
 
@@ -157,15 +159,40 @@ def end_grant(session: Session, actor: User, grant_id: uuid.UUID, now: datetime)
         raise NotFound("No such carer.")
     if grant.status is CarerStatus.REVOKED:
         raise Conflict("This has ended already.", code="carer_already_revoked")
-    grant.status, grant.code_hash = CarerStatus.REVOKED, None
-    grant.revoked_at, grant.revoked_by_id = now, actor.id
-    _drop_waiting_messages(session, [grant])
+    _end(session, [grant], actor, now)
     session.flush()
     return grant
 
 
+def _end(session: Session, grants: list[CarerGrant], by: User, now: datetime) -> None:
+    for grant in grants:
+        grant.status, grant.code_hash = CarerStatus.REVOKED, None
+        grant.revoked_at, grant.revoked_by_id = now, by.id
+    _drop_waiting_messages(session, grants)
+    _forget_invitation_codes(session, grants)
+
+
+def _forget_invitation_codes(
+    session: Session, grants: list[CarerGrant], *, addresses: bool = False
+) -> None:
+    """Once an invitation is used or ended its code is of no use: the outbox row forgets it
+    (and, on erasure, the address it went to)."""
+    values: dict[str, Any] = {"context": {}} | ({"address": None} if addresses else {})
+    session.execute(
+        update(Notification)
+        .where(Notification.subject_type == "carer_grant",
+               Notification.subject_id.in_([grant.id for grant in grants]))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+
+
+WAITING = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.FAILED)
+
+
 def _drop_waiting_messages(session: Session, grants: Iterable[CarerGrant]) -> None:
-    """An unsent invitation, and the carer's unsent messages about the patient's bookings."""
+    """An unsent invitation, and the carer's unsent messages about the patient's bookings (one
+    being sent now is dropped when it comes back from its lease; a failed one is not retried)."""
     for grant in grants:
         about_patient = or_(
             (Notification.subject_type == "carer_grant") & (Notification.subject_id == grant.id),
@@ -177,7 +204,7 @@ def _drop_waiting_messages(session: Session, grants: Iterable[CarerGrant]) -> No
         )
         session.execute(
             update(Notification)
-            .where(about_patient, Notification.status == NotificationStatus.PENDING)
+            .where(about_patient, Notification.status.in_(WAITING))
             .values(status=NotificationStatus.DROPPED, dropped_reason=REVOKED,
                     lease_expires_at=None)
             .execution_options(synchronize_session=False)
@@ -191,11 +218,8 @@ def end_all_grants(session: Session, user: User, now: datetime) -> None:
             or_(CarerGrant.patient_id == user.id, CarerGrant.carer_id == user.id)
         )
     ).all()
-    live = [grant for grant in grants if grant.status in LIVE]
-    _drop_waiting_messages(session, live)
-    for grant in live:
-        grant.status, grant.code_hash = CarerStatus.REVOKED, None
-        grant.revoked_at, grant.revoked_by_id = now, user.id
+    _end(session, [grant for grant in grants if grant.status in LIVE], user, now)
+    _forget_invitation_codes(session, list(grants), addresses=True)
     for grant in grants:
         grant.email = None
     session.flush()
@@ -225,6 +249,11 @@ def grants_held(session: Session, carer: User) -> list[CarerGrant]:
             .order_by(CarerGrant.accepted_at, CarerGrant.id)
         )
     )
+
+
+def patients_acted_for(session: Session, user: User) -> frozenset[uuid.UUID]:
+    """The user and the patients they are an active carer of."""
+    return frozenset([user.id, *cared_for_ids(session, user.id)])
 
 
 def cared_for_ids(session: Session, carer_id: uuid.UUID) -> list[uuid.UUID]:

@@ -21,6 +21,7 @@ from marketplace.accounts.models import User
 from marketplace.booking.bookings import BookingPolicy, shows_address_to, video_url
 from marketplace.booking.calendar import booking_calendar, visit_summary
 from marketplace.booking.models import Booking
+from marketplace.caregivers.service import carers_of
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import UUIDPrimaryKey, utcnow
 from marketplace.notifications.models import Channel, Notification
@@ -68,11 +69,12 @@ class OutgoingMessage:
 @dataclass(frozen=True)
 class Sources:
     """What a batch of messages is written from, loaded together: the recipients, the bookings
-    the messages are about, their practitioners and the other parties."""
+    the messages are about, their practitioners, the other parties and the patients' carers."""
 
     users: dict[uuid.UUID, User]
     bookings: dict[uuid.UUID, Booking]
     practitioners: dict[uuid.UUID, Practitioner]
+    carers: dict[uuid.UUID, list[uuid.UUID]]
 
     @classmethod
     def load(cls, session: Session, notifications: Sequence[Notification]) -> Sources:
@@ -86,7 +88,8 @@ class Sources:
             | {b.patient_id for b in bookings.values()}
             | {p.user_id for p in practitioners.values()}
         )
-        return cls(_by_id(session, User, user_ids), bookings, practitioners)
+        carers = carers_of(session, {b.patient_id for b in bookings.values()})
+        return cls(_by_id(session, User, user_ids), bookings, practitioners, carers)
 
 
 Row = TypeVar("Row", bound=UUIDPrimaryKey)
@@ -111,7 +114,7 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
         context["expires"] = local_time(expires_at, BUSINESS_ZONE)
     if notification.subject_type == "booking":
         booking = sources.bookings.get(notification.subject_id)
-        if booking is None or not _still_relevant(notification, booking):
+        if booking is None or not _still_relevant(notification, booking, sources):
             return None
         details = _booking_details(sources, booking, notification.context["role"])
         context |= details
@@ -137,7 +140,11 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
     )
 
 
-def _still_relevant(notification: Notification, booking: Booking) -> bool:
+def _still_relevant(notification: Notification, booking: Booking, sources: Sources) -> bool:
+    """A reminder only for the visit as it still is; a carer's message only while they are."""
+    carers = sources.carers.get(booking.patient_id, [])
+    if notification.context.get("role") == "carer" and notification.user_id not in carers:
+        return False
     if notification.template not in REMINDER_TEMPLATES:
         return True
     visit = notification.context.get("visit_starts_at")

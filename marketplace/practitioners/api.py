@@ -9,13 +9,15 @@ from typing import Any, cast
 
 from flask import Response, current_app, send_file
 from flask_login import current_user
+from sqlalchemy.orm import Session
 
 from marketplace.accounts.auth import authenticated, current_account
-from marketplace.accounts.models import Role
+from marketplace.accounts.models import Role, User
 from marketplace.booking.slots import public_slots, visit_type_for
+from marketplace.caregivers.service import patient_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
-from marketplace.errors import ErrorSchema
+from marketplace.errors import ErrorSchema, NotFound
 from marketplace.matching.geocoding import geocoder_from_config
 from marketplace.practitioners import service
 from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
@@ -173,11 +175,14 @@ def public_profile(practitioner_id: uuid.UUID) -> dict[str, Any]:
                       "recent_reviews": recent}  # fmt: skip
 
 
-def _patient_id() -> uuid.UUID | None:
-    """The signed-in patient, if any (slots are public)."""
-    if current_user.is_authenticated and current_user.role is Role.PATIENT:
-        return cast(uuid.UUID, current_user.id)
-    return None
+def _patient_id(session: Session, acting_for: uuid.UUID | None) -> uuid.UUID | None:
+    """The signed-in patient, or the patient a signed-in carer asks for, if any (slots are
+    public; `acting_for` someone you may not act for is a 404)."""
+    if not (current_user.is_authenticated and current_user.role is Role.PATIENT):
+        if acting_for is not None:
+            raise NotFound("No such patient of yours.", code="not_your_patient")
+        return None
+    return patient_for(session, cast(User, current_user), acting_for).id
 
 
 @blp.route("/practitioners/<uuid:practitioner_id>/slots", methods=["GET"])
@@ -189,7 +194,9 @@ def slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
     start = query["start"] or now
     end = query["end"] or start + timedelta(days=DEFAULT_SLOT_DAYS)
     session = request_session()
-    visit_type = query["visit_type"] or visit_type_for(session, _patient_id(), practitioner_id)
+    visit_type = query["visit_type"] or visit_type_for(
+        session, _patient_id(session, query["patient_id"]), practitioner_id
+    )
     found = public_slots(
         session, practitioner_id, start, end, query["mode"], now, business_today(now), visit_type
     )

@@ -266,6 +266,11 @@ class SlotsQuerySchema(InputSchema):
         metadata={"description": "Slot length: default the caller's next visit (an assessment "
                   "unless a signed-in patient has had one)"},
     )  # fmt: skip
+    patient_id = ma.fields.UUID(
+        load_default=None,
+        metadata={"description": "A signed-in carer: the patient whose next visit sets the "
+                  "default length"},
+    )  # fmt: skip
 
 
 class SlotSchema(ma.Schema):

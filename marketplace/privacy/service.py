@@ -287,7 +287,8 @@ def _erase_practitioner_data(
 
 def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
     """Free text they wrote elsewhere: reasons they gave for cancelling, names of their tokens,
-    their review comments (the star ratings stay: they say nothing about who gave them)."""
+    the comments of reviews they (or a carer of theirs) wrote (the star ratings stay: they say
+    nothing about who gave them)."""
     session.execute(
         update(Booking)
         .where(Booking.cancelled_by_id == user_id)
@@ -300,9 +301,12 @@ def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
         .values(name=None)
         .execution_options(synchronize_session=False)
     )
+    about_their_visits = Review.booking_id.in_(
+        select(Booking.id).where(Booking.patient_id == user_id)
+    )
     session.execute(
         update(Review)
-        .where(Review.author_id == user_id)
+        .where(or_(Review.author_id == user_id, about_their_visits))
         .values(comment=None)
         .execution_options(synchronize_session=False)
     )

@@ -5,7 +5,7 @@ revokes it or the carer steps down. Every action records who did it."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -358,3 +358,79 @@ class TestErasure:
         assert invitation.address is None
         assert invitation.context == {}
         assert carers.cared_for_ids(db, carer.id) == []
+
+
+class TestAfterTheEnd:
+    def test_a_revoked_carers_failed_or_racing_messages_never_go_out(
+        self, app: Flask, db: Session
+    ) -> None:
+        patient, practitioner = make_user(db), make_practitioner(db)
+        carer, grant = make_carer(db, patient)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        [confirmation] = messages_to(db, carer, str(booking.id))
+        confirmation.status = NotificationStatus.FAILED  # an admin could retry it
+        carers.end_grant(db, patient, grant.id, utcnow())
+        db.refresh(confirmation)
+        assert confirmation.status is NotificationStatus.DROPPED
+
+        second, grant = make_carer(db, patient)
+        other = book(db, patient, practitioner, weekday_at(13))
+        [racing] = messages_to(db, second, str(other.id))
+        grant.status = CarerStatus.REVOKED  # ended while the message was already on its way
+        db.flush()
+        with app.test_request_context():
+            assert compose(racing, Sources.load(db, [racing])) is None
+            [to_patient] = messages_to(db, patient, str(other.id))
+            assert compose(to_patient, Sources.load(db, [to_patient])) is not None
+
+    def test_the_code_is_forgotten_once_used_and_the_address_once_erased(
+        self, client: FlaskClient, db: Session
+    ) -> None:
+        patient = make_user(db)
+        carer, grant = make_carer(db, patient)
+        assert "code" not in invitation_message(db, grant.id).context
+        log_in_as(client, carer.email)
+        assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
+        db.expire_all()
+        assert invitation_message(db, grant.id).address is None
+        assert db.get_one(CarerGrant, grant.id).status is CarerStatus.REVOKED
+        log_in_as(client, patient.email)
+        assert carer.email not in str(client.get("/api/v1/me/export").json)
+
+    def test_erasing_the_patient_clears_what_their_carer_wrote_about_their_visits(
+        self, client: FlaskClient, db: Session
+    ) -> None:
+        patient, practitioner = make_user(db), make_practitioner(db)
+        carer, _ = make_carer(db, patient)
+        visit = past_visit(db, patient, practitioner, weekday_at(10))
+        log_in_as(client, carer.email)
+        reviewed = client.post(f"/api/v1/bookings/{visit.id}/review",
+                               json={"rating": 5, "comment": "Dad walks further now."})  # fmt: skip
+        assert reviewed.status_code == 201
+        log_in_as(client, patient.email)
+        assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
+        review = db.get_one(Review, uuid.UUID(reviewed.json["id"]))
+        db.refresh(review)
+        assert (review.comment, review.rating) == (None, 5)
+
+
+def test_slots_have_the_length_of_the_cared_for_patients_next_visit(
+    client: FlaskClient, db: Session
+) -> None:
+    patient, stranger, practitioner = make_user(db), make_user(db), make_practitioner(db)
+    book(db, patient, practitioner, weekday_at(9))  # the assessment: follow-ups next
+    carer, _ = make_carer(db, patient)
+    log_in_as(client, carer.email)
+    url = f"/api/v1/practitioners/{practitioner.id}/slots"
+    own = client.get(url).json["items"][0]
+    theirs = client.get(url, query_string={"patient_id": str(patient.id)}).json["items"][0]
+    length = {
+        name: datetime.fromisoformat(slot["end"]) - datetime.fromisoformat(slot["start"])
+        for name, slot in (("own", own), ("theirs", theirs))
+    }
+    assert length == {
+        "own": timedelta(minutes=practitioner.assessment_minutes),
+        "theirs": timedelta(minutes=practitioner.session_minutes),
+    }
+    refused = client.get(url, query_string={"patient_id": str(stranger.id)})
+    assert refused.status_code == 404
