@@ -44,6 +44,7 @@ from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import distance_km
 from marketplace.notifications.service import (
     OutboxEntry,
+    booking_recipients,
     drop_queued_reminders,
     queue_notifications,
 )
@@ -365,18 +366,14 @@ def _tell(
     The text is written when it is sent, from the booking as it then is, in each recipient's time
     zone; no health notes."""
     stamp = f"{booking.sequence}:{booking.status.value}"
-    patient_side = patient_template or f"booking_{event}"
+    template = f"booking_{event}"
     carers = carers_of(session, [booking.patient_id]).get(booking.patient_id, [])
-    recipients = [
-        (booking.patient_id, "patient", "patient", patient_side),
-        (practitioner.user_id, "practitioner", "practitioner", f"booking_{event}"),
-        *((carer, "carer", f"carer:{carer}", patient_side) for carer in carers),
-    ]
     queue_notifications(session, [
-        OutboxEntry(user_id=user_id, template=template, subject_type="booking",
-                    subject_id=booking.id, context={"role": role},
-                    dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{who}")
-        for user_id, role, who, template in recipients
+        OutboxEntry(user_id=to.user_id,
+                    template=(patient_template or template) if to.patient_side else template,
+                    subject_type="booking", subject_id=booking.id, context={"role": to.role},
+                    dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{to.key}")
+        for to in booking_recipients(booking.patient_id, practitioner.user_id, carers)
     ])  # fmt: skip
 
 

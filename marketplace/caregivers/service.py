@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -110,7 +110,7 @@ def invite_carer(session: Session, patient: User, email: str, now: datetime) -> 
     return Invitation(grant, code)
 
 
-def _live(now: datetime):  # type: ignore[no-untyped-def]
+def _live(now: datetime) -> ColumnElement[bool]:
     """Active grants, and invitations not yet expired."""
     return or_(
         CarerGrant.status == CarerStatus.ACTIVE,

@@ -21,7 +21,13 @@ from marketplace.accounts.models import User
 from marketplace.booking.models import Booking, Reminder, ReminderKind, ReminderStatus
 from marketplace.caregivers.service import carers_of
 from marketplace.notifications.models import Channel
-from marketplace.notifications.service import OutboxEntry, queue_notifications, reminder_template
+from marketplace.notifications.service import (
+    OutboxEntry,
+    Recipient,
+    booking_recipients,
+    queue_notifications,
+    reminder_template,
+)
 from marketplace.practitioners.models import Practitioner
 
 VISIT_STARTED = "The visit had started before the reminder could be sent."
@@ -62,16 +68,12 @@ def queue_due_reminders(
             reminder.status, reminder.dropped_reason = ReminderStatus.DROPPED, reason
             report.dropped += 1
             continue
-        recipients = [
-            (booking.patient_id, "patient"),
-            (practitioner_user_id, "practitioner"),
-            *((carer, "carer") for carer in carers.get(booking.patient_id, [])),
-        ]
-        for user_id, role in recipients:
+        carer_ids = carers.get(booking.patient_id, [])
+        for to in booking_recipients(booking.patient_id, practitioner_user_id, carer_ids):
             channels = [Channel.EMAIL]
-            if reminder.kind is ReminderKind.LATE and phones.get(user_id):
+            if reminder.kind is ReminderKind.LATE and phones.get(to.user_id):
                 channels.append(Channel.SMS)
-            entries += [_message(reminder, booking, user_id, role, channel) for channel in channels]
+            entries += [_message(reminder, booking, to, channel) for channel in channels]
         reminder.status, reminder.queued_at = ReminderStatus.QUEUED, now
         report.queued += 1
     session.flush()
@@ -87,17 +89,14 @@ def _reason_to_drop(reminder: Reminder, booking: Booking, now: datetime) -> str 
     return None
 
 
-def _message(
-    reminder: Reminder, booking: Booking, user_id: uuid.UUID, role: str, channel: Channel
-) -> OutboxEntry:
-    who = f"carer:{user_id}" if role == "carer" else role
+def _message(reminder: Reminder, booking: Booking, to: Recipient, channel: Channel) -> OutboxEntry:
     return OutboxEntry(
-        user_id=user_id,
+        user_id=to.user_id,
         template=reminder_template(reminder.kind),
         subject_type="booking",
         subject_id=booking.id,
-        dedupe_key=f"reminder:{reminder.id}:{who}:{channel.value}",
-        context={"role": role, "visit_starts_at": booking.starts_at.isoformat()},
+        dedupe_key=f"reminder:{reminder.id}:{to.key}:{channel.value}",
+        context={"role": to.role, "visit_starts_at": booking.starts_at.isoformat()},
         channel=channel,
         send_before=booking.starts_at,
     )

@@ -77,6 +77,30 @@ def handover_lease() -> timedelta:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """One person told about a booking, and the part of the dedupe key that names them."""
+
+    user_id: uuid.UUID
+    role: str  # "patient", "practitioner" or "carer"
+    key: str
+
+    @property
+    def patient_side(self) -> bool:
+        return self.role != "practitioner"
+
+
+def booking_recipients(
+    patient_id: uuid.UUID, practitioner_user_id: uuid.UUID, carer_ids: Sequence[uuid.UUID]
+) -> list[Recipient]:
+    """Who hears about a booking: both parties and the patient's carers."""
+    return [
+        Recipient(patient_id, "patient", "patient"),
+        Recipient(practitioner_user_id, "practitioner", "practitioner"),
+        *(Recipient(carer_id, "carer", f"carer:{carer_id}") for carer_id in carer_ids),
+    ]
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     """One message to queue: who gets it, which template, what it is about."""
 
