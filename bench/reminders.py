@@ -1,6 +1,8 @@
 """Reminder delivery benchmark: 10,000 due reminder emails, 2 worker processes on Redis, an SMTP
 sink on loopback. Prints the time from the dispatch task being sent until every message has
-reached the sink, the messages per second, and duplicates (the target is none).
+reached the sink, the messages per second, and duplicates (the target is none). Then, for scale,
+the sink's own ceiling: how many emails per second it takes from two bare smtplib clients in
+other processes that do nothing but send a ready-made email of the same size.
 
 A reminder row of a visit becomes an email to each party, so 10,000 reminder emails come from
 5,000 reminder rows (2,500 visits, each with its early and late reminder due). Run:
@@ -15,9 +17,11 @@ redis://127.0.0.1:6379/13; flushed). Asserts nothing.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -26,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,11 +63,13 @@ class Sink:
     def __init__(self) -> None:
         self.keys: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.sample = b""  # one email as it arrived
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         found = DEDUPE_KEY.search(envelope.content)
         with self.lock:
             self.keys[found[1].decode() if found else "?"] += 1
+            self.sample = self.sample or envelope.content
         return "250 OK"
 
     def delivered(self) -> int:
@@ -111,6 +118,23 @@ def seed(url: str, emails: int) -> None:
     get_database(app).engine.dispose()
 
 
+def send_copies(port: int, data: bytes, copies: int) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for copy in range(copies):
+            key = f"X-Dedupe-Key: ceiling:{os.getpid()}:{copy}:".encode()
+            marked = data.replace(b"X-Dedupe-Key: ", key)
+            client.sendmail("bench@example.com", ["sink@example.com"], marked)
+
+
+def sink_ceiling(port: int, sink: Sink, data: bytes, clients: int, copies: int = 2000) -> float:
+    """Emails per second the sink takes from `clients` bare senders in their own processes."""
+    before = sink.delivered()
+    started = time.perf_counter()
+    with ProcessPoolExecutor(clients) as pool:
+        list(pool.map(send_copies, [port] * clients, [data] * clients, [copies] * clients))
+    return (sink.delivered() - before) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--emails", type=int, default=10_000)
@@ -128,6 +152,7 @@ def main() -> None:
     seed(url, args.emails)
     print(f"seeded {args.emails // 2} due reminder rows in {time.perf_counter() - started:.1f} s")
 
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # the sink's line-by-line log
     sink = Sink()
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -155,12 +180,16 @@ def main() -> None:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
-        controller.stop()
-    doubled = sum(1 for count in sink.keys.values() if count > 1)
+    delivered, doubled = sink.delivered(), sum(1 for count in sink.keys.values() if count > 1)
+    ceiling = sink_ceiling(port, sink, sink.sample, args.processes)
+    controller.stop()
     print(f"PostgreSQL, Redis, {args.processes} worker processes, SMTP sink on loopback")
-    print(f"  {sink.delivered()} of {expected} reminder emails delivered"
-          f" in {elapsed:.1f} s ({sink.delivered() / elapsed:.0f} emails/s)")  # fmt: skip
+    print(f"  {delivered} of {expected} reminder emails delivered"
+          f" in {elapsed:.1f} s ({delivered / elapsed:.0f} emails/s)")  # fmt: skip
     print(f"  messages delivered more than once: {doubled}")
+    print(f"  the sink's ceiling, from {args.processes} bare smtplib clients sending a copy of one"
+          f" of those emails: {ceiling:.0f} emails/s, so {args.emails} take at least"
+          f" {args.emails / ceiling:.1f} s here")  # fmt: skip
 
 
 if __name__ == "__main__":

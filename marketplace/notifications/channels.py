@@ -72,13 +72,17 @@ READABLE_UTF8.body_encoding = QP
 
 
 def build_email(message: OutgoingMessage, sender: str) -> MIMEMultipart:
-    body = MIMEMultipart("alternative")
+    # Boundaries of our own: the generator would otherwise pick a random one and compile a
+    # regular expression to search the whole text for it. "=_" cannot occur in a
+    # quoted-printable part (it writes "=" as "=3D") nor "_" in a base64 one.
+    boundary = f"=_{message.notification_id}"
+    body = MIMEMultipart("alternative", boundary=f"{boundary}.alt")
     body.attach(MIMEText(message.text, "plain", READABLE_UTF8))  # type: ignore[arg-type]
     if message.html:
         body.attach(MIMEText(message.html, "html", READABLE_UTF8))  # type: ignore[arg-type]
     email_message = body
     if message.attachments:
-        email_message = MIMEMultipart("mixed")
+        email_message = MIMEMultipart("mixed", boundary=f"{boundary}.mixed")
         email_message.attach(body)
         for attachment in message.attachments:
             maintype, subtype = attachment.content_type.split("/", 1)
