@@ -169,12 +169,18 @@ def booking_requests(pairs: list[tuple[str, str]]) -> list[Request]:
         starts = slot_starts()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
+        free_from = datetime.min.replace(tzinfo=UTC)
+
         def request(connection: http.client.HTTPConnection) -> int:
-            body = {"practitioner_id": practitioner_id, "start": next(starts).isoformat(),
+            nonlocal free_from
+            start = next(start for start in starts if start >= free_from)
+            body = {"practitioner_id": practitioner_id, "start": start.isoformat(),
                     "mode": "video"}  # fmt: skip
             connection.request("POST", "/api/v1/bookings", json.dumps(body), headers)
             response = connection.getresponse()
-            response.read()
+            answer = response.read()
+            if response.status == 201:  # a first visit is a longer assessment: book after it
+                free_from = datetime.fromisoformat(json.loads(answer)["end"])
             return response.status
 
         return request

@@ -297,7 +297,7 @@ def explain(database: Database, request: CareRequest) -> None:
         prefix = "EXPLAIN" if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
         sql = str(compiled).replace("%%", "%")  # text() escapes % again for the driver
         plan = connection.execute(text(f"{prefix} {sql}")).all()
-    print("  plan (home request):")
+    print(f"  plan ({request.mode.value} request):")
     for row in plan:
         print("    " + " | ".join(str(part) for part in row if part is not None))
 
@@ -371,7 +371,8 @@ def main() -> None:
             print(f"{kind}, {size} practitioners")
             database = prepare(kind, workdir, size, args.keep)
             requests = make_requests(database, args.requests, random.Random(-size))
-            explain(database, requests[0])
+            for mode in (Mode.HOME, Mode.VIDEO):
+                explain(database, next(r for r in requests if r.mode is mode))
             measure(database, requests)
             database.engine.dispose()
 

@@ -32,7 +32,7 @@ def downgrade(database_url: str, revision: str) -> None:
 
 
 # Indexes the models cannot express portably, made by hand in their migration (PostgreSQL only).
-HAND_MADE_INDEXES = frozenset({"ix_match_entries_reach"})
+HAND_MADE_INDEXES = frozenset({"ix_match_entries_reach", "ix_match_entries_video"})
 
 
 def include_object(

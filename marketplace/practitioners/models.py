@@ -282,7 +282,7 @@ class MatchEntry(Base):
     that day end (None: closed; midnight every day when the practitioner keeps another time
     zone); `dated_from` and `dated_until` span the dated openings in the mode. Home entries carry
     the reach box: the base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see
-    migration 0006)."""
+    migration 0006); video entries are covered by an index of their own there (0014)."""
 
     __tablename__ = "match_entries"
     __table_args__ = (Index("ix_match_entries_lookup", "specialty", "mode", "latitude"),)
