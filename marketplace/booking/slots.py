@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,32 +30,49 @@ from marketplace.practitioners.models import (
 )
 from marketplace.practitioners.service import available_slots
 
+# An assessment in one of these took place or still holds its time: the next visit is a follow-up.
+VISITED_OR_HOLDING = (*TIME_HOLDING, BookingStatus.COMPLETED)
+
+
+class HeldTime(NamedTuple):
+    """The time a booking holds: what slots need of it, read as plain rows (matching reads a
+    few hundred at a time)."""
+
+    id: uuid.UUID
+    practitioner_id: uuid.UUID
+    mode: Mode
+    starts_at: datetime
+    ends_at: datetime
+
 
 def held_bookings(
     session: Session, practitioner_ids: Iterable[uuid.UUID], start: datetime, end: datetime
-) -> dict[uuid.UUID, list[Booking]]:
-    """Bookings that hold time near [start, end), per practitioner, in one query."""
+) -> dict[uuid.UUID, list[HeldTime]]:
+    """The time bookings hold near [start, end), per practitioner, in one query."""
     ids = list(practitioner_ids)
     # A booking just outside the range can still block the edge of it by its padding.
     margin = timedelta(minutes=MAX_BUFFER_MINUTES + MAX_TRAVEL_BUFFER_MINUTES)
-    by_practitioner: dict[uuid.UUID, list[Booking]] = defaultdict(list)
+    by_practitioner: dict[uuid.UUID, list[HeldTime]] = defaultdict(list)
     if not ids:
         return by_practitioner
-    rows = session.scalars(
-        select(Booking).where(
+    rows = session.execute(
+        select(
+            Booking.id, Booking.practitioner_id, Booking.mode, Booking.starts_at, Booking.ends_at
+        ).where(
             Booking.practitioner_id.in_(ids),
             Booking.status.in_(TIME_HOLDING),
             Booking.starts_at < end + margin,
             Booking.ends_at > start - margin,
         )
     )
-    for booking in rows:
-        by_practitioner[booking.practitioner_id].append(booking)
+    for row in rows:
+        held = HeldTime(*row)
+        by_practitioner[held.practitioner_id].append(held)
     return by_practitioner
 
 
 def busy_periods(
-    practitioner: Practitioner, bookings: Iterable[Booking], mode: str | None
+    practitioner: Practitioner, bookings: Iterable[HeldTime], mode: str | None
 ) -> list[tuple[datetime, datetime]]:
     buffer = timedelta(minutes=practitioner.buffer_minutes)
     travel = timedelta(minutes=practitioner.travel_buffer_minutes)
@@ -71,7 +90,7 @@ def free_slots(
     end: datetime,
     now: datetime,
     mode: str | None,
-    bookings: Iterable[Booking],
+    bookings: Iterable[HeldTime],
     visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> list[Interval]:
     """Free slots in `mode`, as long as the visit type; with no mode, each slot lists the modes
@@ -97,7 +116,7 @@ def iter_free_slots(
     end: datetime,
     now: datetime,
     mode: str,
-    bookings: Iterable[Booking],
+    bookings: Iterable[HeldTime],
     visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> Iterator[Interval]:
     """Free slots in one mode, one at a time, in time order."""
@@ -128,7 +147,7 @@ def assessed_by(
             Booking.patient_id == patient_id,
             Booking.practitioner_id.in_(list(practitioner_ids)),
             Booking.visit_type == VisitType.ASSESSMENT,
-            Booking.status.in_([*TIME_HOLDING, BookingStatus.COMPLETED]),
+            Booking.status.in_(VISITED_OR_HOLDING),
         )
     )
     return frozenset(rows)
@@ -143,18 +162,29 @@ def visit_type_for(
     return VisitType.FOLLOW_UP
 
 
-def practitioners_seen_by(
-    session: Session, patient_id: uuid.UUID, now: datetime
-) -> frozenset[uuid.UUID]:
-    """Practitioners this patient has had a visit with (continuity of care)."""
-    rows = session.scalars(
-        select(Booking.practitioner_id).where(
-            Booking.patient_id == patient_id,
-            Booking.starts_at < now,
-            Booking.status.in_([BookingStatus.COMPLETED, BookingStatus.CONFIRMED]),
-        )
-    )
-    return frozenset(rows)
+@dataclass(frozen=True)
+class VisitHistory:
+    """Practitioners the patient has had a visit with (continuity of care), and those with whom
+    they have an assessment that took place or still holds its time (see `assessed_by`)."""
+
+    seen: frozenset[uuid.UUID]
+    assessed: frozenset[uuid.UUID]
+
+
+def visit_history(session: Session, patient_id: uuid.UUID, now: datetime) -> VisitHistory:
+    """The patient's `VisitHistory`, from one read of their bookings."""
+    rows = session.execute(
+        select(
+            Booking.practitioner_id, Booking.status, Booking.visit_type, Booking.starts_at
+        ).where(Booking.patient_id == patient_id, Booking.status.in_(VISITED_OR_HOLDING))
+    ).all()
+    seen = {
+        practitioner_id
+        for practitioner_id, status, _, starts_at in rows
+        if starts_at < now and status in (BookingStatus.COMPLETED, BookingStatus.CONFIRMED)
+    }
+    assessed = {row.practitioner_id for row in rows if row.visit_type is VisitType.ASSESSMENT}
+    return VisitHistory(frozenset(seen), frozenset(assessed))
 
 
 MAX_SLOT_RANGE = timedelta(days=31)

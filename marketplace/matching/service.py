@@ -18,30 +18,31 @@ index kept per listed practitioner, specialty and mode; for home visits a GiST i
 practitioner's reach on PostgreSQL). The database ranks them by the best score each could reach:
 fit and continuity exactly, proximity from a flat-earth distance shrunk to stay below the true one,
 soonness from the first weekday they open. Candidates are then evaluated a page at a time (the
-listing rule re-checked, the diary read) until no remaining one can enter the top `limit`.
+listing rule re-checked, the diary read) until no remaining one can enter the top `limit`. Video
+requests, which have no reach to narrow them, take the same order tier by tier instead
+(`_video_candidates`): a bound there is one of a few values, so no video entry is ranked before
+it is needed.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import uuid
 from bisect import insort
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from marketplace.booking.models import Booking, CareRequest
-from marketplace.booking.slots import (
-    assessed_by,
-    held_bookings,
-    iter_free_slots,
-    practitioners_seen_by,
-)
+from marketplace.booking.models import CareRequest
+from marketplace.booking.slots import HeldTime, held_bookings, iter_free_slots, visit_history
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
@@ -188,8 +189,7 @@ def first_open_day(window: Window) -> ColumnElement[int]:
     it opens on; 0 when a dated opening is near the window."""
     first_weekday = window.first_day.weekday()
     opens_later = [
-        (WEEKDAY_CLOSES[(first_weekday + day) % 7].is_not(None), day)
-        for day in range(1, min(8, window.days))
+        (WEEKDAY_CLOSES[(first_weekday + day) % 7].is_not(None), day) for day in _later_days(window)
     ]
     one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
     dated_opening = and_(
@@ -256,13 +256,18 @@ def _candidate(
         if distance > radius:
             return None
         proximity = max(0.0, 1 - distance / radius)
-    static = (
-        WEIGHTS["fit"] * specialty_fit(profession, request.specialty)
-        + WEIGHTS["proximity"] * proximity
-        + WEIGHTS["continuity"] * (practitioner_id in seen)
-    )
+    static = static_score(profession, request.specialty, proximity, practitioner_id in seen)
     shown_distance = None if distance is None else round(distance, 1)
     return Candidate(practitioner_id, shown_distance, static, int(bound))
+
+
+def static_score(profession: Profession, specialty: str, proximity: float, seen: bool) -> float:
+    """Fit, proximity and continuity: the part of the score that does not depend on the diary."""
+    return (
+        WEIGHTS["fit"] * specialty_fit(profession, specialty)
+        + WEIGHTS["proximity"] * proximity
+        + WEIGHTS["continuity"] * seen
+    )
 
 
 def _pages(
@@ -271,6 +276,9 @@ def _pages(
     """Candidates, best reachable score first, a page at a time; the first page is the size of
     the answer plus a few, as the best bounds are usually met."""
     dialect = session.get_bind().dialect.name
+    if request.mode is Mode.VIDEO:
+        yield from _video_pages(session, request, today, seen, limit)
+        return
     offset, size = 0, limit + FIRST_PAGE_MARGIN
     while True:
         statement = _page_statement(request, today, dialect, seen, offset, size)
@@ -279,6 +287,82 @@ def _pages(
         if len(rows) < size:
             return
         offset, size = offset + size, PAGE
+
+
+def _video_pages(
+    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], limit: int
+) -> Iterator[list[Candidate]]:
+    candidates = _video_candidates(session, request, today, seen)
+    size = limit + FIRST_PAGE_MARGIN
+    while page := list(islice(candidates, size)):
+        yield page
+        size = PAGE
+
+
+def _video_candidates(
+    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
+) -> Iterator[Candidate]:
+    """Video candidates in the order of `_page_statement`, without ranking every video entry of
+    the specialty: with no distance, a bound takes few values, one per tier (a profession and a
+    first open day), so each tier is read in id order, a page at a time, only once the tiers
+    above it are used up (PostgreSQL reads them from the covering index of migration 0014).
+    Practitioners seen before are read apart, with their continuity."""
+    window = Window.of(request)
+    dialect = session.get_bind().dialect.name
+    conditions = candidate_conditions(request, today, dialect)
+    opening = first_open_day(window)
+    tiers: dict[int, list[Iterator[Candidate]]] = defaultdict(list)
+
+    def bound_and_static(profession: Profession, days: int, is_seen: bool) -> tuple[int, float]:
+        static = static_score(profession, request.specialty, 1.0, is_seen)
+        soonness = WEIGHTS["soonness"] * max(0.0, 1 - days / window.days)
+        return rank_key(static + soonness), static
+
+    for profession in Profession:
+        for days in _first_open_days(window):
+            bound, static = bound_and_static(profession, days, False)
+            tier = [*conditions, MatchEntry.profession == profession, opening == days]
+            if seen:
+                tier.append(MatchEntry.practitioner_id.not_in(seen))
+            tiers[bound].append(_tier(session, tier, static, bound))
+    if seen:
+        rows = session.execute(
+            select(MatchEntry.practitioner_id, MatchEntry.profession, opening)
+            .where(*conditions, MatchEntry.practitioner_id.in_(seen))
+            .order_by(MatchEntry.practitioner_id)
+        )
+        for practitioner_id, profession, days in rows:
+            bound, static = bound_and_static(profession, days, True)
+            tiers[bound].append(iter([Candidate(practitioner_id, None, static, bound)]))
+    for bound in sorted(tiers, reverse=True):
+        yield from heapq.merge(*tiers[bound], key=lambda candidate: candidate.practitioner_id)
+
+
+def _later_days(window: Window) -> range:
+    """The days after the first that `first_open_day` looks at: the rest of a week at most."""
+    return range(1, min(8, window.days))
+
+
+def _first_open_days(window: Window) -> list[int]:
+    """The values `first_open_day` can take."""
+    return [0, *_later_days(window), window.days]
+
+
+def _tier(
+    session: Session, conditions: list[ColumnElement[bool]], static: float, bound: int
+) -> Iterator[Candidate]:
+    """The entries of one tier in id order, read a page at a time as they are needed."""
+    after: uuid.UUID | None = None
+    while True:
+        page = select(MatchEntry.practitioner_id).where(*conditions)
+        if after is not None:
+            page = page.where(MatchEntry.practitioner_id > after)
+        ids = session.scalars(page.order_by(MatchEntry.practitioner_id).limit(PAGE)).all()
+        for practitioner_id in ids:
+            yield Candidate(practitioner_id, None, static, bound)
+        if len(ids) < PAGE:
+            return
+        after = ids[-1]
 
 
 def _load_listed(
@@ -351,7 +435,7 @@ class _Evaluation:
     now: datetime
     window: Window
     seen: frozenset[uuid.UUID]
-    bookings: dict[uuid.UUID, list[Booking]]
+    bookings: dict[uuid.UUID, list[HeldTime]]
     assessed: frozenset[uuid.UUID]  # the next visit with these is a follow-up
 
     def visit_type(self, practitioner_id: uuid.UUID) -> VisitType:
@@ -395,15 +479,15 @@ def match_practitioners(
     limit: int = 20,
 ) -> list[Match]:
     """Eligible practitioners, best first, each with up to three next free slots."""
-    seen = practitioners_seen_by(session, request.patient_id, now)
+    history = visit_history(session, request.patient_id, now)
+    seen = history.seen
     window = Window.of(request)
     best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
     for page in _pages(session, request, today, seen, limit):
         ids = [c.practitioner_id for c in page]
         practitioners = _load_listed(session, ids, today)
         bookings = held_bookings(session, ids, request.earliest, request.latest)
-        assessed = assessed_by(session, request.patient_id, ids)
-        context = _Evaluation(now, window, seen, bookings, assessed)
+        context = _Evaluation(now, window, seen, bookings, history.assessed)
         for candidate in page:
             if _cannot_enter(candidate, best, limit):
                 return _with_ratings(session, _ranked(best))

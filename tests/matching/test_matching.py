@@ -220,18 +220,18 @@ def test_matches_endpoint(client: FlaskClient, app: Flask, db: Session) -> None:
     assert stranger.get(f"/api/v1/requests/{created['id']}/matches").status_code == 404
 
 
-def test_paged_search_finds_the_same_best_as_evaluating_everyone(
-    db: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def varied_practitioners(db: Session) -> list[Practitioner]:
+    """Practitioners of both professions, open on different days from different hours, with
+    different radii; one open only on a date of its own, one mostly booked."""
     import random
 
-    import marketplace.matching.service as matching
     from marketplace.practitioners import service as practitioners
 
     rng = random.Random(7)
+    made = []
     outcodes = ["SW1A 1AA", "N1 9GU", "SE1 7PB", "W2 1NY", "E2 9PL", "SW4 7AA", "NW1 8NH"]
     for index in range(14):
-        make_practitioner(
+        made.append(make_practitioner(
             db,
             base_postcode=rng.choice(outcodes),
             travel_radius_km=rng.choice([5, 10, 20]),
@@ -245,7 +245,7 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
                 }
                 for day in rng.sample(range(7), 3)
             ],
-        )
+        ))  # fmt: skip
     # One open only on a date of its own, one mostly booked: bounds must not skip either.
     dated_only = make_practitioner(db, weekly=[])
     in_the_window = business_today() + timedelta(days=2)
@@ -269,6 +269,15 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     busy = make_practitioner(db)
     start = utcnow() + timedelta(days=1)
     make_booking(db, busy, start, start + timedelta(days=3))
+    return [*made, dated_only, busy]
+
+
+def test_paged_search_finds_the_same_best_as_evaluating_everyone(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import marketplace.matching.service as matching
+
+    *_, dated_only, _ = varied_practitioners(db)
     monkeypatch.setattr(matching, "PAGE", 2)
     monkeypatch.setattr(matching, "FIRST_PAGE_MARGIN", 0)
     now = utcnow()
@@ -280,3 +289,34 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
         if mode is Mode.VIDEO:
             assert dated_only.id in {m.practitioner.id for m in everyone}
         assert [m.score for m in everyone] == sorted((m.score for m in everyone), reverse=True)
+
+
+def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Video candidates come tier by tier (profession, first open day; those seen before apart),
+    in the order the ranking statement gives when it ranks every video entry at once."""
+    import marketplace.matching.service as matching
+    from marketplace.booking.slots import visit_history
+
+    everyone = varied_practitioners(db)
+    monkeypatch.setattr(matching, "PAGE", 2)  # tiers are read a page at a time
+    now = utcnow()
+    for window_days in (1.5, 2.5, 4, 9):
+        request = request_at(
+            db, mode=Mode.VIDEO, latest=now + timedelta(days=window_days), specialty="stroke"
+        )
+        for seen in everyone[::3]:  # of both professions: some share a bound with a tier
+            visited = now - timedelta(days=30)
+            make_booking(db, seen, visited, visited + timedelta(hours=1),
+                         status=BookingStatus.COMPLETED, patient_id=request.patient_id)  # fmt: skip
+        history = visit_history(db, request.patient_id, now)
+        assert len(history.seen) == 6
+        today = business_today(now)
+        dialect = db.get_bind().dialect.name
+        ranked = db.execute(
+            matching._page_statement(request, today, dialect, history.seen, 0, 1000)
+        ).all()
+        tiers = matching._video_candidates(db, request, today, history.seen)
+        assert [c.practitioner_id for c in tiers] == [row[0] for row in ranked]
+        assert len(ranked) == len(everyone)
