@@ -34,4 +34,4 @@ EXPOSE 8000
 
 # Shell form via `sh -c` so $PORT is honoured (defaults to 8000);
 # gunicorn reads WEB_CONCURRENCY for the worker count.
-CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT:-8000} --access-logfile - --error-logfile - 'marketplace:create_app()'"]
+CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT:-8000} --access-logfile - --error-logfile - marketplace.wsgi:app"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from marketplace import create_app
+from marketplace.app import create_app, settle_heap
 
 app = create_app()
+settle_heap()  # as marketplace.wsgi does
 
 
 @app.get("/bench/bare")

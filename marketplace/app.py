@@ -40,11 +40,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_domains(app, api)
     _register_commands(app)
     _init_worker(app)
-    # What start-up made lives as long as the process: take it out of the cyclic garbage
-    # collector's full collections, which otherwise walk all of it (pauses of tens of ms in a
-    # busy worker; bench/match.py saw them as its slowest requests).
-    gc.freeze()
     return app
+
+
+def settle_heap() -> None:
+    """For a server process once its app is built (`marketplace.wsgi`, `worker.main`): what
+    start-up made lives as long as the process, so take it out of the cyclic garbage collector's
+    full collections, which otherwise walk all of it (pauses of tens of ms in a busy worker;
+    bench/match.py saw them as its slowest requests). Garbage is collected first, so none is
+    frozen for good."""
+    gc.collect()
+    gc.freeze()
 
 
 def _instance_path() -> str | None:

@@ -483,7 +483,11 @@ def match_practitioners(
     seen = history.seen
     window = Window.of(request)
     best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
+    # An entry the index rewrote between two reads (to another tier or page) may come twice.
+    evaluated: set[uuid.UUID] = set()
     for page in _pages(session, request, today, seen, limit):
+        page = [c for c in page if c.practitioner_id not in evaluated]
+        evaluated.update(c.practitioner_id for c in page)
         ids = [c.practitioner_id for c in page]
         practitioners = _load_listed(session, ids, today)
         bookings = held_bookings(session, ids, request.earliest, request.latest)

@@ -318,5 +318,25 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
             matching._page_statement(request, today, dialect, history.seen, 0, 1000)
         ).all()
         tiers = matching._video_candidates(db, request, today, history.seen)
-        assert [c.practitioner_id for c in tiers] == [row[0] for row in ranked]
+        assert [(c.practitioner_id, c.bound) for c in tiers] == [(r[0], r[-1]) for r in ranked]
         assert len(ranked) == len(everyone)
+
+
+def test_a_practitioner_read_twice_is_matched_once(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index can be rewritten between two reads, so an entry may come back (in another tier
+    or on another page): it is evaluated once."""
+    import marketplace.matching.service as matching
+
+    practitioner = make_practitioner(db)
+    request = request_at(db, 0.5)
+    read_pages = matching._pages
+
+    def every_page_twice(*args: Any) -> Any:
+        for page in read_pages(*args):
+            yield page
+            yield page
+
+    monkeypatch.setattr(matching, "_pages", every_page_twice)
+    assert matched(db, request) == [practitioner]

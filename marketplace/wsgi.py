@@ -1,0 +1,6 @@
+"""What gunicorn serves: `gunicorn marketplace.wsgi:app`."""
+
+from marketplace.app import create_app, settle_heap
+
+app = create_app()
+settle_heap()
