@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
@@ -29,9 +29,6 @@ from marketplace.practitioners.models import (
     VisitType,
 )
 from marketplace.practitioners.service import available_slots
-
-# An assessment in one of these took place or still holds its time: the next visit is a follow-up.
-VISITED_OR_HOLDING = (*TIME_HOLDING, BookingStatus.COMPLETED)
 
 
 class HeldTime(NamedTuple):
@@ -137,17 +134,32 @@ def free_slots_of(
     return free_slots(practitioner, start, end, now, mode, bookings, visit_type)
 
 
+def _assessed() -> ColumnElement[bool]:
+    """SQL: the booking is an assessment that took place or still holds its time, so the next
+    visit with that practitioner is a follow-up."""
+    return and_(
+        Booking.visit_type == VisitType.ASSESSMENT,
+        Booking.status.in_([*TIME_HOLDING, BookingStatus.COMPLETED]),
+    )
+
+
+def _seen(now: datetime) -> ColumnElement[bool]:
+    """SQL: the booking is a visit the patient has had (continuity of care)."""
+    return and_(
+        Booking.starts_at < now,
+        Booking.status.in_([BookingStatus.COMPLETED, BookingStatus.CONFIRMED]),
+    )
+
+
 def assessed_by(
     session: Session, patient_id: uuid.UUID, practitioner_ids: Iterable[uuid.UUID]
 ) -> frozenset[uuid.UUID]:
-    """Those of the practitioners with whom the patient has an assessment that took place or
-    still holds its time: their next visit is a follow-up."""
+    """Those of the practitioners with whom the patient has been assessed (`_assessed`)."""
     rows = session.scalars(
         select(Booking.practitioner_id).where(
             Booking.patient_id == patient_id,
             Booking.practitioner_id.in_(list(practitioner_ids)),
-            Booking.visit_type == VisitType.ASSESSMENT,
-            Booking.status.in_(VISITED_OR_HOLDING),
+            _assessed(),
         )
     )
     return frozenset(rows)
@@ -164,8 +176,8 @@ def visit_type_for(
 
 @dataclass(frozen=True)
 class VisitHistory:
-    """Practitioners the patient has had a visit with (continuity of care), and those with whom
-    they have an assessment that took place or still holds its time (see `assessed_by`)."""
+    """Practitioners the patient has had a visit with (`_seen`), and those with whom they have
+    been assessed (`_assessed`)."""
 
     seen: frozenset[uuid.UUID]
     assessed: frozenset[uuid.UUID]
@@ -173,18 +185,16 @@ class VisitHistory:
 
 def visit_history(session: Session, patient_id: uuid.UUID, now: datetime) -> VisitHistory:
     """The patient's `VisitHistory`, from one read of their bookings."""
+    seen, assessed = _seen(now), _assessed()
     rows = session.execute(
-        select(
-            Booking.practitioner_id, Booking.status, Booking.visit_type, Booking.starts_at
-        ).where(Booking.patient_id == patient_id, Booking.status.in_(VISITED_OR_HOLDING))
+        select(Booking.practitioner_id, seen.label("seen"), assessed.label("assessed")).where(
+            Booking.patient_id == patient_id, or_(seen, assessed)
+        )
     ).all()
-    seen = {
-        practitioner_id
-        for practitioner_id, status, _, starts_at in rows
-        if starts_at < now and status in (BookingStatus.COMPLETED, BookingStatus.CONFIRMED)
-    }
-    assessed = {row.practitioner_id for row in rows if row.visit_type is VisitType.ASSESSMENT}
-    return VisitHistory(frozenset(seen), frozenset(assessed))
+    return VisitHistory(
+        frozenset(row.practitioner_id for row in rows if row.seen),
+        frozenset(row.practitioner_id for row in rows if row.assessed),
+    )
 
 
 MAX_SLOT_RANGE = timedelta(days=31)

@@ -275,10 +275,10 @@ def _pages(
 ) -> Iterator[list[Candidate]]:
     """Candidates, best reachable score first, a page at a time; the first page is the size of
     the answer plus a few, as the best bounds are usually met."""
-    dialect = session.get_bind().dialect.name
     if request.mode is Mode.VIDEO:
         yield from _video_pages(session, request, today, seen, limit)
         return
+    dialect = session.get_bind().dialect.name
     offset, size = 0, limit + FIRST_PAGE_MARGIN
     while True:
         statement = _page_statement(request, today, dialect, seen, offset, size)
