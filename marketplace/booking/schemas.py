@@ -94,7 +94,7 @@ class SlotOutSchema(ma.Schema):
 
 class MatchSchema(ma.Schema):
     practitioner_id = ma.fields.UUID(attribute="practitioner.id", required=True)
-    full_name = ma.fields.String(attribute="practitioner.user.full_name", required=True)
+    full_name = ma.fields.String(attribute="practitioner.full_name", required=True)
     profession = ma.fields.Enum(
         Profession, by_value=True, attribute="practitioner.profession", required=True
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
 from marketplace.errors import ValidationFailed
 from marketplace.practitioners.availability import Interval
+from marketplace.practitioners.diary import Diary
 from marketplace.practitioners.listing import get_listed_practitioner
 from marketplace.practitioners.models import (
     MAX_BUFFER_MINUTES,
@@ -69,7 +70,7 @@ def held_bookings(
 
 
 def busy_periods(
-    practitioner: Practitioner, bookings: Iterable[HeldTime], mode: str | None
+    practitioner: Diary, bookings: Iterable[HeldTime], mode: str | None
 ) -> list[tuple[datetime, datetime]]:
     buffer = timedelta(minutes=practitioner.buffer_minutes)
     travel = timedelta(minutes=practitioner.travel_buffer_minutes)
@@ -82,7 +83,7 @@ def busy_periods(
 
 
 def free_slots(
-    practitioner: Practitioner,
+    practitioner: Diary,
     start: datetime,
     end: datetime,
     now: datetime,
@@ -108,7 +109,7 @@ def free_slots(
 
 
 def iter_free_slots(
-    practitioner: Practitioner,
+    practitioner: Diary,
     start: datetime,
     end: datetime,
     now: datetime,

@@ -35,17 +35,30 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
-from itertools import islice
-from typing import Any
+from itertools import islice, takewhile
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session
 
+from marketplace.accounts.models import User
 from marketplace.booking.models import CareRequest
 from marketplace.booking.slots import HeldTime, held_bookings, iter_free_slots, visit_history
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
+from marketplace.practitioners.diary import DIARY_COLUMNS, DiaryCopy, read_hours
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.match_index import REACH_SLACK
 from marketplace.practitioners.models import (
@@ -61,7 +74,8 @@ from marketplace.reviews.service import rating_summaries
 
 NEXT_SLOTS = 3
 PAGE = 40
-FIRST_PAGE_MARGIN = 5
+FIRST_PAGE_FACTOR = 2  # the first page holds this many times the answer's size
+RANKED_FACTOR = 5  # a home ranking statement reads this many times the answer's size
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
@@ -77,7 +91,7 @@ ROUNDING_ALLOWANCE = 1e-9
 
 @dataclass
 class Match:
-    practitioner: Practitioner
+    practitioner: MatchedPractitioner
     distance_km: float | None
     next_slots: list[availability.Interval]
     score: float = 0.0
@@ -214,13 +228,15 @@ def best_possible(
     proximity: ColumnElement[Any] = literal(float(WEIGHTS["proximity"]))
     if request.mode is Mode.HOME:
         optimistic_km = _flat_km(*request.point()) * FLAT_EARTH_SHRINK
-        proximity = WEIGHTS["proximity"] * (1 - optimistic_km / MatchEntry.travel_radius_km)
+        # In floating point: dividing by the integer column would make PostgreSQL go numeric.
+        radius = cast(MatchEntry.travel_radius_km, Double)
+        proximity = WEIGHTS["proximity"] * (1 - optimistic_km / radius)
     soonness = WEIGHTS["soonness"] * (window.days - first_open_day(window)) / float(window.days)
     score = fit + proximity + soonness + continuity
     return func.floor((score + ROUNDING_ALLOWANCE) * RANK_UNITS).label("best_possible")
 
 
-def _page_statement(
+def _ranking_statement(
     request: CareRequest,
     today: date,
     dialect: str,
@@ -273,36 +289,42 @@ def static_score(profession: Profession, specialty: str, proximity: float, seen:
 def _pages(
     session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], limit: int
 ) -> Iterator[list[Candidate]]:
-    """Candidates, best reachable score first, a page at a time; the first page is the size of
-    the answer plus a few, as the best bounds are usually met."""
+    """Candidates, best reachable score first, a page at a time (a page's diaries are read
+    together); the first page is twice the size of the answer, as some best bounds are not met
+    (no free slot on the first open day), and one page costs less than two."""
     if request.mode is Mode.VIDEO:
-        yield from _video_pages(session, request, today, seen, limit)
-        return
-    dialect = session.get_bind().dialect.name
-    offset, size = 0, limit + FIRST_PAGE_MARGIN
-    while True:
-        statement = _page_statement(request, today, dialect, seen, offset, size)
-        rows = session.execute(statement).all()
-        yield [c for c in (_candidate(row, request, seen) for row in rows) if c is not None]
-        if len(rows) < size:
-            return
-        offset, size = offset + size, PAGE
-
-
-def _video_pages(
-    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], limit: int
-) -> Iterator[list[Candidate]]:
-    candidates = _video_candidates(session, request, today, seen)
-    size = limit + FIRST_PAGE_MARGIN
+        candidates = _video_candidates(session, request, today, seen)
+    else:
+        candidates = _home_candidates(session, request, today, seen, limit * RANKED_FACTOR)
+    size = limit * FIRST_PAGE_FACTOR
     while page := list(islice(candidates, size)):
         yield page
         size = PAGE
 
 
+def _home_candidates(
+    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], batch: int
+) -> Iterator[Candidate]:
+    """Home candidates in the ranking statement's order, `batch` rows per statement: ranking
+    again scores every entry whose reach holds the patient again, so a statement reads ahead
+    of the pages."""
+    dialect = session.get_bind().dialect.name
+    offset = 0
+    while True:
+        statement = _ranking_statement(request, today, dialect, seen, offset, batch)
+        rows = session.execute(statement).all()
+        for row in rows:
+            if (candidate := _candidate(row, request, seen)) is not None:
+                yield candidate
+        if len(rows) < batch:
+            return
+        offset += batch
+
+
 def _video_candidates(
     session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
 ) -> Iterator[Candidate]:
-    """Video candidates in the order of `_page_statement`, without ranking every video entry of
+    """Video candidates in the order of `_ranking_statement`, without ranking every video entry of
     the specialty: with no distance, a bound takes few values, one per tier (a profession and a
     first open day), so each tier is read in id order, a page at a time, only once the tiers
     above it are used up (PostgreSQL reads them from the covering index of migration 0014).
@@ -365,21 +387,30 @@ def _tier(
         after = ids[-1]
 
 
+class MatchedPractitioner(NamedTuple):
+    """Who a match is with, as the answer shows them."""
+
+    id: uuid.UUID
+    full_name: str
+    profession: Profession
+
+
 def _load_listed(
     session: Session, ids: list[uuid.UUID], today: date
-) -> dict[uuid.UUID, Practitioner]:
-    """The candidates' profiles and diaries, re-checked against the listing rule (the entries
-    narrow the search; the rule decides)."""
-    practitioners = session.scalars(
-        select(Practitioner)
+) -> dict[uuid.UUID, tuple[MatchedPractitioner, DiaryCopy]]:
+    """The candidates who are listed (the entries narrow the search; the rule decides), with
+    their diaries, read as rows."""
+    rows = session.execute(
+        select(Practitioner.id, User.full_name, Practitioner.profession, *DIARY_COLUMNS)
+        .join(Practitioner.user)
         .where(Practitioner.id.in_(ids), listed_clause(today))
-        .options(
-            joinedload(Practitioner.user),
-            selectinload(Practitioner.weekly_rules),
-            selectinload(Practitioner.exceptions),
-        )
-    )
-    return {practitioner.id: practitioner for practitioner in practitioners}
+    ).all()
+    diaries = {row.id: DiaryCopy.of(row) for row in rows}
+    read_hours(session, diaries)
+    return {
+        row.id: (MatchedPractitioner(row.id, row.full_name, row.profession), diaries[row.id])
+        for row in rows
+    }
 
 
 def describe_slot(start: datetime, now: datetime) -> str:
@@ -444,14 +475,15 @@ class _Evaluation:
 
 def _evaluate(
     candidate: Candidate,
-    practitioner: Practitioner,
+    practitioner: MatchedPractitioner,
+    diary: DiaryCopy,
     request: CareRequest,
     context: _Evaluation,
 ) -> Match | None:
     """The candidate's real score, reasons and next slots (as long as the visit this patient
     would book: an assessment first); None without a free slot."""
     slots = iter_free_slots(
-        practitioner,
+        diary,
         request.earliest,
         request.latest,
         context.now,
@@ -488,6 +520,10 @@ def match_practitioners(
     for page in _pages(session, request, today, seen, limit):
         page = [c for c in page if c.practitioner_id not in evaluated]
         evaluated.update(c.practitioner_id for c in page)
+        # No diary is read for a candidate that already cannot enter.
+        page = list(takewhile(lambda c: not _cannot_enter(c, best, limit), page))
+        if not page:
+            break
         ids = [c.practitioner_id for c in page]
         practitioners = _load_listed(session, ids, today)
         bookings = held_bookings(session, ids, request.earliest, request.latest)
@@ -495,10 +531,10 @@ def match_practitioners(
         for candidate in page:
             if _cannot_enter(candidate, best, limit):
                 return _with_ratings(session, _ranked(best))
-            practitioner = practitioners.get(candidate.practitioner_id)
-            if practitioner is None:  # the listing rule says no (e.g. deactivated just now)
+            listed = practitioners.get(candidate.practitioner_id)
+            if listed is None:  # the listing rule says no (e.g. deactivated just now)
                 continue
-            match = _evaluate(candidate, practitioner, request, context)
+            match = _evaluate(candidate, *listed, request, context)
             if match is not None:
                 insort(best, (-rank_key(match.score), candidate.practitioner_id, match))
                 del best[limit:]

@@ -25,6 +25,7 @@ from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.postcodes import outward_code
 from marketplace.practitioners import availability
+from marketplace.practitioners.diary import Diary
 from marketplace.practitioners.evidence import store_evidence
 from marketplace.practitioners.listing import (
     NMT_MINIMUM_HOURS,
@@ -383,9 +384,7 @@ def set_availability(session: Session, user: User, fields: dict[str, Any]) -> Pr
     return profile
 
 
-def open_intervals(
-    practitioner: Practitioner, first: date, last: date
-) -> list[availability.Interval]:
+def open_intervals(practitioner: Diary, first: date, last: date) -> list[availability.Interval]:
     """Open hours as UTC intervals for local dates first..last, in the modes the practitioner
     offers (a rule's mode the profile no longer offers is not open)."""
     zone = ZoneInfo(practitioner.timezone)
@@ -406,7 +405,7 @@ def open_intervals(
     return [interval for interval in intervals if interval.modes]
 
 
-def bookable_window(practitioner: Practitioner, now: datetime) -> tuple[datetime, datetime]:
+def bookable_window(practitioner: Diary, now: datetime) -> tuple[datetime, datetime]:
     """From now plus the minimum notice to the end of the booking horizon."""
     return (
         now + timedelta(hours=practitioner.min_notice_hours),
@@ -415,7 +414,7 @@ def bookable_window(practitioner: Practitioner, now: datetime) -> tuple[datetime
 
 
 def available_slots(
-    practitioner: Practitioner,
+    practitioner: Diary,
     start: datetime,
     end: datetime,
     now: datetime,

@@ -1,0 +1,152 @@
+"""A practitioner's diary: what their free slots are worked out from.
+
+`Diary` is what the slot functions read. A `Practitioner` is one; matching, which works out the
+slots of dozens of candidates per request, reads plain copies (`DiaryCopy`) as rows instead of
+loading each profile with its rules as objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from typing import Any, NamedTuple, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketplace.practitioners.models import (
+    AvailabilityException,
+    Mode,
+    Practitioner,
+    VisitType,
+    WeeklyRule,
+)
+
+
+class WeeklyHours(Protocol):
+    @property
+    def weekday(self) -> int: ...
+    @property
+    def start_time(self) -> time: ...
+    @property
+    def end_time(self) -> time: ...
+    @property
+    def modes(self) -> Sequence[str]: ...
+
+
+class DatedHours(Protocol):
+    @property
+    def on_date(self) -> date: ...
+    @property
+    def available(self) -> bool: ...
+    @property
+    def start_time(self) -> time | None: ...
+    @property
+    def end_time(self) -> time | None: ...
+    @property
+    def modes(self) -> Sequence[str]: ...
+
+
+class Diary(Protocol):
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def min_notice_hours(self) -> int: ...
+    @property
+    def horizon_days(self) -> int: ...
+    @property
+    def buffer_minutes(self) -> int: ...
+    @property
+    def travel_buffer_minutes(self) -> int: ...
+    @property
+    def modes(self) -> Sequence[Mode]: ...
+    @property
+    def weekly_rules(self) -> Sequence[WeeklyHours]: ...
+    @property
+    def exceptions(self) -> Sequence[DatedHours]: ...
+    def visit_length(self, visit_type: VisitType) -> timedelta: ...
+
+
+class RuleRow(NamedTuple):
+    weekday: int
+    start_time: time
+    end_time: time
+    modes: list[str]
+
+
+class ExceptionRow(NamedTuple):
+    on_date: date
+    available: bool
+    start_time: time | None
+    end_time: time | None
+    modes: list[str]
+
+
+# The profile's columns a copy is made of, under the names of its fields.
+DIARY_COLUMNS = (
+    Practitioner.timezone,
+    Practitioner.min_notice_hours,
+    Practitioner.horizon_days,
+    Practitioner.buffer_minutes,
+    Practitioner.travel_buffer_minutes,
+    Practitioner.session_minutes,
+    Practitioner.assessment_minutes,
+    Practitioner.offers_home,
+    Practitioner.offers_video,
+)
+
+
+@dataclass
+class DiaryCopy:
+    """A practitioner's diary as plain values (a `Diary`)."""
+
+    timezone: str
+    min_notice_hours: int
+    horizon_days: int
+    buffer_minutes: int
+    travel_buffer_minutes: int
+    session_minutes: int
+    assessment_minutes: int
+    offers_home: bool
+    offers_video: bool
+    weekly_rules: list[RuleRow] = field(default_factory=list)
+    exceptions: list[ExceptionRow] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, row: Any) -> DiaryCopy:
+        """From a row holding `DIARY_COLUMNS` (and maybe more)."""
+        return cls(*(getattr(row, column.key) for column in DIARY_COLUMNS))
+
+    @property
+    def modes(self) -> list[Mode]:
+        offered = ((Mode.HOME, self.offers_home), (Mode.VIDEO, self.offers_video))
+        return [mode for mode, on in offered if on]
+
+    def visit_length(self, visit_type: VisitType) -> timedelta:
+        assessment = visit_type is VisitType.ASSESSMENT
+        return timedelta(minutes=self.assessment_minutes if assessment else self.session_minutes)
+
+
+RULE_COLUMNS = tuple(getattr(WeeklyRule, name) for name in RuleRow._fields)
+EXCEPTION_COLUMNS = tuple(getattr(AvailabilityException, name) for name in ExceptionRow._fields)
+
+
+def read_hours(session: Session, diaries: Mapping[uuid.UUID, DiaryCopy]) -> None:
+    """Fill in the copies' weekly rules and dated exceptions, two queries for them all."""
+    ids = list(diaries)
+    if not ids:
+        return
+    rules = session.execute(
+        select(WeeklyRule.practitioner_id, *RULE_COLUMNS).where(WeeklyRule.practitioner_id.in_(ids))
+    )
+    for practitioner_id, *rule in rules:
+        diaries[practitioner_id].weekly_rules.append(RuleRow(*rule))
+    exceptions = session.execute(
+        select(AvailabilityException.practitioner_id, *EXCEPTION_COLUMNS).where(
+            AvailabilityException.practitioner_id.in_(ids)
+        )
+    )
+    for practitioner_id, *exception in exceptions:
+        diaries[practitioner_id].exceptions.append(ExceptionRow(*exception))
