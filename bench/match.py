@@ -45,7 +45,7 @@ from marketplace.clock import business_today  # noqa: E402
 from marketplace.db import Database, utcnow  # noqa: E402
 from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
 from marketplace.matching.service import candidate_statement, match_practitioners  # noqa: E402
-from marketplace.practitioners.match_index import entries_for  # noqa: E402
+from marketplace.practitioners.match_index import entries_for, reindex_if_empty  # noqa: E402
 from marketplace.practitioners.models import (  # noqa: E402
     ListingStatus,
     MatchEntry,
@@ -121,6 +121,8 @@ def seed(database: Database, size: int, rng: random.Random) -> None:
                 "travel_radius_km": rng.choice([5, 8, 10, 15, 20, 30]),
                 "session_minutes": session_minutes,
                 "price_pence": 7000,
+                "assessment_minutes": 75,
+                "assessment_price_pence": 9000,
                 "languages": ["en"],
                 "timezone": "Europe/London",
                 "min_notice_hours": 12,
@@ -341,7 +343,10 @@ def prepare(kind: str, workdir: Path, size: int, keep: bool) -> Database:
     if keep and (url := kept_url(kind, workdir, size)) is not None:
         print("  reusing the database seeded earlier today")
         migrate.upgrade(url)
-        return Database(url)
+        database = Database(url)
+        with database.session_scope() as session:
+            reindex_if_empty(session)  # as `flask db upgrade` does after a migration empties it
+        return database
     url = fresh_url(kind, workdir, size)
     migrate.upgrade(url)
     database = Database(url)

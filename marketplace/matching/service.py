@@ -62,7 +62,7 @@ from marketplace.practitioners.diary import DIARY_COLUMNS, DiaryCopy, read_hours
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.match_index import REACH_SLACK
 from marketplace.practitioners.models import (
-    WEEKDAY_CLOSES,
+    WEEKDAY_LAST_STARTS,
     MatchEntry,
     Mode,
     Practitioner,
@@ -74,7 +74,7 @@ from marketplace.reviews.service import rating_summaries
 
 NEXT_SLOTS = 3
 PAGE = 40
-FIRST_PAGE_FACTOR = 2  # the first page holds this many times the answer's size
+FIRST_PAGE_FACTOR = 1.25  # the first page holds this many times the answer's size
 RANKED_FACTOR = 5  # a home ranking statement reads this many times the answer's size
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
@@ -199,19 +199,20 @@ def candidate_statement(request: CareRequest, today: date, dialect: str) -> Sele
 
 def first_open_day(window: Window) -> ColumnElement[int]:
     """SQL: an optimistic count of days from the window's first day to the entry's first
-    opening: 0 when its hours that weekday end after the window starts, else the next weekday
-    it opens on; 0 when a dated opening is near the window."""
+    opening: 0 when a visit can still start that weekday once the window has started, else the
+    next weekday whose hours hold a visit; 0 when a dated opening is near the window."""
     first_weekday = window.first_day.weekday()
     opens_later = [
-        (WEEKDAY_CLOSES[(first_weekday + day) % 7].is_not(None), day) for day in _later_days(window)
+        (WEEKDAY_LAST_STARTS[(first_weekday + day) % 7].is_not(None), day)
+        for day in _later_days(window)
     ]
     one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
     dated_opening = and_(
         MatchEntry.dated_from <= window.last_day + one_day,
         MatchEntry.dated_until >= window.first_day - one_day,
     )
-    still_open_on_first_day = WEEKDAY_CLOSES[first_weekday] > window.earliest_local_time
-    return case((dated_opening, 0), (still_open_on_first_day, 0), *opens_later, else_=window.days)
+    starts_on_first_day = WEEKDAY_LAST_STARTS[first_weekday] >= window.earliest_local_time
+    return case((dated_opening, 0), (starts_on_first_day, 0), *opens_later, else_=window.days)
 
 
 def best_possible(
@@ -290,13 +291,14 @@ def _pages(
     session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], limit: int
 ) -> Iterator[list[Candidate]]:
     """Candidates, best reachable score first, a page at a time (a page's diaries are read
-    together); the first page is twice the size of the answer, as some best bounds are not met
-    (no free slot on the first open day), and one page costs less than two."""
+    together); the first page is a quarter larger than the answer, as a few bounds are not met
+    (no free slot on the first open day, or outside the radius after all), and one page costs
+    less than two."""
     if request.mode is Mode.VIDEO:
         candidates = _video_candidates(session, request, today, seen)
     else:
         candidates = _home_candidates(session, request, today, seen, limit * RANKED_FACTOR)
-    size = limit * FIRST_PAGE_FACTOR
+    size = math.ceil(limit * FIRST_PAGE_FACTOR)
     while page := list(islice(candidates, size)):
         yield page
         size = PAGE

@@ -8,7 +8,7 @@ restore, or to recover from a bug).
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -16,41 +16,51 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import bounding_box
 from marketplace.practitioners.models import (
-    WEEKDAY_CLOSES,
+    WEEKDAY_LAST_STARTS,
     ListingStatus,
     MatchEntry,
     Mode,
     Practitioner,
+    VisitType,
 )
 
 REACH_SLACK = 1.01  # the reach box is a little generous; exact distances are taken afterwards
 
 
-def weekly_closing_times(practitioner: Practitioner, mode: Mode) -> dict[str, time]:
-    """`{"monday_closes": 17:00, ...}`: when the weekly rules offering the mode end each day they
-    open; every day until midnight when the practitioner keeps another time zone (their
-    weekday and hours may fall on another London day)."""
-    closes: dict[str, time] = {}
+def weekly_last_starts(practitioner: Practitioner, mode: Mode) -> dict[str, time]:
+    """`{"monday_last_start": 16:00, ...}`: the latest a visit (the shorter of an assessment and
+    a follow-up) can start each day by the weekly rules offering the mode; every day until
+    midnight when the practitioner keeps another time zone (their weekday and hours may fall on
+    another London day)."""
+    shortest = min(practitioner.visit_length(kind) for kind in VisitType)
+    last_starts: dict[str, time] = {}
     for rule in practitioner.weekly_rules:
-        if mode.value in rule.modes:
-            column = WEEKDAY_CLOSES[rule.weekday].key
-            closes[column] = max(closes.get(column, rule.end_time), rule.end_time)
-    if closes and practitioner.timezone != BUSINESS_ZONE.key:
-        return {column.key: time.max for column in WEEKDAY_CLOSES}
-    return closes
+        day = date.min  # any date: the rule's hours are times of day
+        start, end = datetime.combine(day, rule.start_time), datetime.combine(day, rule.end_time)
+        if mode.value in rule.modes and end - shortest >= start:
+            column = WEEKDAY_LAST_STARTS[rule.weekday].key
+            last_start = (end - shortest).time()
+            last_starts[column] = max(last_starts.get(column, last_start), last_start)
+    if last_starts and practitioner.timezone != BUSINESS_ZONE.key:
+        return {column.key: time.max for column in WEEKDAY_LAST_STARTS}
+    return last_starts
 
 
 def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
     """The entries the practitioner should have: none unless listed; per mode they could be
-    free in (a weekly rule or a dated opening offers it), one per specialty."""
+    free in (a weekly rule that holds a visit, or a dated opening, offers it), one per
+    specialty."""
     if practitioner.status is not ListingStatus.LISTED:
         return []
     entries: list[MatchEntry] = []
     for mode in practitioner.modes:
-        closes = weekly_closing_times(practitioner, mode)
+        last_starts = weekly_last_starts(practitioner, mode)
         dated = [e.on_date for e in practitioner.exceptions if e.available and mode in e.modes]
-        if not closes and not dated:
+        if not last_starts and not dated:
             continue
+        # Every weekday is set: a rewritten entry keeps its key, so the database row is updated,
+        # and a column left unset would keep its old value.
+        weekdays = {column.key: None for column in WEEKDAY_LAST_STARTS} | last_starts
         reach: dict[str, float | int | None] = {}
         if mode is Mode.HOME:
             latitude, longitude = practitioner.latitude, practitioner.longitude
@@ -73,7 +83,7 @@ def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
                 mode=mode,
                 profession=practitioner.profession,
                 listed_until=practitioner.listed_until,
-                **closes,
+                **weekdays,
                 dated_from=min(dated, default=None),
                 dated_until=max(dated, default=None),
                 **reach,

@@ -278,11 +278,12 @@ class MatchEntry(Base):
 
     Kept by `match_index.reindex` whenever the listing, profile or availability changes; matching
     narrows candidates here and then checks the truth (the listing rule, the diary) for the few
-    it evaluates. `monday_closes` ... `sunday_closes` are when the weekly rules offering the mode
-    that day end (None: closed; midnight every day when the practitioner keeps another time
-    zone); `dated_from` and `dated_until` span the dated openings in the mode. Home entries carry
-    the reach box: the base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see
-    migration 0006); video entries are covered by an index of their own there (0014)."""
+    it evaluates. `monday_last_start` ... `sunday_last_start` are the latest a visit can start
+    that day by the weekly rules offering the mode (None: no rule that day holds the shortest
+    visit; midnight every day when the practitioner keeps another time zone); `dated_from` and
+    `dated_until` span the dated openings in the mode. Home entries carry the reach box: the
+    base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see migration 0006);
+    video entries are covered by an index of their own there (0014)."""
 
     __tablename__ = "match_entries"
     __table_args__ = (Index("ix_match_entries_lookup", "specialty", "mode", "latitude"),)
@@ -294,13 +295,13 @@ class MatchEntry(Base):
     mode: Mapped[Mode] = mapped_column(str_enum(Mode, "match_mode"), primary_key=True)
     profession: Mapped[Profession] = mapped_column(str_enum(Profession, "match_profession", 30))
     listed_until: Mapped[date | None]
-    monday_closes: Mapped[time | None]
-    tuesday_closes: Mapped[time | None]
-    wednesday_closes: Mapped[time | None]
-    thursday_closes: Mapped[time | None]
-    friday_closes: Mapped[time | None]
-    saturday_closes: Mapped[time | None]
-    sunday_closes: Mapped[time | None]
+    monday_last_start: Mapped[time | None]
+    tuesday_last_start: Mapped[time | None]
+    wednesday_last_start: Mapped[time | None]
+    thursday_last_start: Mapped[time | None]
+    friday_last_start: Mapped[time | None]
+    saturday_last_start: Mapped[time | None]
+    sunday_last_start: Mapped[time | None]
     dated_from: Mapped[date | None]
     dated_until: Mapped[date | None]
     latitude: Mapped[float | None]
@@ -312,7 +313,7 @@ class MatchEntry(Base):
     east: Mapped[float | None]
 
 
-WEEKDAY_CLOSES = tuple(
-    getattr(MatchEntry, f"{day}_closes")
+WEEKDAY_LAST_STARTS = tuple(
+    getattr(MatchEntry, f"{day}_last_start")
     for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 )

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
 from marketplace.booking.models import BookingStatus, CareRequest
-from marketplace.clock import business_today
+from marketplace.booking.slots import free_slots_of
+from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
 from marketplace.matching.service import describe_slot, match_practitioners
-from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.models import MatchEntry, Mode, Practitioner
 from tests.conftest import logged_in
 from tests.factories import make_booking, make_practitioner, make_user
 
@@ -272,6 +274,32 @@ def varied_practitioners(db: Session) -> list[Practitioner]:
     start = utcnow() + timedelta(days=1)
     make_booking(db, busy, start, start + timedelta(days=3))
     return [*made, dated_only, busy]
+
+
+def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None:
+    """The bound's first open day: the window's first day while a visit can still start on it,
+    and not once the day's hours are too short for one (so the bound is tight, yet never below
+    the real first slot)."""
+    import marketplace.matching.service as matching
+
+    practitioner = make_practitioner(db, specialties=["stroke"], modes=["video"])
+    today = business_today()
+    monday = today + timedelta(days=7 - today.weekday())  # Mon-Fri 09:00-17:00, 60-min visits
+
+    def first_open_day(first_day: date, earliest: time) -> int | None:
+        window = matching.Window(first_day, 7, earliest)
+        return db.scalar(
+            select(matching.first_open_day(window)).where(
+                MatchEntry.practitioner_id == practitioner.id
+            )
+        )
+
+    assert first_open_day(monday, time(16)) == 0
+    assert first_open_day(monday, time(16, 1)) == 1
+    assert first_open_day(monday + timedelta(days=4), time(16, 1)) == 3  # Friday to Monday
+    start = datetime.combine(monday, time(16), tzinfo=BUSINESS_ZONE)
+    [slot] = free_slots_of(db, practitioner, start, start + timedelta(hours=1), utcnow(), "video")
+    assert slot.start == start  # the real first slot the bound must not pass over
 
 
 def test_paged_search_finds_the_same_best_as_evaluating_everyone(

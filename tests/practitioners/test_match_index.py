@@ -47,8 +47,8 @@ def test_a_listed_practitioner_has_an_entry_per_specialty_and_mode(db: Session) 
         )
     ).first()
     assert home is not None
-    weekdays = [home.monday_closes, home.friday_closes, home.saturday_closes]
-    assert weekdays == [time(17), time(17), None]  # the factory's Monday to Friday 09:00-17:00
+    weekdays = [home.monday_last_start, home.friday_last_start, home.saturday_last_start]
+    assert weekdays == [time(16), time(16), None]  # Monday to Friday 09:00-17:00, 60-min visits
     assert home.south is not None
     assert home.north is not None
     assert home.south < practitioner.latitude < home.north  # type: ignore[operator]
@@ -90,7 +90,7 @@ def test_a_mode_without_hours_has_no_entry_and_dated_openings_count(db: Session)
     availability(db, practitioner, exceptions=[dated])
     assert entries(db, practitioner) == {("stroke", Mode.HOME)}
     home = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id)).one()
-    assert (home.wednesday_closes, home.dated_from, home.dated_until) == (None, on, on)
+    assert (home.wednesday_last_start, home.dated_from, home.dated_until) == (None, on, on)
 
 
 def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
@@ -98,7 +98,26 @@ def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
     monday = [{"weekday": 0, "start": time(9), "end": time(12), "modes": ["video"]}]
     availability(db, practitioner, weekly=monday, timezone="Asia/Tokyo")
     entry = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
-    assert [(e.monday_closes, e.sunday_closes) for e in entry] == [(time.max, time.max)]
+    assert [(e.monday_last_start, e.sunday_last_start) for e in entry] == [(time.max, time.max)]
+
+
+def test_the_last_start_leaves_room_for_the_shorter_visit_type(db: Session) -> None:
+    practitioner = make_practitioner(
+        db, specialties=["stroke"], modes=["video"], session_minutes=45, assessment_minutes=75
+    )
+    weekly = [
+        {"weekday": 0, "start": time(9), "end": time(12), "modes": ["video"]},
+        {"weekday": 0, "start": time(13), "end": time(13, 30), "modes": ["video"]},
+        {"weekday": 1, "start": time(10), "end": time(10, 30), "modes": ["video"]},
+    ]
+    availability(db, practitioner, weekly=weekly)
+    entry = db.scalars(
+        select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id)
+    ).one()
+    # A follow-up (45 min) could start at 11:15; the 30-minute hours hold no visit at all.
+    assert (entry.monday_last_start, entry.tuesday_last_start) == (time(11, 15), None)
+    availability(db, practitioner, weekly=weekly[1:])
+    assert entries(db, practitioner) == set()
 
 
 def test_reindex_all_rebuilds_lost_entries(db: Session) -> None:
