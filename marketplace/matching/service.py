@@ -58,7 +58,7 @@ from marketplace.booking.slots import HeldTime, held_bookings, iter_free_slots, 
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
-from marketplace.practitioners.diary import DIARY_COLUMNS, DiaryCopy, read_hours
+from marketplace.practitioners.diary import DiaryCopy, read_diaries, with_diaries
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.match_index import REACH_SLACK
 from marketplace.practitioners.models import (
@@ -402,13 +402,13 @@ def _load_listed(
 ) -> dict[uuid.UUID, tuple[MatchedPractitioner, DiaryCopy]]:
     """The candidates who are listed (the entries narrow the search; the rule decides), with
     their diaries, read as rows."""
-    rows = session.execute(
-        select(Practitioner.id, User.full_name, Practitioner.profession, *DIARY_COLUMNS)
+    profiles = (
+        select(Practitioner.id, User.full_name, Practitioner.profession)
         .join(Practitioner.user)
         .where(Practitioner.id.in_(ids), listed_clause(today))
-    ).all()
-    diaries = {row.id: DiaryCopy.of(row) for row in rows}
-    read_hours(session, diaries)
+    )
+    rows = session.execute(with_diaries(profiles)).all()  # a row per weekly rule
+    diaries = read_diaries(session, rows)
     return {
         row.id: (MatchedPractitioner(row.id, row.full_name, row.profession), diaries[row.id])
         for row in rows

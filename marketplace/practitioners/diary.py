@@ -1,19 +1,20 @@
 """A practitioner's diary: what their free slots are worked out from.
 
 `Diary` is what the slot functions read. A `Practitioner` is one; matching, which works out the
-slots of dozens of candidates per request, reads plain copies (`DiaryCopy`) as rows instead of
-loading each profile with its rules as objects.
+slots of dozens of candidates per request, reads plain copies (`DiaryCopy`) with the profiles it
+checks (`with_diaries`, `read_diaries`) instead of loading each profile with its rules as
+objects.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from marketplace.practitioners.models import (
@@ -133,20 +134,39 @@ RULE_COLUMNS = tuple(getattr(WeeklyRule, name) for name in RuleRow._fields)
 EXCEPTION_COLUMNS = tuple(getattr(AvailabilityException, name) for name in ExceptionRow._fields)
 
 
-def read_hours(session: Session, diaries: Mapping[uuid.UUID, DiaryCopy]) -> None:
-    """Fill in the copies' weekly rules and dated exceptions, two queries for them all."""
-    ids = list(diaries)
-    if not ids:
-        return
-    rules = session.execute(
-        select(WeeklyRule.practitioner_id, *RULE_COLUMNS).where(WeeklyRule.practitioner_id.in_(ids))
+def with_diaries(statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """The statement (practitioners with an `id` column) with each one's diary: the profile's
+    `DIARY_COLUMNS`, whether they have exceptions, and a row per weekly rule (its columns None
+    when they have none)."""
+    has_exceptions = (
+        select(AvailabilityException.id)
+        .where(AvailabilityException.practitioner_id == Practitioner.id)
+        .exists()
     )
-    for practitioner_id, *rule in rules:
-        diaries[practitioner_id].weekly_rules.append(RuleRow(*rule))
-    exceptions = session.execute(
-        select(AvailabilityException.practitioner_id, *EXCEPTION_COLUMNS).where(
-            AvailabilityException.practitioner_id.in_(ids)
+    return statement.add_columns(
+        *DIARY_COLUMNS, has_exceptions.label("has_exceptions"), *RULE_COLUMNS
+    ).outerjoin(WeeklyRule, WeeklyRule.practitioner_id == Practitioner.id)
+
+
+def read_diaries(session: Session, rows: Iterable[Any]) -> dict[uuid.UUID, DiaryCopy]:
+    """The diaries in rows of a `with_diaries` statement, by practitioner; the exceptions of
+    those who have any are read in one more query."""
+    diaries: dict[uuid.UUID, DiaryCopy] = {}
+    with_exceptions = []
+    for row in rows:
+        diary = diaries.get(row.id)
+        if diary is None:
+            diary = diaries[row.id] = DiaryCopy.of(row)
+            if row.has_exceptions:
+                with_exceptions.append(row.id)
+        if row.weekday is not None:
+            diary.weekly_rules.append(RuleRow(*(getattr(row, c.key) for c in RULE_COLUMNS)))
+    if with_exceptions:
+        exceptions = session.execute(
+            select(AvailabilityException.practitioner_id, *EXCEPTION_COLUMNS).where(
+                AvailabilityException.practitioner_id.in_(with_exceptions)
+            )
         )
-    )
-    for practitioner_id, *exception in exceptions:
-        diaries[practitioner_id].exceptions.append(ExceptionRow(*exception))
+        for practitioner_id, *exception in exceptions:
+            diaries[practitioner_id].exceptions.append(ExceptionRow(*exception))
+    return diaries

@@ -20,6 +20,7 @@ from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
 from marketplace.matching.service import describe_slot, match_practitioners
+from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner
 from tests.conftest import logged_in
 from tests.factories import make_booking, make_practitioner, make_user
@@ -107,6 +108,31 @@ class TestEligibility:
     def test_no_free_slot_in_the_window_is_excluded(self, db: Session) -> None:
         make_practitioner(db, weekly=[])
         assert matched(db, request_at(db, 1)) == []
+
+    def test_days_off_over_the_whole_window_exclude(self, db: Session) -> None:
+        practitioner = make_practitioner(db, specialties=["parkinsons", "stroke"])
+        monday = business_today() + timedelta(days=7 - business_today().weekday())
+        window = [monday + timedelta(days=day) for day in range(5)]  # their Monday to Friday
+        start = datetime.combine(monday, time(0), tzinfo=BUSINESS_ZONE)
+        request = request_at(db, 1, earliest=start, latest=start + timedelta(days=5))
+        assert matched(db, request) == [practitioner.id]
+        days_off = [{"date": day, "available": False} for day in window]
+        weekly = [
+            {"weekday": day, "start": time(9), "end": time(17), "modes": ["home", "video"]}
+            for day in range(5)
+        ]
+
+        def diary(exceptions: list[dict[str, Any]]) -> None:
+            availability = {"timezone": "Europe/London", "weekly": weekly, "exceptions": exceptions}
+            practitioners.set_availability(db, practitioner.user, availability)
+
+        diary(days_off)
+        assert matched(db, request) == []
+        evening = {"date": window[2], "available": True, "start": time(18), "end": time(19)}
+        diary([*days_off[:2], evening | {"modes": ["home"]}])
+        [match] = match_practitioners(db, request, now=utcnow(), today=business_today())
+        local_start = match.next_slots[0].start.astimezone(BUSINESS_ZONE)
+        assert (local_start.date(), local_start.time()) == (window[2], time(18))
 
     def test_hours_only_in_the_other_mode_do_not_count(self, db: Session) -> None:
         video_hours = [
@@ -228,8 +254,6 @@ def varied_practitioners(db: Session) -> list[Practitioner]:
     """Practitioners of both professions, open on different days from different hours, with
     different radii; one open only on a date of its own, one mostly booked."""
     import random
-
-    from marketplace.practitioners import service as practitioners
 
     rng = random.Random(7)
     made = []
