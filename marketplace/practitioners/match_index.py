@@ -3,7 +3,7 @@
 `reindex` rewrites one practitioner's entries from their profile, listing and availability; the
 listing refresh and the availability update call it, so every change that can make someone
 findable, or no longer findable, passes through here. `reindex_all` rebuilds every entry (after a
-restore, or to recover from a bug).
+restore, to recover from a bug, or to gather the rows of each place together again).
 """
 
 from __future__ import annotations
@@ -97,8 +97,15 @@ def reindex(practitioner: Practitioner) -> None:
     practitioner.match_entries = entries_for(practitioner)
 
 
+def place_order(entry: MatchEntry) -> tuple[str, str, float, float]:
+    """The order `reindex_all` writes entries in: by specialty, mode and place, so the rows one
+    home request reads (the entries of its specialty reaching the patient) sit on few table
+    pages instead of one page each."""
+    return (entry.specialty, entry.mode, entry.latitude or 0.0, entry.longitude or 0.0)
+
+
 def reindex_all(session: Session) -> int:
-    """Rewrite every practitioner's entries; returns how many entries there are now."""
+    """Rewrite every practitioner's entries, in `place_order`; returns how many there are now."""
     practitioners = session.scalars(
         select(Practitioner).options(
             selectinload(Practitioner.specialties),
@@ -106,13 +113,20 @@ def reindex_all(session: Session) -> int:
             selectinload(Practitioner.exceptions),
             selectinload(Practitioner.match_entries),
         )
-    )
-    count = 0
+    ).all()
+    fresh = [
+        (entry, practitioner)
+        for practitioner in practitioners
+        for entry in entries_for(practitioner)
+    ]
     for practitioner in practitioners:
-        reindex(practitioner)
-        count += len(practitioner.match_entries)
+        practitioner.match_entries = []
+    session.flush()  # the old rows go first: the new ones reuse their keys
+    fresh.sort(key=lambda pair: place_order(pair[0]))
+    for entry, practitioner in fresh:
+        practitioner.match_entries.append(entry)  # rows are inserted in the order they are added
     session.flush()
-    return count
+    return len(fresh)
 
 
 def reindex_if_empty(session: Session) -> None:
