@@ -2,7 +2,8 @@
 
 Seeds N practitioners over the UK outcodes of ../shared/data/uk-outcodes.csv (40% in London),
 each with weekly hours and about 10 bookings in the next two weeks, then times matching for home
-and video requests. Run:
+and video requests. The match entries are stored in the place order a rebuild writes them in
+(`reindex_all`), or with --scattered in practitioner order, as after much churn. Run:
 
     .venv/bin/python bench/match.py --sizes 10000,100000 --databases postgresql,sqlite [--keep]
 
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +47,11 @@ from marketplace.clock import business_today  # noqa: E402
 from marketplace.db import Database, utcnow  # noqa: E402
 from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
 from marketplace.matching.service import candidate_statement, match_practitioners  # noqa: E402
-from marketplace.practitioners.match_index import entries_for, reindex_if_empty  # noqa: E402
+from marketplace.practitioners.match_index import (  # noqa: E402
+    entries_for,
+    place_order,
+    reindex_if_empty,
+)
 from marketplace.practitioners.models import (  # noqa: E402
     ListingStatus,
     MatchEntry,
@@ -82,7 +88,7 @@ def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
         session.execute(insert(table), rows[start : start + BATCH])
 
 
-def seed(database: Database, size: int, rng: random.Random) -> None:
+def seed(database: Database, size: int, rng: random.Random, scattered: bool) -> None:
     london, elsewhere = read_outcodes()
     now = utcnow()
     today = business_today(now)
@@ -177,6 +183,8 @@ def seed(database: Database, size: int, rng: random.Random) -> None:
                             "updated_at": now,
                         }
                     )
+    if not scattered:  # as `flask db upgrade` or `flask db reindex` writes them
+        entries.sort(key=lambda row: place_order(SimpleNamespace(**row)))
     with database.session_scope() as session:
         import_centroid_file(session, OUTCODES)
         insert_rows(session, User, users)
@@ -339,25 +347,31 @@ def kept_url(kind: str, workdir: Path, size: int) -> str | None:
     return url if seeded == size and fresh else None
 
 
-def prepare(kind: str, workdir: Path, size: int, keep: bool) -> Database:
+def prepare(kind: str, workdir: Path, size: int, keep: bool, scattered: bool) -> Database:
     if keep and (url := kept_url(kind, workdir, size)) is not None:
         print("  reusing the database seeded earlier today")
         migrate.upgrade(url)
         database = Database(url)
         with database.session_scope() as session:
             reindex_if_empty(session)  # as `flask db upgrade` does after a migration empties it
+        analyse(database)
         return database
     url = fresh_url(kind, workdir, size)
     migrate.upgrade(url)
     database = Database(url)
     started = time.perf_counter()
-    seed(database, size, random.Random(size))
-    if kind == "postgresql":  # what autovacuum would have done by now
+    seed(database, size, random.Random(size), scattered)
+    analyse(database)
+    print(f"  seeding took {time.perf_counter() - started:.0f} s")
+    return database
+
+
+def analyse(database: Database) -> None:
+    """What autovacuum would have done by now (PostgreSQL)."""
+    if database.engine.dialect.name == "postgresql":
         autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
         with autocommit.connect() as connection:
             connection.execute(text("VACUUM ANALYZE"))
-    print(f"  seeding took {time.perf_counter() - started:.0f} s")
-    return database
 
 
 def main() -> None:
@@ -370,12 +384,18 @@ def main() -> None:
         action="store_true",
         help="seed into kept databases (SQLite files in the temp dir) and reuse them the same day",
     )
+    parser.add_argument(
+        "--scattered",
+        action="store_true",
+        help="store the match entries in practitioner order, as after much churn, instead of in"
+        " the place order a rebuild writes",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.gettempdir() if args.keep else tempfile.mkdtemp(prefix="bench-match-"))
     for kind in args.databases.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             print(f"{kind}, {size} practitioners")
-            database = prepare(kind, workdir, size, args.keep)
+            database = prepare(kind, workdir, size, args.keep, args.scattered)
             requests = make_requests(database, args.requests, random.Random(-size))
             for mode in (Mode.HOME, Mode.VIDEO):
                 explain(database, next(r for r in requests if r.mode is mode))

@@ -17,8 +17,9 @@ Finding the best without reading everyone's diary: candidates come from the matc
 index kept per listed practitioner, specialty and mode; for home visits a GiST index on each
 practitioner's reach on PostgreSQL). The database ranks them by the best score each could reach:
 fit and continuity exactly, proximity from a flat-earth distance shrunk to stay below the true one,
-soonness from the first weekday they open. Candidates are then evaluated a page at a time (the
-listing rule re-checked, the diary read) until no remaining one can enter the top `limit`. Video
+soonness from the first day a visit can still start by their weekly hours. Candidates are then
+evaluated a page at a time (the listing rule re-checked, the diary read as rows) until no
+remaining one can enter the top `limit`. Video
 requests, which have no reach to narrow them, take the same order tier by tier instead
 (`_video_candidates`): a bound there is one of a few values, so no video entry is ranked before
 it is needed.
@@ -58,7 +59,7 @@ from marketplace.booking.slots import HeldTime, held_bookings, iter_free_slots, 
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
-from marketplace.practitioners.diary import DiaryCopy, read_diaries, with_diaries
+from marketplace.practitioners.diary import DiaryCopy, read_with_diaries
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.match_index import REACH_SLACK
 from marketplace.practitioners.models import (
@@ -398,17 +399,18 @@ class MatchedPractitioner(NamedTuple):
 
 
 def _load_listed(
-    session: Session, ids: list[uuid.UUID], today: date
+    session: Session, ids: list[uuid.UUID], today: date, request: CareRequest
 ) -> dict[uuid.UUID, tuple[MatchedPractitioner, DiaryCopy]]:
     """The candidates who are listed (the entries narrow the search; the rule decides), with
-    their diaries, read as rows."""
+    their diaries for the request's window, read as rows."""
     profiles = (
         select(Practitioner.id, User.full_name, Practitioner.profession)
         .join(Practitioner.user)
         .where(Practitioner.id.in_(ids), listed_clause(today))
     )
-    rows = session.execute(with_diaries(profiles)).all()  # a row per weekly rule
-    diaries = read_diaries(session, rows)
+    one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
+    first, last = request.earliest.date() - one_day, request.latest.date() + one_day
+    rows, diaries = read_with_diaries(session, profiles, first, last)
     return {
         row.id: (MatchedPractitioner(row.id, row.full_name, row.profession), diaries[row.id])
         for row in rows
@@ -520,17 +522,19 @@ def match_practitioners(
     # An entry the index rewrote between two reads (to another tier or page) may come twice.
     evaluated: set[uuid.UUID] = set()
     for page in _pages(session, request, today, seen, limit):
-        page = [c for c in page if c.practitioner_id not in evaluated]
-        evaluated.update(c.practitioner_id for c in page)
-        # No diary is read for a candidate that already cannot enter.
-        page = list(takewhile(lambda c: not _cannot_enter(c, best, limit), page))
-        if not page:
+        fresh = [c for c in page if c.practitioner_id not in evaluated]
+        evaluated.update(c.practitioner_id for c in fresh)
+        if not fresh:  # all read before
+            continue
+        # No diary is read for a candidate that already cannot enter, nor for any after it.
+        can_enter = list(takewhile(lambda c: not _cannot_enter(c, best, limit), fresh))
+        if not can_enter:
             break
-        ids = [c.practitioner_id for c in page]
-        practitioners = _load_listed(session, ids, today)
+        ids = [c.practitioner_id for c in can_enter]
+        practitioners = _load_listed(session, ids, today, request)
         bookings = held_bookings(session, ids, request.earliest, request.latest)
         context = _Evaluation(now, window, seen, bookings, history.assessed)
-        for candidate in page:
+        for candidate in can_enter:
             if _cannot_enter(candidate, best, limit):
                 return _with_ratings(session, _ranked(best))
             listed = practitioners.get(candidate.practitioner_id)
@@ -540,6 +544,8 @@ def match_practitioners(
             if match is not None:
                 insort(best, (-rank_key(match.score), candidate.practitioner_id, match))
                 del best[limit:]
+        if len(can_enter) < len(fresh):
+            break
     return _with_ratings(session, _ranked(best))
 
 

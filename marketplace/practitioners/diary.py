@@ -2,14 +2,13 @@
 
 `Diary` is what the slot functions read. A `Practitioner` is one; matching, which works out the
 slots of dozens of candidates per request, reads plain copies (`DiaryCopy`) with the profiles it
-checks (`with_diaries`, `read_diaries`) instead of loading each profile with its rules as
-objects.
+checks (`read_with_diaries`) instead of loading each profile with its rules as objects.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -23,6 +22,8 @@ from marketplace.practitioners.models import (
     Practitioner,
     VisitType,
     WeeklyRule,
+    offered_modes,
+    visit_length,
 )
 
 
@@ -122,35 +123,32 @@ class DiaryCopy:
 
     @property
     def modes(self) -> list[Mode]:
-        offered = ((Mode.HOME, self.offers_home), (Mode.VIDEO, self.offers_video))
-        return [mode for mode, on in offered if on]
+        return offered_modes(self.offers_home, self.offers_video)
 
     def visit_length(self, visit_type: VisitType) -> timedelta:
-        assessment = visit_type is VisitType.ASSESSMENT
-        return timedelta(minutes=self.assessment_minutes if assessment else self.session_minutes)
+        return visit_length(visit_type, self.session_minutes, self.assessment_minutes)
 
 
 RULE_COLUMNS = tuple(getattr(WeeklyRule, name) for name in RuleRow._fields)
 EXCEPTION_COLUMNS = tuple(getattr(AvailabilityException, name) for name in ExceptionRow._fields)
 
 
-def with_diaries(statement: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
-    """The statement (practitioners with an `id` column) with each one's diary: the profile's
-    `DIARY_COLUMNS`, whether they have exceptions, and a row per weekly rule (its columns None
-    when they have none)."""
-    has_exceptions = (
-        select(AvailabilityException.id)
-        .where(AvailabilityException.practitioner_id == Practitioner.id)
-        .exists()
-    )
-    return statement.add_columns(
-        *DIARY_COLUMNS, has_exceptions.label("has_exceptions"), *RULE_COLUMNS
-    ).outerjoin(WeeklyRule, WeeklyRule.practitioner_id == Practitioner.id)
-
-
-def read_diaries(session: Session, rows: Iterable[Any]) -> dict[uuid.UUID, DiaryCopy]:
-    """The diaries in rows of a `with_diaries` statement, by practitioner; the exceptions of
-    those who have any are read in one more query."""
+def read_with_diaries(
+    session: Session, profiles: Select[*tuple[Any, ...]], first: date, last: date
+) -> tuple[Sequence[Any], dict[uuid.UUID, DiaryCopy]]:
+    """The rows of `profiles` (practitioners, with an `id` column), a row per weekly rule, and
+    each one's diary, with the exceptions dated first..last (one more query, for those who
+    have any then)."""
+    dated = [
+        AvailabilityException.practitioner_id == Practitioner.id,
+        AvailabilityException.on_date.between(first, last),
+    ]
+    has_exceptions = select(AvailabilityException.id).where(*dated).exists()
+    rows = session.execute(
+        profiles.add_columns(
+            *DIARY_COLUMNS, has_exceptions.label("has_exceptions"), *RULE_COLUMNS
+        ).outerjoin(WeeklyRule, WeeklyRule.practitioner_id == Practitioner.id)
+    ).all()
     diaries: dict[uuid.UUID, DiaryCopy] = {}
     with_exceptions = []
     for row in rows:
@@ -164,9 +162,10 @@ def read_diaries(session: Session, rows: Iterable[Any]) -> dict[uuid.UUID, Diary
     if with_exceptions:
         exceptions = session.execute(
             select(AvailabilityException.practitioner_id, *EXCEPTION_COLUMNS).where(
-                AvailabilityException.practitioner_id.in_(with_exceptions)
+                AvailabilityException.practitioner_id.in_(with_exceptions),
+                AvailabilityException.on_date.between(first, last),
             )
         )
         for practitioner_id, *exception in exceptions:
             diaries[practitioner_id].exceptions.append(ExceptionRow(*exception))
-    return diaries
+    return rows, diaries

@@ -8,7 +8,7 @@ restore, to recover from a bug, or to gather the rows of each place together aga
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -25,25 +25,39 @@ from marketplace.practitioners.models import (
 )
 
 REACH_SLACK = 1.01  # the reach box is a little generous; exact distances are taken afterwards
+SUNDAY = 6
+MIDNIGHT = datetime.combine(date.min, time())  # for arithmetic on times of day
 
 
 def weekly_last_starts(practitioner: Practitioner, mode: Mode) -> dict[str, time]:
     """`{"monday_last_start": 16:00, ...}`: the latest a visit (the shorter of an assessment and
-    a follow-up) can start each day by the weekly rules offering the mode; every day until
-    midnight when the practitioner keeps another time zone (their weekday and hours may fall on
-    another London day)."""
+    a follow-up) can start each day by the weekly rules offering the mode; every day until the
+    end of the day (`time.max`) when the practitioner keeps another time zone (their weekday
+    and hours may fall on another London day)."""
     shortest = min(practitioner.visit_length(kind) for kind in VisitType)
     last_starts: dict[str, time] = {}
     for rule in practitioner.weekly_rules:
-        day = date.min  # any date: the rule's hours are times of day
-        start, end = datetime.combine(day, rule.start_time), datetime.combine(day, rule.end_time)
-        if mode.value in rule.modes and end - shortest >= start:
+        start, end = _since_midnight(rule.start_time), _since_midnight(rule.end_time)
+        longer = _repeated_hour(rule.weekday, rule.start_time, rule.end_time)
+        if mode.value in rule.modes and end - start + longer >= shortest:
             column = WEEKDAY_LAST_STARTS[rule.weekday].key
-            last_start = (end - shortest).time()
+            last_start = (MIDNIGHT + min(end, end - shortest + longer)).time()
             last_starts[column] = max(last_starts.get(column, last_start), last_start)
     if last_starts and practitioner.timezone != BUSINESS_ZONE.key:
         return {column.key: time.max for column in WEEKDAY_LAST_STARTS}
     return last_starts
+
+
+def _since_midnight(moment: time) -> timedelta:
+    return datetime.combine(date.min, moment) - MIDNIGHT
+
+
+def _repeated_hour(weekday: int, start: time, end: time) -> timedelta:
+    """An hour for Sunday hours that reach into 01:00-02:00: London's clocks go back at 02:00
+    on an October Sunday, so that night those hours last an hour longer."""
+    if weekday == SUNDAY and start < time(2) and end > time(1):
+        return timedelta(hours=1)
+    return timedelta()
 
 
 def entries_for(practitioner: Practitioner) -> list[MatchEntry]:

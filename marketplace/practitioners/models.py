@@ -145,22 +145,24 @@ class Practitioner(UUIDPrimaryKey, Timestamps, Base):
     )
 
     def visit_length(self, visit_type: VisitType) -> timedelta:
-        minutes = (
-            self.assessment_minutes if visit_type is VisitType.ASSESSMENT else self.session_minutes
-        )
-        return timedelta(minutes=minutes)
+        return visit_length(visit_type, self.session_minutes, self.assessment_minutes)
 
     @property
     def modes(self) -> list[Mode]:
-        return [
-            mode
-            for mode, on in ((Mode.HOME, self.offers_home), (Mode.VIDEO, self.offers_video))
-            if on
-        ]
+        return offered_modes(self.offers_home, self.offers_video)
 
     @property
     def specialty_slugs(self) -> list[str]:
         return [specialty.slug for specialty in self.specialties]
+
+
+def visit_length(visit_type: VisitType, session_minutes: int, assessment_minutes: int) -> timedelta:
+    assessment = visit_type is VisitType.ASSESSMENT
+    return timedelta(minutes=assessment_minutes if assessment else session_minutes)
+
+
+def offered_modes(offers_home: bool, offers_video: bool) -> list[Mode]:
+    return [mode for mode, on in ((Mode.HOME, offers_home), (Mode.VIDEO, offers_video)) if on]
 
 
 class PractitionerSpecialty(Base):
@@ -280,7 +282,7 @@ class MatchEntry(Base):
     narrows candidates here and then checks the truth (the listing rule, the diary) for the few
     it evaluates. `monday_last_start` ... `sunday_last_start` are the latest a visit can start
     that day by the weekly rules offering the mode (None: no rule that day holds the shortest
-    visit; midnight every day when the practitioner keeps another time zone); `dated_from` and
+    visit; `time.max` every day when the practitioner keeps another time zone); `dated_from` and
     `dated_until` span the dated openings in the mode. Home entries carry the reach box: the
     base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see migration 0006);
     video entries are covered by an index of their own there (0014)."""

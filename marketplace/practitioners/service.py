@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -425,7 +425,8 @@ def available_slots(
     """Slots as long as the visit type (an assessment or a follow-up session) in [start, end)
     within notice and horizon, clear of `busy`; one at a time, in time order."""
     not_before, not_after = bookable_window(practitioner, now)
-    not_before, not_after = max(not_before, start), min(not_after, end)
+    # In UTC: adding a visit's length to a London time would count wall-clock hours across DST.
+    not_before, not_after = max(not_before, start).astimezone(UTC), min(not_after, end)
     if not_after <= not_before:
         return iter(())
     zone = ZoneInfo(practitioner.timezone)

@@ -3,8 +3,9 @@ of when the hours end (`monday_closes` ...), so matching no longer counts a prac
 on a day whose hours end too soon after the request's window opens.
 
 The columns are renamed and the entries emptied: `flask db upgrade` rebuilds them from every
-practitioner's profile when the table is empty (as after 0006). On PostgreSQL the covering
-index of 0014 follows the rename.
+practitioner's profile when the table is empty (as after 0006), in place order. Until it has,
+matching finds no one; a downgrade empties them too, to be rebuilt with `flask db reindex`. On
+PostgreSQL the covering index of 0014 follows the rename.
 
 Revision ID: 0015_match_last_starts
 Revises: 0014_video_match_index

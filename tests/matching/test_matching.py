@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -251,29 +252,43 @@ def test_matches_endpoint(client: FlaskClient, app: Flask, db: Session) -> None:
 
 
 def varied_practitioners(db: Session) -> list[Practitioner]:
-    """Practitioners of both professions, open on different days from different hours, with
-    different radii; one open only on a date of its own, one mostly booked."""
+    """Practitioners of both professions, open on different days from different hours (some off
+    the 15-minute grid, some too short for a visit), with different radii and visit lengths, one
+    in another time zone; one open only on a date of its own, one mostly booked."""
     import random
 
     rng = random.Random(7)
     made = []
     outcodes = ["SW1A 1AA", "N1 9GU", "SE1 7PB", "W2 1NY", "E2 9PL", "SW4 7AA", "NW1 8NH"]
     for index in range(14):
+        days = rng.sample(range(7), 3)
+        weekly = [
+            {
+                "weekday": day,
+                "start": time(9 + index % 5, rng.choice([0, 10, 35])),
+                "end": time(9 + index % 5 + rng.choice([3, 8]), rng.choice([0, 50])),
+                "modes": ["home", "video"],
+            }
+            for day in days
+        ]
+        weekly.append({"weekday": days[0], "start": time(22), "end": time(22, 40),
+                       "modes": ["home", "video"]})  # fmt: skip
         made.append(make_practitioner(
             db,
             base_postcode=rng.choice(outcodes),
             travel_radius_km=rng.choice([5, 10, 20]),
             profession=rng.choice(["physiotherapist", "neuromuscular_therapist"]),
-            weekly=[
-                {
-                    "weekday": day,
-                    "start": time(9 + index % 5),
-                    "end": time(17),
-                    "modes": ["home", "video"],
-                }
-                for day in rng.sample(range(7), 3)
-            ],
+            session_minutes=rng.choice([30, 45, 60, 90]),
+            assessment_minutes=rng.choice([45, 75, 120]),
+            weekly=weekly,
         ))  # fmt: skip
+    abroad = make_practitioner(db, weekly=[])
+    practitioners.set_availability(db, abroad.user, {
+        "timezone": "Europe/Paris",
+        "weekly": [{"weekday": d, "start": time(8), "end": time(11), "modes": ["home", "video"]}
+                   for d in range(7)],
+        "exceptions": [],
+    })  # fmt: skip
     # One open only on a date of its own, one mostly booked: bounds must not skip either.
     dated_only = make_practitioner(db, weekly=[])
     in_the_window = business_today() + timedelta(days=2)
@@ -297,7 +312,7 @@ def varied_practitioners(db: Session) -> list[Practitioner]:
     busy = make_practitioner(db)
     start = utcnow() + timedelta(days=1)
     make_booking(db, busy, start, start + timedelta(days=3))
-    return [*made, dated_only, busy]
+    return [*made, abroad, dated_only, busy]
 
 
 def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None:
@@ -335,9 +350,19 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     monkeypatch.setattr(matching, "PAGE", 2)
     monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
     monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    evaluate = matching._evaluate
+
+    def never_above_the_bound(candidate: Any, *rest: Any) -> Any:
+        match = evaluate(candidate, *rest)
+        assert match is None or matching.rank_key(match.score) <= candidate.bound
+        return match
+
+    monkeypatch.setattr(matching, "_evaluate", never_above_the_bound)
     now = utcnow()
-    for mode in (Mode.HOME, Mode.VIDEO):
-        request = request_at(db, 1.5, mode=mode)
+    tomorrow = datetime.combine(business_today(now) + timedelta(days=1), time(), BUSINESS_ZONE)
+    opening_times = [now + timedelta(days=1), tomorrow, tomorrow + timedelta(hours=16, minutes=50)]
+    for mode, opens in itertools.product(Mode, opening_times):
+        request = request_at(db, 1.5, mode=mode, earliest=opens, latest=opens + timedelta(days=7))
         everyone = match_practitioners(db, request, now=now, today=business_today(now), limit=1000)
         best_five = match_practitioners(db, request, now=now, today=business_today(now), limit=5)
         assert [m.practitioner.id for m in best_five] == [m.practitioner.id for m in everyone[:5]]

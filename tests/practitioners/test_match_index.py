@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from flask import Flask
 from sqlalchemy import delete, select, text
@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
-from marketplace.clock import business_today
+from marketplace.booking.slots import free_slots_of
+from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.match_index import reindex_all
@@ -118,6 +119,29 @@ def test_the_last_start_leaves_room_for_the_shorter_visit_type(db: Session) -> N
     assert (entry.monday_last_start, entry.tuesday_last_start) == (time(11, 15), None)
     availability(db, practitioner, weekly=weekly[1:])
     assert entries(db, practitioner) == set()
+    just_after_midnight = {"weekday": 2, "start": time(0), "end": time(0, 30), "modes": ["video"]}
+    availability(db, practitioner, weekly=[just_after_midnight])  # holds no visit either
+    assert entries(db, practitioner) == set()
+
+
+def test_sunday_night_hours_hold_the_repeated_hour_when_the_clocks_go_back(db: Session) -> None:
+    """On 25 October 2026 London's 01:00-02:00 comes twice: a visit can start at 01:30 BST in
+    00:00-02:00 hours, so the entry must not say the day's last start is 01:00."""
+    practitioner = make_practitioner(db, specialties=["stroke"], modes=["video"])
+    night = {"weekday": 6, "start": time(0), "end": time(2), "modes": ["video"]}
+    availability(db, practitioner, weekly=[night], horizon_days=365, min_notice_hours=0)
+    entry = db.scalars(
+        select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id)
+    ).one()
+    first_start = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 01:30 BST, the first 01:30
+    slots = free_slots_of(db, practitioner, first_start, first_start + timedelta(hours=2),
+                          first_start - timedelta(days=1), "video")  # fmt: skip
+    assert slots[0].start == first_start
+    in_london = first_start.astimezone(BUSINESS_ZONE)  # the same instant, given in London time
+    assert free_slots_of(db, practitioner, in_london, in_london + timedelta(hours=2),
+                         first_start - timedelta(days=1), "video") == slots  # fmt: skip
+    assert entry.sunday_last_start is not None
+    assert entry.sunday_last_start >= first_start.astimezone(BUSINESS_ZONE).time() == time(1, 30)
 
 
 def test_reindex_all_rebuilds_lost_entries(db: Session) -> None:
