@@ -44,7 +44,7 @@ from marketplace.accounts.models import Role, User  # noqa: E402
 from marketplace.app import settle_heap  # noqa: E402
 from marketplace.booking.models import Booking, BookingStatus, CareRequest  # noqa: E402
 from marketplace.clock import business_today  # noqa: E402
-from marketplace.db import Database, utcnow  # noqa: E402
+from marketplace.db import Database, refresh_statistics, utcnow  # noqa: E402
 from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
 from marketplace.matching.service import candidate_statement, match_practitioners  # noqa: E402
 from marketplace.practitioners.match_index import (  # noqa: E402
@@ -367,11 +367,13 @@ def prepare(kind: str, workdir: Path, size: int, keep: bool, scattered: bool) ->
 
 
 def analyse(database: Database) -> None:
-    """What autovacuum would have done by now (PostgreSQL)."""
+    """What autovacuum would have done by now (PostgreSQL), or `flask db upgrade` (SQLite)."""
     if database.engine.dialect.name == "postgresql":
         autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
         with autocommit.connect() as connection:
             connection.execute(text("VACUUM ANALYZE"))
+    with database.session_scope() as session:
+        refresh_statistics(session)
 
 
 def main() -> None:

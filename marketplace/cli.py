@@ -12,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 from marketplace import migrate
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role
-from marketplace.db import get_database
+from marketplace.db import get_database, refresh_statistics
 from marketplace.errors import DomainError
 from marketplace.matching.geocoding import import_centroid_file, load_builtin_london_outcodes
 from marketplace.practitioners.match_index import reindex_all, reindex_if_empty
@@ -35,6 +35,7 @@ def db_upgrade(revision: str) -> None:
         with get_database().session_scope() as session:
             load_builtin_london_outcodes(session)
             reindex_if_empty(session)
+            refresh_statistics(session)
 
 
 @db_group.command("reindex", help="Rebuild the match entries from every practitioner's profile.")
@@ -97,6 +98,7 @@ def demo_load() -> None:
 
     with get_database().session_scope() as session:
         logins = load_demo_data(session, business_today())
+        refresh_statistics(session)
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for login in logins:
         note = f"  ({login.note})" if login.note else ""

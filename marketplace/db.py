@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -162,6 +162,15 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def refresh_statistics(session: Session) -> None:
+    """Query-planner statistics on SQLite, which gathers none by itself (PostgreSQL's
+    autovacuum does): without them it reads every listed practitioner to find a page of
+    matching candidates. Bounded (a few hundred rows per index), so quick on a big file."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA analysis_limit=400"))
+        session.execute(text("ANALYZE"))
 
 
 def get_database(app: Flask | None = None) -> Database:

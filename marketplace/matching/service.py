@@ -19,10 +19,9 @@ practitioner's reach on PostgreSQL). The database ranks them by the best score e
 fit and continuity exactly, proximity from a flat-earth distance shrunk to stay below the true one,
 soonness from the first day a visit can still start by their weekly hours. Candidates are then
 evaluated a page at a time (the listing rule re-checked, the diary read as rows) until no
-remaining one can enter the top `limit`. Video
-requests, which have no reach to narrow them, take the same order tier by tier instead
-(`_video_candidates`): a bound there is one of a few values, so no video entry is ranked before
-it is needed.
+remaining one can enter the top `limit`. Video requests, which have no reach to narrow them,
+take the same order tier by tier instead (`_video_candidates`): a bound there is one of a few
+values, so no video entry is ranked before it is needed.
 """
 
 from __future__ import annotations
@@ -308,9 +307,9 @@ def _pages(
 def _home_candidates(
     session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], batch: int
 ) -> Iterator[Candidate]:
-    """Home candidates in the ranking statement's order, `batch` rows per statement: ranking
-    again scores every entry whose reach holds the patient again, so a statement reads ahead
-    of the pages."""
+    """Home candidates in the ranking statement's order, `batch` rows per statement: each
+    statement scores every entry whose reach holds the patient, however few rows it returns, so
+    one reads ahead of several pages."""
     dialect = session.get_bind().dialect.name
     offset = 0
     while True:

@@ -28,6 +28,8 @@ from marketplace.practitioners.models import (
 
 
 class WeeklyHours(Protocol):
+    """A weekly rule (`WeeklyRule`, `RuleRow`)."""
+
     @property
     def weekday(self) -> int: ...
     @property
@@ -39,6 +41,8 @@ class WeeklyHours(Protocol):
 
 
 class DatedHours(Protocol):
+    """A day off, or a date's own hours (`AvailabilityException`, `ExceptionRow`)."""
+
     @property
     def on_date(self) -> date: ...
     @property
@@ -52,6 +56,9 @@ class DatedHours(Protocol):
 
 
 class Diary(Protocol):
+    """What free slots are worked out from: the zone, notice, horizon, buffers, modes and visit
+    lengths of the profile, with its weekly rules and exceptions (`Practitioner`, `DiaryCopy`)."""
+
     @property
     def timezone(self) -> str: ...
     @property

@@ -18,10 +18,11 @@ from marketplace.admin import service as admin
 from marketplace.booking.models import BookingStatus, CareRequest
 from marketplace.booking.slots import free_slots_of
 from marketplace.clock import BUSINESS_ZONE, business_today
-from marketplace.db import utcnow
+from marketplace.db import refresh_statistics, utcnow
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners import service as practitioners
+from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner
 from tests.conftest import logged_in
 from tests.factories import make_booking, make_practitioner, make_user
@@ -420,3 +421,25 @@ def test_a_practitioner_read_twice_is_matched_once(
 
     monkeypatch.setattr(matching, "_pages", every_page_twice)
     assert matched(db, request) == [practitioner.id]
+
+
+def test_sqlite_checks_a_page_of_candidates_by_key_once_it_has_statistics(db: Session) -> None:
+    """Without statistics SQLite guesses that the listing status narrows more than a page of
+    ids, and reads every listed practitioner to check a page; `flask db upgrade` and `demo load`
+    refresh them."""
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite's planner: PostgreSQL's autovacuum keeps its own statistics")
+    made = [make_practitioner(db) for _ in range(3)]
+    ids = [p.id for p in made] + [uuid.uuid4() for _ in range(22)]  # a first page: 25
+    page = select(Practitioner.id).where(Practitioner.id.in_(ids), listed_clause(business_today()))
+
+    def plan() -> str:
+        sql = page.compile(db.get_bind(), compile_kwargs={"literal_binds": True})
+        rows = db.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
+        return " ".join(str(row[-1]) for row in rows)
+
+    assert "USING INDEX ix_practitioners_status" in plan()  # the guess, before
+    refresh_statistics(db)
+    counted = db.connection().exec_driver_sql("SELECT tbl FROM sqlite_stat1").scalars().all()
+    assert "practitioners" in counted
+    assert "ix_practitioners_status" not in plan()  # (on 100,000 it reads them by key)
