@@ -46,7 +46,7 @@ from marketplace.booking.models import Booking, BookingStatus, CareRequest  # no
 from marketplace.clock import business_today  # noqa: E402
 from marketplace.db import Database, refresh_statistics, utcnow  # noqa: E402
 from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
-from marketplace.matching.service import candidate_statement, match_practitioners  # noqa: E402
+from marketplace.matching.service import candidate_lookup, match_practitioners  # noqa: E402
 from marketplace.practitioners.match_index import (  # noqa: E402
     entries_for,
     place_order,
@@ -273,8 +273,8 @@ def time_one(database: Database, request: CareRequest, now: datetime) -> tuple[f
     today = business_today(now)
     with database.session_scope() as session:
         request = session.merge(request, load=False)
-        statement = candidate_statement(request, today, session.get_bind().dialect.name)
-        bare = timed(lambda: session.execute(statement).all())
+        statement, values = candidate_lookup(request, today, session.get_bind().dialect.name)
+        bare = timed(lambda: session.execute(statement, values).all())
     with database.session_scope() as session:
         request = session.merge(request, load=False)
         started = time.perf_counter()
@@ -303,8 +303,10 @@ def measure(database: Database, requests: list[CareRequest]) -> None:
 def explain(database: Database, request: CareRequest) -> None:
     today = business_today()
     with database.engine.connect() as connection:
-        statement = candidate_statement(request, today, connection.dialect.name)
-        compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+        statement, values = candidate_lookup(request, today, connection.dialect.name)
+        compiled = statement.params(values).compile(
+            connection, compile_kwargs={"literal_binds": True}
+        )
         prefix = "EXPLAIN" if connection.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
         sql = str(compiled).replace("%%", "%")  # text() escapes % again for the driver
         plan = connection.execute(text(f"{prefix} {sql}")).all()

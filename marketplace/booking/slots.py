@@ -7,6 +7,7 @@ the travel buffer.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, DateTime, Select, Uuid, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
@@ -53,20 +54,23 @@ def held_bookings(
     by_practitioner: dict[uuid.UUID, list[HeldTime]] = defaultdict(list)
     if not ids:
         return by_practitioner
-    rows = session.execute(
-        select(
-            Booking.id, Booking.practitioner_id, Booking.mode, Booking.starts_at, Booking.ends_at
-        ).where(
-            Booking.practitioner_id.in_(ids),
-            Booking.status.in_(TIME_HOLDING),
-            Booking.starts_at < end + margin,
-            Booking.ends_at > start - margin,
-        )
-    )
-    for row in rows:
+    values = {"practitioner_ids": ids, "start": start - margin, "end": end + margin}
+    for row in session.execute(_held_statement(), values):
         held = HeldTime(*row)
         by_practitioner[held.practitioner_id].append(held)
     return by_practitioner
+
+
+@functools.cache  # built once: matching reads held time for every page of candidates
+def _held_statement() -> Select[uuid.UUID, uuid.UUID, Mode, datetime, datetime]:
+    return select(
+        Booking.id, Booking.practitioner_id, Booking.mode, Booking.starts_at, Booking.ends_at
+    ).where(
+        Booking.practitioner_id.in_(bindparam("practitioner_ids", expanding=True)),
+        Booking.status.in_(TIME_HOLDING),
+        Booking.starts_at < bindparam("end", type_=DateTime(timezone=True)),
+        Booking.ends_at > bindparam("start", type_=DateTime(timezone=True)),
+    )
 
 
 def busy_periods(
@@ -144,7 +148,7 @@ def _assessed() -> ColumnElement[bool]:
     )
 
 
-def _seen(now: datetime) -> ColumnElement[bool]:
+def _seen(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """SQL: the booking is a visit the patient has had (continuity of care)."""
     return and_(
         Booking.starts_at < now,
@@ -186,15 +190,20 @@ class VisitHistory:
 
 def visit_history(session: Session, patient_id: uuid.UUID, now: datetime) -> VisitHistory:
     """The patient's `VisitHistory`, from one read of their bookings."""
-    seen, assessed = _seen(now), _assessed()
-    rows = session.execute(
-        select(Booking.practitioner_id, seen.label("seen"), assessed.label("assessed")).where(
-            Booking.patient_id == patient_id, or_(seen, assessed)
-        )
-    ).all()
+    values = {"patient_id": patient_id, "now": now}
+    rows = session.execute(_history_statement(), values).all()
     return VisitHistory(
         frozenset(row.practitioner_id for row in rows if row.seen),
         frozenset(row.practitioner_id for row in rows if row.assessed),
+    )
+
+
+@functools.cache  # built once: every match reads it
+def _history_statement() -> Select[uuid.UUID, bool, bool]:
+    seen = _seen(bindparam("now", type_=DateTime(timezone=True)))
+    assessed = _assessed()
+    return select(Booking.practitioner_id, seen.label("seen"), assessed.label("assessed")).where(
+        Booking.patient_id == bindparam("patient_id", type_=Uuid), or_(seen, assessed)
     )
 
 

@@ -26,6 +26,7 @@ values, so no video entry is ranked before it is needed.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import uuid
@@ -39,10 +40,16 @@ from itertools import islice, takewhile
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Date,
     Double,
+    Integer,
     Select,
+    Time,
+    Uuid,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -58,7 +65,7 @@ from marketplace.booking.slots import HeldTime, held_bookings, iter_free_slots, 
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
-from marketplace.practitioners.diary import DiaryCopy, read_with_diaries
+from marketplace.practitioners.diary import DiaryCopy, diaries_of, with_diaries
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.match_index import REACH_SLACK
 from marketplace.practitioners.models import (
@@ -70,12 +77,12 @@ from marketplace.practitioners.models import (
     VisitType,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SpecialtyKind
-from marketplace.reviews.service import rating_summaries
+from marketplace.reviews.service import RatingSummary, visible_ratings
 
 NEXT_SLOTS = 3
 PAGE = 40
 FIRST_PAGE_FACTOR = 1.25  # the first page holds this many times the answer's size
-RANKED_FACTOR = 5  # a home ranking statement reads this many times the answer's size
+RANKED_FACTOR = 2  # a home ranking statement reads this many times the answer's size
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
@@ -117,6 +124,25 @@ class Window:
     def last_day(self) -> date:
         return self.first_day + timedelta(days=self.days - 1)
 
+    @property
+    def later_days(self) -> int:
+        """How many days after the first `first_open_day` looks at: the rest of a week at most."""
+        return min(8, self.days) - 1
+
+    @property
+    def first_open_days(self) -> list[int]:
+        """The values `first_open_day` can take."""
+        return [0, *range(1, self.later_days + 1), self.days]
+
+    def bound_values(self) -> dict[str, Any]:
+        one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
+        return {
+            "window_days": self.days,
+            "earliest_local_time": self.earliest_local_time,
+            "day_before_window": self.first_day - one_day,
+            "day_after_window": self.last_day + one_day,
+        }
+
     def soonness(self, first_slot: datetime) -> float:
         waited = (first_slot.astimezone(BUSINESS_ZONE).date() - self.first_day).days
         return max(0.0, 1 - waited / self.days)
@@ -144,108 +170,157 @@ def specialty_fit(profession: Profession, specialty: str) -> float:
     return 1.0 if profession is core_profession(specialty) else 0.6
 
 
-def reach_contains(dialect: str, latitude: float, longitude: float) -> ColumnElement[bool]:
-    """SQL: the entry's reach box contains the point; on PostgreSQL in the form its GiST index
-    answers (box_ops index `box @> box`, so the point is a one-point box)."""
+# The request's values in the matching statements, bound when one runs: the SQL of each statement
+# is built once per `Shape` and kept, as building it took longer than running it.
+SPECIALTY: BindParameter[str] = bindparam("specialty")
+CORE_PROFESSION: BindParameter[Profession] = bindparam("core_profession")
+TODAY = bindparam("today", type_=Date)
+LATITUDE = bindparam("latitude", type_=Double)
+LONGITUDE = bindparam("longitude", type_=Double)
+KM_PER_DEGREE_LONGITUDE = bindparam("km_per_degree_longitude", type_=Double)
+SEEN: BindParameter[list[uuid.UUID]] = bindparam("seen", expanding=True)
+WINDOW_DAYS = bindparam("window_days", type_=Integer)
+EARLIEST_LOCAL_TIME = bindparam("earliest_local_time", type_=Time)
+DAY_BEFORE_WINDOW = bindparam("day_before_window", type_=Date)
+DAY_AFTER_WINDOW = bindparam("day_after_window", type_=Date)
+OFFSET = bindparam("offset", type_=Integer)
+SIZE = bindparam("size", type_=Integer)
+TIER_PROFESSION: BindParameter[Profession] = bindparam("tier_profession")
+TIER_DAYS = bindparam("tier_days", type_=Integer)
+AFTER = bindparam("after", type_=Uuid)
+BEFORE_EVERY_ID = uuid.UUID(int=0)
+
+
+class Shape(NamedTuple):
+    """What the SQL of a matching statement depends on; the rest is bound when it runs."""
+
+    dialect: str
+    mode: Mode
+    first_weekday: int  # of the window's first day
+    later_days: int  # how many days after the first `first_open_day` looks at
+    with_seen: bool  # the patient has seen someone before
+
+    @classmethod
+    def of(
+        cls, request: CareRequest, window: Window, dialect: str, seen: frozenset[uuid.UUID]
+    ) -> Shape:
+        return cls(dialect, request.mode, window.first_day.weekday(), window.later_days, bool(seen))
+
+
+def bound_values(
+    request: CareRequest, window: Window, today: date, seen: frozenset[uuid.UUID]
+) -> dict[str, Any]:
+    """The values of the parameters above for one request."""
+    values = window.bound_values() | {
+        "specialty": request.specialty,
+        "core_profession": core_profession(request.specialty),
+        "today": today,
+        "seen": sorted(seen),
+    }
+    if request.mode is Mode.HOME:
+        latitude, longitude = request.point()
+        km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * math.cos(math.radians(latitude))
+        values |= {
+            "latitude": latitude,
+            "longitude": longitude,
+            "km_per_degree_longitude": km_per_degree_longitude,
+        }
+    return values
+
+
+def reach_contains(dialect: str) -> ColumnElement[bool]:
+    """SQL: the entry's reach box contains the patient's point; on PostgreSQL in the form its
+    GiST index answers (box_ops index `box @> box`, so the point is a one-point box)."""
     if dialect == "postgresql":
         reach = func.box(
             func.point(MatchEntry.west, MatchEntry.south),
             func.point(MatchEntry.east, MatchEntry.north),
         )
-        point = func.point(longitude, latitude)
+        point = func.point(LONGITUDE, LATITUDE)
         return reach.op("@>")(func.box(point, point))
     return and_(
-        MatchEntry.south <= latitude,
-        MatchEntry.north >= latitude,
-        MatchEntry.west <= longitude,
-        MatchEntry.east >= longitude,
+        MatchEntry.south <= LATITUDE,
+        MatchEntry.north >= LATITUDE,
+        MatchEntry.west <= LONGITUDE,
+        MatchEntry.east >= LONGITUDE,
     )
 
 
-def _flat_km(latitude: float, longitude: float) -> ColumnElement[float]:
-    """SQL: the flat-earth distance from the point to the entry's base."""
-    km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * math.cos(math.radians(latitude))
-    north_km = (MatchEntry.latitude - latitude) * KM_PER_DEGREE_LATITUDE
-    east_km = (MatchEntry.longitude - longitude) * km_per_degree_longitude
+def _flat_km() -> ColumnElement[float]:
+    """SQL: the flat-earth distance from the patient's point to the entry's base."""
+    north_km = (MatchEntry.latitude - LATITUDE) * KM_PER_DEGREE_LATITUDE
+    east_km = (MatchEntry.longitude - LONGITUDE) * KM_PER_DEGREE_LONGITUDE
     return func.sqrt(north_km * north_km + east_km * east_km)
 
 
-def candidate_conditions(
-    request: CareRequest, today: date, dialect: str
-) -> list[ColumnElement[bool]]:
+def candidate_conditions(mode: Mode, dialect: str) -> list[ColumnElement[bool]]:
     """The indexed lookup: entries of the specialty and mode, still listed today; for home visits,
     whose reach contains the patient's point and whose radius does by a generous flat-earth test
     (exact great-circle distances are taken afterwards)."""
     conditions = [
-        MatchEntry.specialty == request.specialty,
-        MatchEntry.mode == request.mode,
-        or_(MatchEntry.listed_until.is_(None), MatchEntry.listed_until >= today),
+        MatchEntry.specialty == SPECIALTY,
+        MatchEntry.mode == mode,
+        or_(MatchEntry.listed_until.is_(None), MatchEntry.listed_until >= TODAY),
     ]
-    if request.mode is Mode.HOME:
-        latitude, longitude = request.point()
+    if mode is Mode.HOME:
         generous_radius = MatchEntry.travel_radius_km * REACH_SLACK + 0.1
-        conditions += [
-            reach_contains(dialect, latitude, longitude),
-            _flat_km(latitude, longitude) <= generous_radius,
-        ]
+        conditions += [reach_contains(dialect), _flat_km() <= generous_radius]
     return conditions
 
 
-def candidate_statement(request: CareRequest, today: date, dialect: str) -> Select[uuid.UUID]:
-    """The bare candidate lookup (what the benchmark compares matching with)."""
-    conditions = candidate_conditions(request, today, dialect)
-    return select(MatchEntry.practitioner_id).where(*conditions)
+@functools.cache
+def _candidate_statement(mode: Mode, dialect: str) -> Select[uuid.UUID]:
+    return select(MatchEntry.practitioner_id).where(*candidate_conditions(mode, dialect))
 
 
-def first_open_day(window: Window) -> ColumnElement[int]:
+def candidate_lookup(
+    request: CareRequest, today: date, dialect: str
+) -> tuple[Select[uuid.UUID], dict[str, Any]]:
+    """The bare candidate lookup (what the benchmark compares matching with) and its values."""
+    values = bound_values(request, Window.of(request), today, frozenset())
+    return _candidate_statement(request.mode, dialect), values
+
+
+def first_open_day(first_weekday: int, later_days: int) -> ColumnElement[int]:
     """SQL: an optimistic count of days from the window's first day to the entry's first
     opening: 0 when a visit can still start that weekday once the window has started, else the
     next weekday whose hours hold a visit; 0 when a dated opening is near the window."""
-    first_weekday = window.first_day.weekday()
     opens_later = [
         (WEEKDAY_LAST_STARTS[(first_weekday + day) % 7].is_not(None), day)
-        for day in _later_days(window)
+        for day in range(1, later_days + 1)
     ]
-    one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
     dated_opening = and_(
-        MatchEntry.dated_from <= window.last_day + one_day,
-        MatchEntry.dated_until >= window.first_day - one_day,
+        MatchEntry.dated_from <= DAY_AFTER_WINDOW, MatchEntry.dated_until >= DAY_BEFORE_WINDOW
     )
-    starts_on_first_day = WEEKDAY_LAST_STARTS[first_weekday] >= window.earliest_local_time
-    return case((dated_opening, 0), (starts_on_first_day, 0), *opens_later, else_=window.days)
+    starts_on_first_day = WEEKDAY_LAST_STARTS[first_weekday] >= EARLIEST_LOCAL_TIME
+    return case((dated_opening, 0), (starts_on_first_day, 0), *opens_later, else_=WINDOW_DAYS)
 
 
-def best_possible(
-    request: CareRequest, window: Window, seen: frozenset[uuid.UUID]
-) -> ColumnElement[float]:
+def best_possible(shape: Shape) -> ColumnElement[float]:
     """SQL: the best rank key each candidate could reach, never below its real one."""
     fit = case(
-        (MatchEntry.profession == core_profession(request.specialty), WEIGHTS["fit"]),
-        else_=WEIGHTS["fit"] * 0.6,
+        (MatchEntry.profession == CORE_PROFESSION, WEIGHTS["fit"]), else_=WEIGHTS["fit"] * 0.6
     )
     continuity: ColumnElement[Any] = literal(0)
-    if seen:
-        continuity = case((MatchEntry.practitioner_id.in_(seen), WEIGHTS["continuity"]), else_=0)
+    if shape.with_seen:
+        continuity = case((MatchEntry.practitioner_id.in_(SEEN), WEIGHTS["continuity"]), else_=0)
     proximity: ColumnElement[Any] = literal(float(WEIGHTS["proximity"]))
-    if request.mode is Mode.HOME:
-        optimistic_km = _flat_km(*request.point()) * FLAT_EARTH_SHRINK
+    if shape.mode is Mode.HOME:
         # In floating point: dividing by the integer column would make PostgreSQL go numeric.
         radius = cast(MatchEntry.travel_radius_km, Double)
-        proximity = WEIGHTS["proximity"] * (1 - optimistic_km / radius)
-    soonness = WEIGHTS["soonness"] * (window.days - first_open_day(window)) / float(window.days)
+        proximity = WEIGHTS["proximity"] * (1 - _flat_km() * FLAT_EARTH_SHRINK / radius)
+    days_to_open = WINDOW_DAYS - first_open_day(shape.first_weekday, shape.later_days)
+    soonness = WEIGHTS["soonness"] * days_to_open / cast(WINDOW_DAYS, Double)
     score = fit + proximity + soonness + continuity
     return func.floor((score + ROUNDING_ALLOWANCE) * RANK_UNITS).label("best_possible")
 
 
+@functools.cache
 def _ranking_statement(
-    request: CareRequest,
-    today: date,
-    dialect: str,
-    seen: frozenset[uuid.UUID],
-    offset: int,
-    size: int,
+    shape: Shape,
 ) -> Select[uuid.UUID, Profession, float | None, float | None, int | None, float]:
-    bound = best_possible(request, Window.of(request), seen)
+    """Candidates by the best rank key they could reach, `size` rows from `offset`."""
+    bound = best_possible(shape)
     return (
         select(
             MatchEntry.practitioner_id,
@@ -255,10 +330,10 @@ def _ranking_statement(
             MatchEntry.travel_radius_km,
             bound,
         )
-        .where(*candidate_conditions(request, today, dialect))
+        .where(*candidate_conditions(shape.mode, shape.dialect))
         .order_by(bound.desc(), MatchEntry.practitioner_id)
-        .offset(offset)
-        .limit(size)
+        .offset(OFFSET)
+        .limit(SIZE)
     )
 
 
@@ -294,10 +369,14 @@ def _pages(
     together); the first page is a quarter larger than the answer, as a few bounds are not met
     (no free slot on the first open day, or outside the radius after all), and one page costs
     less than two."""
+    window = Window.of(request)
+    shape = Shape.of(request, window, session.get_bind().dialect.name, seen)
+    values = bound_values(request, window, today, seen)
     if request.mode is Mode.VIDEO:
-        candidates = _video_candidates(session, request, today, seen)
+        candidates = _video_candidates(session, request, shape, values, seen)
     else:
-        candidates = _home_candidates(session, request, today, seen, limit * RANKED_FACTOR)
+        batch = limit * RANKED_FACTOR
+        candidates = _home_candidates(session, request, shape, values, seen, batch)
     size = math.ceil(limit * FIRST_PAGE_FACTOR)
     while page := list(islice(candidates, size)):
         yield page
@@ -305,16 +384,20 @@ def _pages(
 
 
 def _home_candidates(
-    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], batch: int
+    session: Session,
+    request: CareRequest,
+    shape: Shape,
+    values: dict[str, Any],
+    seen: frozenset[uuid.UUID],
+    batch: int,
 ) -> Iterator[Candidate]:
     """Home candidates in the ranking statement's order, `batch` rows per statement: each
     statement scores every entry whose reach holds the patient, however few rows it returns, so
     one reads ahead of several pages."""
-    dialect = session.get_bind().dialect.name
+    statement = _ranking_statement(shape)
     offset = 0
     while True:
-        statement = _ranking_statement(request, today, dialect, seen, offset, batch)
-        rows = session.execute(statement).all()
+        rows = session.execute(statement, values | {"offset": offset, "size": batch}).all()
         for row in rows:
             if (candidate := _candidate(row, request, seen)) is not None:
                 yield candidate
@@ -324,7 +407,11 @@ def _home_candidates(
 
 
 def _video_candidates(
-    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID]
+    session: Session,
+    request: CareRequest,
+    shape: Shape,
+    values: dict[str, Any],
+    seen: frozenset[uuid.UUID],
 ) -> Iterator[Candidate]:
     """Video candidates in the order of `_ranking_statement`, without ranking every video entry of
     the specialty: with no distance, a bound takes few values, one per tier (a profession and a
@@ -332,9 +419,6 @@ def _video_candidates(
     above it are used up (PostgreSQL reads them from the covering index of migration 0014).
     Practitioners seen before are read apart, with their continuity."""
     window = Window.of(request)
-    dialect = session.get_bind().dialect.name
-    conditions = candidate_conditions(request, today, dialect)
-    opening = first_open_day(window)
     tiers: dict[int, list[Iterator[Candidate]]] = defaultdict(list)
 
     def bound_and_static(profession: Profession, days: int, is_seen: bool) -> tuple[int, float]:
@@ -343,18 +427,12 @@ def _video_candidates(
         return rank_key(static + soonness), static
 
     for profession in Profession:
-        for days in _first_open_days(window):
+        for days in window.first_open_days:
             bound, static = bound_and_static(profession, days, False)
-            tier = [*conditions, MatchEntry.profession == profession, opening == days]
-            if seen:
-                tier.append(MatchEntry.practitioner_id.not_in(seen))
-            tiers[bound].append(_tier(session, tier, static, bound))
+            tier = values | {"tier_profession": profession, "tier_days": days}
+            tiers[bound].append(_tier(session, shape, tier, static, bound))
     if seen:
-        rows = session.execute(
-            select(MatchEntry.practitioner_id, MatchEntry.profession, opening)
-            .where(*conditions, MatchEntry.practitioner_id.in_(seen))
-            .order_by(MatchEntry.practitioner_id)
-        )
+        rows = session.execute(_seen_entries_statement(shape), values)
         for practitioner_id, profession, days in rows:
             bound, static = bound_and_static(profession, days, True)
             tiers[bound].append(iter([Candidate(practitioner_id, None, static, bound)]))
@@ -362,26 +440,47 @@ def _video_candidates(
         yield from heapq.merge(*tiers[bound], key=lambda candidate: candidate.practitioner_id)
 
 
-def _later_days(window: Window) -> range:
-    """The days after the first that `first_open_day` looks at: the rest of a week at most."""
-    return range(1, min(8, window.days))
+@functools.cache
+def _tier_statement(shape: Shape) -> Select[uuid.UUID]:
+    """A page of one tier's entries: `size` ids in order, after `after`."""
+    opening = first_open_day(shape.first_weekday, shape.later_days)
+    conditions = [
+        *candidate_conditions(shape.mode, shape.dialect),
+        MatchEntry.profession == TIER_PROFESSION,
+        opening == TIER_DAYS,
+        MatchEntry.practitioner_id > AFTER,
+    ]
+    if shape.with_seen:
+        conditions.append(MatchEntry.practitioner_id.not_in(SEEN))
+    return (
+        select(MatchEntry.practitioner_id)
+        .where(*conditions)
+        .order_by(MatchEntry.practitioner_id)
+        .limit(SIZE)
+    )
 
 
-def _first_open_days(window: Window) -> list[int]:
-    """The values `first_open_day` can take."""
-    return [0, *_later_days(window), window.days]
+@functools.cache
+def _seen_entries_statement(shape: Shape) -> Select[uuid.UUID, Profession, int]:
+    """The entries of practitioners the patient has seen, with their first open day."""
+    opening = first_open_day(shape.first_weekday, shape.later_days)
+    return (
+        select(MatchEntry.practitioner_id, MatchEntry.profession, opening)
+        .where(
+            *candidate_conditions(shape.mode, shape.dialect), MatchEntry.practitioner_id.in_(SEEN)
+        )
+        .order_by(MatchEntry.practitioner_id)
+    )
 
 
 def _tier(
-    session: Session, conditions: list[ColumnElement[bool]], static: float, bound: int
+    session: Session, shape: Shape, values: dict[str, Any], static: float, bound: int
 ) -> Iterator[Candidate]:
     """The entries of one tier in id order, read a page at a time as they are needed."""
-    after: uuid.UUID | None = None
+    after = BEFORE_EVERY_ID
     while True:
-        page = select(MatchEntry.practitioner_id).where(*conditions)
-        if after is not None:
-            page = page.where(MatchEntry.practitioner_id > after)
-        ids = session.scalars(page.order_by(MatchEntry.practitioner_id).limit(PAGE)).all()
+        page = values | {"after": after, "size": PAGE}
+        ids = session.scalars(_tier_statement(shape), page).all()
         for practitioner_id in ids:
             yield Candidate(practitioner_id, None, static, bound)
         if len(ids) < PAGE:
@@ -395,24 +494,54 @@ class MatchedPractitioner(NamedTuple):
     id: uuid.UUID
     full_name: str
     profession: Profession
+    rating: RatingSummary  # shown in the reasons, not ranked on
+
+
+IDS: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
+
+
+@functools.cache
+def _listed_statement() -> Select[*tuple[Any, ...]]:
+    """Those of the candidates `IDS` who are listed today (the entries narrow the search; the
+    rule decides), with their ratings and diaries."""
+    ratings = visible_ratings(IDS).subquery()
+    profiles = (
+        select(
+            Practitioner.id,
+            User.full_name,
+            Practitioner.profession,
+            ratings.c.average.label("rating_average"),
+            ratings.c.count.label("rating_count"),
+        )
+        .join(Practitioner.user)
+        .outerjoin(ratings, ratings.c.practitioner_id == Practitioner.id)
+        .where(Practitioner.id.in_(IDS), listed_clause(TODAY))
+    )
+    return with_diaries(profiles)
 
 
 def _load_listed(
     session: Session, ids: list[uuid.UUID], today: date, request: CareRequest
 ) -> dict[uuid.UUID, tuple[MatchedPractitioner, DiaryCopy]]:
-    """The candidates who are listed (the entries narrow the search; the rule decides), with
-    their diaries for the request's window, read as rows."""
-    profiles = (
-        select(Practitioner.id, User.full_name, Practitioner.profession)
-        .join(Practitioner.user)
-        .where(Practitioner.id.in_(ids), listed_clause(today))
-    )
+    """The candidates who are listed, with their ratings and their diaries for the request's
+    window, read as rows."""
     one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
     first, last = request.earliest.date() - one_day, request.latest.date() + one_day
-    rows, diaries = read_with_diaries(session, profiles, first, last)
+    values = {"ids": ids, "today": today, "diary_from": first, "diary_to": last}
+    rows = session.execute(_listed_statement(), values).all()
+    diaries = diaries_of(session, rows, first, last)
+    firsts = {row.id: row for row in reversed(rows)}  # a row per weekly rule
     return {
-        row.id: (MatchedPractitioner(row.id, row.full_name, row.profession), diaries[row.id])
-        for row in rows
+        row.id: (
+            MatchedPractitioner(
+                row.id,
+                row.full_name,
+                row.profession,
+                RatingSummary.of(row.rating_average, row.rating_count),
+            ),
+            diaries[row.id],
+        )
+        for row in firsts.values()
     }
 
 
@@ -436,6 +565,8 @@ def _reasons(match: Match, request: CareRequest, seen: bool, now: datetime) -> l
         reasons.append("video visits")
     reasons.append(f"{verb} {specialty.label[0].lower() + specialty.label[1:]}")
     reasons.append(f"free {describe_slot(match.next_slots[0].start, now)}")
+    if rating := match.practitioner.rating.reason:
+        reasons.append(rating)
     return reasons
 
 
@@ -535,7 +666,7 @@ def match_practitioners(
         context = _Evaluation(now, window, seen, bookings, history.assessed)
         for candidate in can_enter:
             if _cannot_enter(candidate, best, limit):
-                return _with_ratings(session, _ranked(best))
+                return _ranked(best)
             listed = practitioners.get(candidate.practitioner_id)
             if listed is None:  # the listing rule says no (e.g. deactivated just now)
                 continue
@@ -545,18 +676,7 @@ def match_practitioners(
                 del best[limit:]
         if len(can_enter) < len(fresh):
             break
-    return _with_ratings(session, _ranked(best))
-
-
-def _with_ratings(session: Session, matches: list[Match]) -> list[Match]:
-    """A reason line with the rating ('4.8 from 23 reviews'): shown, not ranked on."""
-    ratings = rating_summaries(session, [match.practitioner.id for match in matches])
-    for match in matches:
-        rating = ratings.get(match.practitioner.id)
-        reason = rating.reason if rating else None
-        if reason:
-            match.reasons.append(reason)
-    return matches
+    return _ranked(best)
 
 
 def _ranked(best: list[tuple[int, uuid.UUID, Match]]) -> list[Match]:

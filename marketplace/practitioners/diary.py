@@ -2,18 +2,19 @@
 
 `Diary` is what the slot functions read. A `Practitioner` is one; matching, which works out the
 slots of dozens of candidates per request, reads plain copies (`DiaryCopy`) with the profiles it
-checks (`read_with_diaries`) instead of loading each profile with its rules as objects.
+checks (`with_diaries`, `diaries_of`) instead of loading each profile with its rules as objects.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import Date, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from marketplace.practitioners.models import (
@@ -140,22 +141,32 @@ RULE_COLUMNS = tuple(getattr(WeeklyRule, name) for name in RuleRow._fields)
 EXCEPTION_COLUMNS = tuple(getattr(AvailabilityException, name) for name in ExceptionRow._fields)
 
 
-def read_with_diaries(
-    session: Session, profiles: Select[*tuple[Any, ...]], first: date, last: date
-) -> tuple[Sequence[Any], dict[uuid.UUID, DiaryCopy]]:
-    """The rows of `profiles` (practitioners, with an `id` column), a row per weekly rule, and
-    each one's diary, with the exceptions dated first..last (one more query, for those who
-    have any then)."""
-    dated = [
-        AvailabilityException.practitioner_id == Practitioner.id,
-        AvailabilityException.on_date.between(first, last),
-    ]
-    has_exceptions = select(AvailabilityException.id).where(*dated).exists()
-    rows = session.execute(
-        profiles.add_columns(
-            *DIARY_COLUMNS, has_exceptions.label("has_exceptions"), *RULE_COLUMNS
-        ).outerjoin(WeeklyRule, WeeklyRule.practitioner_id == Practitioner.id)
-    ).all()
+# The dates whose exceptions `with_diaries` asks about, bound when it runs.
+DIARY_FROM = bindparam("diary_from", type_=Date)
+DIARY_TO = bindparam("diary_to", type_=Date)
+
+
+def with_diaries(profiles: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """`profiles` (practitioners, with an `id` column) with the columns of their diaries, a row
+    per weekly rule, and whether they have exceptions dated `DIARY_FROM`..`DIARY_TO`."""
+    has_exceptions = (
+        select(AvailabilityException.id)
+        .where(
+            AvailabilityException.practitioner_id == Practitioner.id,
+            AvailabilityException.on_date.between(DIARY_FROM, DIARY_TO),
+        )
+        .exists()
+    )
+    return profiles.add_columns(
+        *DIARY_COLUMNS, has_exceptions.label("has_exceptions"), *RULE_COLUMNS
+    ).outerjoin(WeeklyRule, WeeklyRule.practitioner_id == Practitioner.id)
+
+
+def diaries_of(
+    session: Session, rows: Sequence[Any], first: date, last: date
+) -> dict[uuid.UUID, DiaryCopy]:
+    """Each practitioner's diary from the rows of a `with_diaries` statement run for first..last,
+    with their exceptions dated then (one more query, for those who have any)."""
     diaries: dict[uuid.UUID, DiaryCopy] = {}
     with_exceptions = []
     for row in rows:
@@ -168,11 +179,17 @@ def read_with_diaries(
             diary.weekly_rules.append(RuleRow(*(getattr(row, c.key) for c in RULE_COLUMNS)))
     if with_exceptions:
         exceptions = session.execute(
-            select(AvailabilityException.practitioner_id, *EXCEPTION_COLUMNS).where(
-                AvailabilityException.practitioner_id.in_(with_exceptions),
-                AvailabilityException.on_date.between(first, last),
-            )
+            _exceptions_statement(),
+            {"practitioner_ids": with_exceptions, "diary_from": first, "diary_to": last},
         )
         for practitioner_id, *exception in exceptions:
             diaries[practitioner_id].exceptions.append(ExceptionRow(*exception))
-    return rows, diaries
+    return diaries
+
+
+@functools.cache
+def _exceptions_statement() -> Select[*tuple[Any, ...]]:
+    return select(AvailabilityException.practitioner_id, *EXCEPTION_COLUMNS).where(
+        AvailabilityException.practitioner_id.in_(bindparam("practitioner_ids", expanding=True)),
+        AvailabilityException.on_date.between(DIARY_FROM, DIARY_TO),
+    )

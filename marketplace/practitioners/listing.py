@@ -145,7 +145,7 @@ def refresh_listing(
     return decision
 
 
-def listed_clause(today: date) -> ColumnElement[bool]:
+def listed_clause(today: date | ColumnElement[date]) -> ColumnElement[bool]:
     """SQL condition every reader (profile, slots, matching) uses to see only listed people.
 
     The stored status is the rule's answer at the last change; the clause re-checks the parts

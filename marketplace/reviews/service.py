@@ -5,10 +5,12 @@ reviews are gone from everything public, the average and count included."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import BindParameter, ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +45,14 @@ class AlreadyReplied(Conflict):
 class RatingSummary:
     average: float | None
     count: int
+
+    @classmethod
+    def of(cls, average: Any, count: int | None) -> RatingSummary:
+        """From the database's average (a Decimal on PostgreSQL; None without reviews) and
+        count."""
+        if average is None:
+            return NO_RATING
+        return cls(round(float(average), 2), int(count or 0))
 
     @property
     def reason(self) -> str | None:
@@ -121,16 +131,28 @@ def rating_summary(session: Session, practitioner_id: uuid.UUID) -> RatingSummar
     return rating_summaries(session, [practitioner_id]).get(practitioner_id, NO_RATING)
 
 
+def visible_ratings(
+    practitioner_ids: Iterable[uuid.UUID] | BindParameter[list[uuid.UUID]],
+) -> Select[uuid.UUID, Any, int]:
+    """SQL: the `average` and `count` of each practitioner's visible reviews (those without
+    reviews are left out)."""
+    return (
+        select(
+            Review.practitioner_id,
+            func.avg(Review.rating).label("average"),
+            func.count(Review.id).label("count"),
+        )
+        .where(Review.practitioner_id.in_(practitioner_ids), _not_hidden())
+        .group_by(Review.practitioner_id)
+    )
+
+
 def rating_summaries(
     session: Session, practitioner_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, RatingSummary]:
     """Ratings of several practitioners in one query (those without reviews are left out)."""
-    rows = session.execute(
-        select(Review.practitioner_id, func.avg(Review.rating), func.count(Review.id))
-        .where(Review.practitioner_id.in_(practitioner_ids), _not_hidden())
-        .group_by(Review.practitioner_id)
-    )
-    return {pid: RatingSummary(round(float(avg), 2), int(count)) for pid, avg, count in rows}
+    rows = session.execute(visible_ratings(practitioner_ids))
+    return {pid: RatingSummary.of(average, count) for pid, average, count in rows}
 
 
 def visible_reviews(

@@ -18,6 +18,7 @@ from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.service import match_practitioners
 from marketplace.practitioners.models import Practitioner
+from marketplace.reviews.models import Review
 from tests.conftest import log_in_as
 from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
 from tests.matching.test_matching import request_at
@@ -144,3 +145,7 @@ class TestWhatThePublicSees:
         now = utcnow()
         [match] = match_practitioners(db, request, now=now, today=business_today(now))
         assert "4.5 from 2 reviews" in match.reasons
+        db.scalars(select(Review).where(Review.rating == 4)).one().hidden_at = now
+        db.flush()
+        [match] = match_practitioners(db, request, now=now, today=business_today(now))
+        assert "5.0 from 1 review" in match.reasons  # a hidden review no longer counts
