@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, DateTime, Select, Uuid, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
@@ -68,8 +68,8 @@ def _held_statement() -> Select[uuid.UUID, uuid.UUID, Mode, datetime, datetime]:
     ).where(
         Booking.practitioner_id.in_(bindparam("practitioner_ids", expanding=True)),
         Booking.status.in_(TIME_HOLDING),
-        Booking.starts_at < bindparam("end", type_=DateTime(timezone=True)),
-        Booking.ends_at > bindparam("start", type_=DateTime(timezone=True)),
+        Booking.starts_at < bindparam("end"),  # untyped: they take the columns' UTC type
+        Booking.ends_at > bindparam("start"),
     )
 
 
@@ -200,10 +200,10 @@ def visit_history(session: Session, patient_id: uuid.UUID, now: datetime) -> Vis
 
 @functools.cache  # built once: every match reads it
 def _history_statement() -> Select[uuid.UUID, bool, bool]:
-    seen = _seen(bindparam("now", type_=DateTime(timezone=True)))
+    seen = _seen(bindparam("now"))  # untyped: it takes the column's UTC type
     assessed = _assessed()
     return select(Booking.practitioner_id, seen.label("seen"), assessed.label("assessed")).where(
-        Booking.patient_id == bindparam("patient_id", type_=Uuid), or_(seen, assessed)
+        Booking.patient_id == bindparam("patient_id"), or_(seen, assessed)
     )
 
 

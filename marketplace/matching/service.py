@@ -82,7 +82,7 @@ from marketplace.reviews.service import RatingSummary, visible_ratings
 NEXT_SLOTS = 3
 PAGE = 40
 FIRST_PAGE_FACTOR = 1.25  # the first page holds this many times the answer's size
-RANKED_FACTOR = 2  # a home ranking statement reads this many times the answer's size
+RANKED_FACTOR = 2  # a home ranking statement reads this many times the answer's size, a page at least
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
@@ -134,7 +134,8 @@ class Window:
         """The values `first_open_day` can take."""
         return [0, *range(1, self.later_days + 1), self.days]
 
-    def bound_values(self) -> dict[str, Any]:
+    def values(self) -> dict[str, Any]:
+        """Its values of the statements' parameters."""
         one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
         return {
             "window_days": self.days,
@@ -207,11 +208,11 @@ class Shape(NamedTuple):
         return cls(dialect, request.mode, window.first_day.weekday(), window.later_days, bool(seen))
 
 
-def bound_values(
+def request_values(
     request: CareRequest, window: Window, today: date, seen: frozenset[uuid.UUID]
 ) -> dict[str, Any]:
-    """The values of the parameters above for one request."""
-    values = window.bound_values() | {
+    """The request's values of the parameters above."""
+    values = window.values() | {
         "specialty": request.specialty,
         "core_profession": core_profession(request.specialty),
         "today": today,
@@ -277,7 +278,7 @@ def candidate_lookup(
     request: CareRequest, today: date, dialect: str
 ) -> tuple[Select[uuid.UUID], dict[str, Any]]:
     """The bare candidate lookup (what the benchmark compares matching with) and its values."""
-    values = bound_values(request, Window.of(request), today, frozenset())
+    values = request_values(request, Window.of(request), today, frozenset())
     return _candidate_statement(request.mode, dialect), values
 
 
@@ -371,11 +372,11 @@ def _pages(
     less than two."""
     window = Window.of(request)
     shape = Shape.of(request, window, session.get_bind().dialect.name, seen)
-    values = bound_values(request, window, today, seen)
+    values = request_values(request, window, today, seen)
     if request.mode is Mode.VIDEO:
-        candidates = _video_candidates(session, request, shape, values, seen)
+        candidates = _video_candidates(session, request, window, shape, values, seen)
     else:
-        batch = limit * RANKED_FACTOR
+        batch = max(limit * RANKED_FACTOR, PAGE)
         candidates = _home_candidates(session, request, shape, values, seen, batch)
     size = math.ceil(limit * FIRST_PAGE_FACTOR)
     while page := list(islice(candidates, size)):
@@ -393,7 +394,7 @@ def _home_candidates(
 ) -> Iterator[Candidate]:
     """Home candidates in the ranking statement's order, `batch` rows per statement: each
     statement scores every entry whose reach holds the patient, however few rows it returns, so
-    one reads ahead of several pages."""
+    one reads ahead of the first page (and a page at least)."""
     statement = _ranking_statement(shape)
     offset = 0
     while True:
@@ -409,6 +410,7 @@ def _home_candidates(
 def _video_candidates(
     session: Session,
     request: CareRequest,
+    window: Window,
     shape: Shape,
     values: dict[str, Any],
     seen: frozenset[uuid.UUID],
@@ -418,7 +420,6 @@ def _video_candidates(
     first open day), so each tier is read in id order, a page at a time, only once the tiers
     above it are used up (PostgreSQL reads them from the covering index of migration 0014).
     Practitioners seen before are read apart, with their continuity."""
-    window = Window.of(request)
     tiers: dict[int, list[Iterator[Candidate]]] = defaultdict(list)
 
     def bound_and_static(profession: Profession, days: int, is_seen: bool) -> tuple[int, float]:
@@ -530,7 +531,7 @@ def _load_listed(
     values = {"ids": ids, "today": today, "diary_from": first, "diary_to": last}
     rows = session.execute(_listed_statement(), values).all()
     diaries = diaries_of(session, rows, first, last)
-    firsts = {row.id: row for row in reversed(rows)}  # a row per weekly rule
+    profiles = {row.id: row for row in rows}  # a row per weekly rule
     return {
         row.id: (
             MatchedPractitioner(
@@ -541,7 +542,7 @@ def _load_listed(
             ),
             diaries[row.id],
         )
-        for row in firsts.values()
+        for row in profiles.values()
     }
 
 

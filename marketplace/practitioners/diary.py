@@ -165,8 +165,9 @@ def with_diaries(profiles: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]
 def diaries_of(
     session: Session, rows: Sequence[Any], first: date, last: date
 ) -> dict[uuid.UUID, DiaryCopy]:
-    """Each practitioner's diary from the rows of a `with_diaries` statement run for first..last,
-    with their exceptions dated then (one more query, for those who have any)."""
+    """Each practitioner's diary from the rows of a `with_diaries` statement, with their
+    exceptions dated first..last (one more query, for those who have any): the dates the
+    statement ran with as `DIARY_FROM` and `DIARY_TO`, or `has_exceptions` asked about others."""
     diaries: dict[uuid.UUID, DiaryCopy] = {}
     with_exceptions = []
     for row in rows:

@@ -330,7 +330,7 @@ def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None
         window = matching.Window(first_day, 7, earliest)
         opening = matching.first_open_day(first_day.weekday(), window.later_days)
         statement = select(opening).where(MatchEntry.practitioner_id == practitioner.id)
-        return db.scalar(statement, window.bound_values())
+        return db.scalar(statement, window.values())
 
     assert first_open_day(monday, time(16)) == 0
     assert first_open_day(monday, time(16, 1)) == 1
@@ -393,10 +393,10 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
         assert len(history.seen) == 6
         window = matching.Window.of(request)
         shape = matching.Shape.of(request, window, db.get_bind().dialect.name, history.seen)
-        values = matching.bound_values(request, window, business_today(now), history.seen)
+        values = matching.request_values(request, window, business_today(now), history.seen)
         ranking = matching._ranking_statement(shape)
         ranked = db.execute(ranking, values | {"offset": 0, "size": 1000}).all()
-        tiers = matching._video_candidates(db, request, shape, values, history.seen)
+        tiers = matching._video_candidates(db, request, window, shape, values, history.seen)
         assert [(c.practitioner_id, c.bound) for c in tiers] == [(r[0], r[-1]) for r in ranked]
         assert len(ranked) == len(everyone)
 
