@@ -82,7 +82,7 @@ from marketplace.reviews.service import RatingSummary, visible_ratings
 NEXT_SLOTS = 3
 PAGE = 40
 FIRST_PAGE_FACTOR = 1.25  # the first page holds this many times the answer's size
-RANKED_FACTOR = 2  # a home ranking statement reads this many times the answer's size, a page at least
+RANKED_FACTOR = 2  # a home ranking statement reads this many times the answer (a page at least)
 PHYSIOTHERAPY_CORE = frozenset(
     {"stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
