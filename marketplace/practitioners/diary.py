@@ -166,8 +166,9 @@ def diaries_of(
     session: Session, rows: Sequence[Any], first: date, last: date
 ) -> dict[uuid.UUID, DiaryCopy]:
     """Each practitioner's diary from the rows of a `with_diaries` statement, with their
-    exceptions dated first..last (one more query, for those who have any): the dates the
-    statement ran with as `DIARY_FROM` and `DIARY_TO`, or `has_exceptions` asked about others."""
+    exceptions dated first..last (one more query, for those who have any). first and last must
+    be the dates the statement ran with as `DIARY_FROM` and `DIARY_TO`: its `has_exceptions`
+    asked about those."""
     diaries: dict[uuid.UUID, DiaryCopy] = {}
     with_exceptions = []
     for row in rows:
