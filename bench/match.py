@@ -43,7 +43,7 @@ from marketplace import migrate  # noqa: E402
 from marketplace.accounts.models import Role, User  # noqa: E402
 from marketplace.app import settle_heap  # noqa: E402
 from marketplace.booking.models import Booking, BookingStatus, CareRequest  # noqa: E402
-from marketplace.clock import business_today  # noqa: E402
+from marketplace.clock import BUSINESS_ZONE, business_today  # noqa: E402
 from marketplace.db import Database, refresh_statistics, utcnow  # noqa: E402
 from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
 from marketplace.matching.service import candidate_lookup, match_practitioners  # noqa: E402
@@ -217,8 +217,10 @@ def match_entries(
 
 
 def make_requests(database: Database, count: int, rng: random.Random) -> list[CareRequest]:
+    """Requests for a week from tomorrow, opening at random minutes of the day (07:00-21:00
+    London), so the figures do not depend on the time of day the bench runs."""
     london, elsewhere = read_outcodes()
-    now = utcnow()
+    tomorrow = datetime.combine(business_today() + timedelta(days=1), clock_time(), BUSINESS_ZONE)
     made = []
     with database.session_scope() as session:
         patient = User(
@@ -232,14 +234,15 @@ def make_requests(database: Database, count: int, rng: random.Random) -> list[Ca
         for index in range(count):
             mode = Mode.HOME if index % 2 == 0 else Mode.VIDEO
             latitude, longitude = place(rng, london, elsewhere)
+            opens = tomorrow + timedelta(minutes=rng.randrange(7 * 60, 21 * 60))
             request = CareRequest(
                 patient_id=patient.id,
                 mode=mode,
                 specialty=rng.choice(SPECIALTY_SLUGS),
                 latitude=latitude if mode is Mode.HOME else None,
                 longitude=longitude if mode is Mode.HOME else None,
-                earliest=now + timedelta(days=1),
-                latest=now + timedelta(days=8),
+                earliest=opens,
+                latest=opens + timedelta(days=7),
             )
             session.add(request)
             made.append(request)

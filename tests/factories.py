@@ -20,7 +20,7 @@ from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession
+from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession, VisitType
 from tests.conftest import PASSWORD
 
 _numbers = itertools.count(100001)
@@ -135,6 +135,7 @@ def make_booking(
     mode: Mode = Mode.HOME,
     status: BookingStatus = BookingStatus.CONFIRMED,
     patient_id: uuid.UUID | None = None,
+    visit_type: VisitType = VisitType.FOLLOW_UP,
 ) -> Booking:
     """A booking row as it stands in the database (the booking rules come with their service)."""
     booking = Booking(
@@ -144,6 +145,7 @@ def make_booking(
         starts_at=starts_at,
         ends_at=ends_at,
         status=status,
+        visit_type=visit_type,
     )
     db.add(booking)
     db.flush()

@@ -17,8 +17,9 @@ Finding the best without reading everyone's diary: candidates come from the matc
 index kept per listed practitioner, specialty and mode; for home visits a GiST index on each
 practitioner's reach on PostgreSQL). The database ranks them by the best score each could reach:
 fit and continuity exactly, proximity from a flat-earth distance shrunk to stay below the true one,
-soonness from the first day a visit can still start by their weekly hours. Candidates are then
-evaluated a page at a time (the listing rule re-checked, the diary read as rows) until no
+soonness from the first day an assessment (the visit a new patient books) can still start by
+their weekly hours, or the window's first day for those who assessed the patient. Candidates are
+then evaluated a page at a time (the listing rule re-checked, the diary read as rows) until no
 remaining one can enter the top `limit`. Video requests, which have no reach to narrow them,
 take the same order tier by tier instead (`_video_candidates`): a bound there is one of a few
 values, so no video entry is ranked before it is needed.
@@ -61,7 +62,13 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.booking.models import CareRequest
-from marketplace.booking.slots import HeldTime, held_bookings, iter_free_slots, visit_history
+from marketplace.booking.slots import (
+    HeldTime,
+    VisitHistory,
+    held_bookings,
+    iter_free_slots,
+    visit_history,
+)
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
@@ -180,6 +187,7 @@ LATITUDE = bindparam("latitude", type_=Double)
 LONGITUDE = bindparam("longitude", type_=Double)
 KM_PER_DEGREE_LONGITUDE = bindparam("km_per_degree_longitude", type_=Double)
 SEEN: BindParameter[list[uuid.UUID]] = bindparam("seen", expanding=True)
+ASSESSED: BindParameter[list[uuid.UUID]] = bindparam("assessed", expanding=True)
 WINDOW_DAYS = bindparam("window_days", type_=Integer)
 EARLIEST_LOCAL_TIME = bindparam("earliest_local_time", type_=Time)
 DAY_BEFORE_WINDOW = bindparam("day_before_window", type_=Date)
@@ -200,23 +208,25 @@ class Shape(NamedTuple):
     first_weekday: int  # of the window's first day
     later_days: int  # how many days after the first `first_open_day` looks at
     with_seen: bool  # the patient has seen someone before
+    with_assessed: bool  # someone has assessed the patient
 
     @classmethod
-    def of(
-        cls, request: CareRequest, window: Window, dialect: str, seen: frozenset[uuid.UUID]
-    ) -> Shape:
-        return cls(dialect, request.mode, window.first_day.weekday(), window.later_days, bool(seen))
+    def of(cls, request: CareRequest, window: Window, dialect: str, history: VisitHistory) -> Shape:
+        first_weekday = window.first_day.weekday()
+        seen, assessed = bool(history.seen), bool(history.assessed)
+        return cls(dialect, request.mode, first_weekday, window.later_days, seen, assessed)
 
 
 def request_values(
-    request: CareRequest, window: Window, today: date, seen: frozenset[uuid.UUID]
+    request: CareRequest, window: Window, today: date, history: VisitHistory
 ) -> dict[str, Any]:
     """The request's values of the parameters above."""
     values = window.values() | {
         "specialty": request.specialty,
         "core_profession": core_profession(request.specialty),
         "today": today,
-        "seen": sorted(seen),
+        "seen": sorted(history.seen),
+        "assessed": sorted(history.assessed),
     }
     if request.mode is Mode.HOME:
         latitude, longitude = request.point()
@@ -278,14 +288,18 @@ def candidate_lookup(
     request: CareRequest, today: date, dialect: str
 ) -> tuple[Select[uuid.UUID], dict[str, Any]]:
     """The bare candidate lookup (what the benchmark compares matching with) and its values."""
-    values = request_values(request, Window.of(request), today, frozenset())
+    no_history = VisitHistory(frozenset(), frozenset())
+    values = request_values(request, Window.of(request), today, no_history)
     return _candidate_statement(request.mode, dialect), values
 
 
-def first_open_day(first_weekday: int, later_days: int) -> ColumnElement[int]:
+def first_open_day(shape: Shape) -> ColumnElement[int]:
     """SQL: an optimistic count of days from the window's first day to the entry's first
-    opening: 0 when a visit can still start that weekday once the window has started, else the
-    next weekday whose hours hold a visit; 0 when a dated opening is near the window."""
+    opening: 0 when an assessment can still start that weekday once the window has started, else
+    the next weekday whose hours hold one; 0 when a dated opening is near the window, and for
+    practitioners who have assessed the patient (their visit is a follow-up, which the entry's
+    weekdays do not time)."""
+    first_weekday, later_days = shape.first_weekday, shape.later_days
     opens_later = [
         (WEEKDAY_LAST_STARTS[(first_weekday + day) % 7].is_not(None), day)
         for day in range(1, later_days + 1)
@@ -294,7 +308,12 @@ def first_open_day(first_weekday: int, later_days: int) -> ColumnElement[int]:
         MatchEntry.dated_from <= DAY_AFTER_WINDOW, MatchEntry.dated_until >= DAY_BEFORE_WINDOW
     )
     starts_on_first_day = WEEKDAY_LAST_STARTS[first_weekday] >= EARLIEST_LOCAL_TIME
-    return case((dated_opening, 0), (starts_on_first_day, 0), *opens_later, else_=WINDOW_DAYS)
+    assessed: list[tuple[ColumnElement[bool], int]] = []
+    if shape.with_assessed:
+        assessed = [(MatchEntry.practitioner_id.in_(ASSESSED), 0)]
+    return case(
+        *assessed, (dated_opening, 0), (starts_on_first_day, 0), *opens_later, else_=WINDOW_DAYS
+    )
 
 
 def best_possible(shape: Shape) -> ColumnElement[float]:
@@ -310,7 +329,7 @@ def best_possible(shape: Shape) -> ColumnElement[float]:
         # In floating point: dividing by the integer column would make PostgreSQL go numeric.
         radius = cast(MatchEntry.travel_radius_km, Double)
         proximity = WEIGHTS["proximity"] * (1 - _flat_km() * FLAT_EARTH_SHRINK / radius)
-    days_to_open = WINDOW_DAYS - first_open_day(shape.first_weekday, shape.later_days)
+    days_to_open = WINDOW_DAYS - first_open_day(shape)
     soonness = WEIGHTS["soonness"] * days_to_open / cast(WINDOW_DAYS, Double)
     score = fit + proximity + soonness + continuity
     return func.floor((score + ROUNDING_ALLOWANCE) * RANK_UNITS).label("best_possible")
@@ -364,20 +383,20 @@ def static_score(profession: Profession, specialty: str, proximity: float, seen:
 
 
 def _pages(
-    session: Session, request: CareRequest, today: date, seen: frozenset[uuid.UUID], limit: int
+    session: Session, request: CareRequest, today: date, history: VisitHistory, limit: int
 ) -> Iterator[list[Candidate]]:
     """Candidates, best reachable score first, a page at a time (a page's diaries are read
     together); the first page is a quarter larger than the answer, as a few bounds are not met
     (no free slot on the first open day, or outside the radius after all), and one page costs
     less than two."""
     window = Window.of(request)
-    shape = Shape.of(request, window, session.get_bind().dialect.name, seen)
-    values = request_values(request, window, today, seen)
+    shape = Shape.of(request, window, session.get_bind().dialect.name, history)
+    values = request_values(request, window, today, history)
     if request.mode is Mode.VIDEO:
-        candidates = _video_candidates(session, request, window, shape, values, seen)
+        candidates = _video_candidates(session, request, window, shape, values, history.seen)
     else:
         batch = max(limit * RANKED_FACTOR, PAGE)
-        candidates = _home_candidates(session, request, shape, values, seen, batch)
+        candidates = _home_candidates(session, request, shape, values, history.seen, batch)
     size = math.ceil(limit * FIRST_PAGE_FACTOR)
     while page := list(islice(candidates, size)):
         yield page
@@ -444,7 +463,7 @@ def _video_candidates(
 @functools.cache
 def _tier_statement(shape: Shape) -> Select[uuid.UUID]:
     """A page of one tier's entries: `size` ids in order, after `after`."""
-    opening = first_open_day(shape.first_weekday, shape.later_days)
+    opening = first_open_day(shape)
     conditions = [
         *candidate_conditions(shape.mode, shape.dialect),
         MatchEntry.profession == TIER_PROFESSION,
@@ -464,9 +483,8 @@ def _tier_statement(shape: Shape) -> Select[uuid.UUID]:
 @functools.cache
 def _seen_entries_statement(shape: Shape) -> Select[uuid.UUID, Profession, int]:
     """The entries of practitioners the patient has seen, with their first open day."""
-    opening = first_open_day(shape.first_weekday, shape.later_days)
     return (
-        select(MatchEntry.practitioner_id, MatchEntry.profession, opening)
+        select(MatchEntry.practitioner_id, MatchEntry.profession, first_open_day(shape))
         .where(
             *candidate_conditions(shape.mode, shape.dialect), MatchEntry.practitioner_id.in_(SEEN)
         )
@@ -647,12 +665,11 @@ def match_practitioners(
 ) -> list[Match]:
     """Eligible practitioners, best first, each with up to three next free slots."""
     history = visit_history(session, request.patient_id, now)
-    seen = history.seen
     window = Window.of(request)
     best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
     # An entry the index rewrote between two reads (to another tier or page) may come twice.
     evaluated: set[uuid.UUID] = set()
-    for page in _pages(session, request, today, seen, limit):
+    for page in _pages(session, request, today, history, limit):
         fresh = [c for c in page if c.practitioner_id not in evaluated]
         evaluated.update(c.practitioner_id for c in fresh)
         if not fresh:  # all read before
@@ -664,7 +681,7 @@ def match_practitioners(
         ids = [c.practitioner_id for c in can_enter]
         practitioners = _load_listed(session, ids, today, request)
         bookings = held_bookings(session, ids, request.earliest, request.latest)
-        context = _Evaluation(now, window, seen, bookings, history.assessed)
+        context = _Evaluation(now, window, history.seen, bookings, history.assessed)
         for candidate in can_enter:
             if _cannot_enter(candidate, best, limit):
                 return _ranked(best)

@@ -29,19 +29,21 @@ SUNDAY = 6
 MIDNIGHT = datetime.combine(date.min, time())  # for arithmetic on times of day
 
 
-def weekly_last_starts(practitioner: Practitioner, mode: Mode) -> dict[str, time]:
-    """`{"monday_last_start": 16:00, ...}`: the latest a visit (the shorter of an assessment and
-    a follow-up) can start each day by the weekly rules offering the mode; every day until the
-    end of the day (`time.max`) when the practitioner keeps another time zone (their weekday
-    and hours may fall on another London day)."""
-    shortest = min(practitioner.visit_length(kind) for kind in VisitType)
+def weekly_last_starts(
+    practitioner: Practitioner, mode: Mode, visit_type: VisitType
+) -> dict[str, time]:
+    """`{"monday_last_start": 16:00, ...}`: the latest a visit of the type can start each day by
+    the weekly rules offering the mode; every day until the end of the day (`time.max`) when the
+    practitioner keeps another time zone (their weekday and hours may fall on another London
+    day)."""
+    length = practitioner.visit_length(visit_type)
     last_starts: dict[str, time] = {}
     for rule in practitioner.weekly_rules:
         start, end = _since_midnight(rule.start_time), _since_midnight(rule.end_time)
         longer = _repeated_hour(rule.weekday, rule.start_time, rule.end_time)
-        if mode.value in rule.modes and end - start + longer >= shortest:
+        if mode.value in rule.modes and end - start + longer >= length:
             column = WEEKDAY_LAST_STARTS[rule.weekday].key
-            last_start = (MIDNIGHT + min(end, end - shortest + longer)).time()
+            last_start = (MIDNIGHT + min(end, end - length + longer)).time()
             last_starts[column] = max(last_starts.get(column, last_start), last_start)
     if last_starts and practitioner.timezone != BUSINESS_ZONE.key:
         return {column.key: time.max for column in WEEKDAY_LAST_STARTS}
@@ -68,10 +70,14 @@ def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
         return []
     entries: list[MatchEntry] = []
     for mode in practitioner.modes:
-        last_starts = weekly_last_starts(practitioner, mode)
         dated = [e.on_date for e in practitioner.exceptions if e.available and mode in e.modes]
-        if not last_starts and not dated:
+        if not dated and not any(
+            weekly_last_starts(practitioner, mode, kind) for kind in VisitType
+        ):
             continue
+        # The weekdays hold an assessment's last start: the visit a patient new to the
+        # practitioner books (matching treats those who assessed the patient apart).
+        last_starts = weekly_last_starts(practitioner, mode, VisitType.ASSESSMENT)
         # Every weekday is set: a rewritten entry keeps its key, so the database row is updated,
         # and a column left unset would keep its old value.
         weekdays = {column.key: None for column in WEEKDAY_LAST_STARTS} | last_starts

@@ -280,9 +280,11 @@ class MatchEntry(Base):
 
     Kept by `match_index.reindex` whenever the listing, profile or availability changes; matching
     narrows candidates here and then checks the truth (the listing rule, the diary) for the few
-    it evaluates. `monday_last_start` ... `sunday_last_start` are the latest a visit can start
-    that day by the weekly rules offering the mode (None: no rule that day holds the shortest
-    visit; `time.max` every day when the practitioner keeps another time zone); `dated_from` and
+    it evaluates. An entry exists while a weekly rule holds a visit of either type or a dated
+    opening offers the mode. `monday_last_start` ... `sunday_last_start` are the latest an
+    assessment (a patient's first visit with them) can start that day by the weekly rules
+    offering the mode (None: no rule that day holds one; `time.max` every day when the
+    practitioner keeps another time zone); `dated_from` and
     `dated_until` span the dated openings in the mode. Home entries carry the reach box: the
     base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see migration 0006);
     video entries are covered by an index of their own there (0014)."""

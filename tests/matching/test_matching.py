@@ -23,7 +23,7 @@ from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, 
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
-from marketplace.practitioners.models import MatchEntry, Mode, Practitioner
+from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType
 from tests.conftest import logged_in
 from tests.factories import make_booking, make_practitioner, make_user
 
@@ -328,7 +328,10 @@ def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None
 
     def first_open_day(first_day: date, earliest: time) -> int | None:
         window = matching.Window(first_day, 7, earliest)
-        opening = matching.first_open_day(first_day.weekday(), window.later_days)
+        shape = matching.Shape(
+            "any", Mode.VIDEO, first_day.weekday(), window.later_days, False, False
+        )
+        opening = matching.first_open_day(shape)
         statement = select(opening).where(MatchEntry.practitioner_id == practitioner.id)
         return db.scalar(statement, window.values())
 
@@ -346,6 +349,14 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     import marketplace.matching.service as matching
 
     *_, dated_only, _ = varied_practitioners(db)
+    # Entries time an assessment; this one has assessed each patient below, and its evening hour
+    # holds only their follow-up, which the bound must still count.
+    evenings = [
+        {"weekday": day, "start": start, "end": end, "modes": ["home", "video"]}
+        for day in range(7)
+        for start, end in ((time(9), time(12)), (time(22), time(22, 40)))
+    ]
+    assessor = make_practitioner(db, session_minutes=30, assessment_minutes=75, weekly=evenings)
     monkeypatch.setattr(matching, "PAGE", 2)
     monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
     monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
@@ -362,7 +373,12 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     opening_times = [now + timedelta(days=1), tomorrow, tomorrow + timedelta(hours=16, minutes=50)]
     for mode, opens in itertools.product(Mode, opening_times):
         request = request_at(db, 1.5, mode=mode, earliest=opens, latest=opens + timedelta(days=7))
+        assessed = now - timedelta(days=30)
+        make_booking(db, assessor, assessed, assessed + timedelta(minutes=75),
+                     status=BookingStatus.COMPLETED, patient_id=request.patient_id,
+                     visit_type=VisitType.ASSESSMENT)  # fmt: skip
         everyone = match_practitioners(db, request, now=now, today=business_today(now), limit=1000)
+        assert assessor.id in {m.practitioner.id for m in everyone}
         best_five = match_practitioners(db, request, now=now, today=business_today(now), limit=5)
         assert [m.practitioner.id for m in best_five] == [m.practitioner.id for m in everyone[:5]]
         if mode is Mode.VIDEO:
@@ -374,13 +390,15 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Video candidates come tier by tier (profession, first open day; those seen before apart),
-    in the order the ranking statement gives when it ranks every video entry at once."""
+    in the order the ranking statement gives when it ranks every video entry at once, those who
+    assessed the patient included."""
     import marketplace.matching.service as matching
     from marketplace.booking.slots import visit_history
 
     everyone = varied_practitioners(db)
     monkeypatch.setattr(matching, "PAGE", 2)  # tiers are read a page at a time
     now = utcnow()
+    days_ahead = itertools.count()  # one visit a day: a practitioner's never overlap
     for window_days in (1.5, 2.5, 4, 9):
         request = request_at(
             db, mode=Mode.VIDEO, latest=now + timedelta(days=window_days), specialty="stroke"
@@ -389,11 +407,16 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
             visited = now - timedelta(days=30)
             make_booking(db, seen, visited, visited + timedelta(hours=1),
                          status=BookingStatus.COMPLETED, patient_id=request.patient_id)  # fmt: skip
+        for assessor in everyone[1::6]:  # assessed (a visit still to come), not seen
+            coming = now + timedelta(days=20 + next(days_ahead))
+            make_booking(db, assessor, coming, coming + timedelta(hours=1),
+                         patient_id=request.patient_id,
+                         visit_type=VisitType.ASSESSMENT)  # fmt: skip
         history = visit_history(db, request.patient_id, now)
-        assert len(history.seen) == 6
+        assert (len(history.seen), len(history.assessed - history.seen)) == (6, 3)
         window = matching.Window.of(request)
-        shape = matching.Shape.of(request, window, db.get_bind().dialect.name, history.seen)
-        values = matching.request_values(request, window, business_today(now), history.seen)
+        shape = matching.Shape.of(request, window, db.get_bind().dialect.name, history)
+        values = matching.request_values(request, window, business_today(now), history)
         ranking = matching._ranking_statement(shape)
         ranked = db.execute(ranking, values | {"offset": 0, "size": 1000}).all()
         tiers = matching._video_candidates(db, request, window, shape, values, history.seen)

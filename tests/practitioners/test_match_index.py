@@ -102,7 +102,9 @@ def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
     assert [(e.monday_last_start, e.sunday_last_start) for e in entry] == [(time.max, time.max)]
 
 
-def test_the_last_start_leaves_room_for_the_shorter_visit_type(db: Session) -> None:
+def test_the_last_start_leaves_room_for_an_assessment(db: Session) -> None:
+    """Weekdays hold the latest an assessment can start (a new patient's first visit); hours
+    that hold only a follow-up keep the entry, for patients they have assessed."""
     practitioner = make_practitioner(
         db, specialties=["stroke"], modes=["video"], session_minutes=45, assessment_minutes=75
     )
@@ -110,14 +112,20 @@ def test_the_last_start_leaves_room_for_the_shorter_visit_type(db: Session) -> N
         {"weekday": 0, "start": time(9), "end": time(12), "modes": ["video"]},
         {"weekday": 0, "start": time(13), "end": time(13, 30), "modes": ["video"]},
         {"weekday": 1, "start": time(10), "end": time(10, 30), "modes": ["video"]},
+        {"weekday": 2, "start": time(10), "end": time(11), "modes": ["video"]},
     ]
     availability(db, practitioner, weekly=weekly)
     entry = db.scalars(
         select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id)
     ).one()
-    # A follow-up (45 min) could start at 11:15; the 30-minute hours hold no visit at all.
-    assert (entry.monday_last_start, entry.tuesday_last_start) == (time(11, 15), None)
-    availability(db, practitioner, weekly=weekly[1:])
+    # An assessment (75 min) could start at 10:45; the 30-minute hours hold no visit at all, and
+    # Wednesday's hour holds a follow-up (45 min) but no assessment.
+    weekdays = (entry.monday_last_start, entry.tuesday_last_start, entry.wednesday_last_start)
+    assert weekdays == (time(10, 45), None, None)
+    availability(db, practitioner, weekly=weekly[3:])
+    [entry] = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
+    assert entry.wednesday_last_start is None
+    availability(db, practitioner, weekly=weekly[1:3])
     assert entries(db, practitioner) == set()
     just_after_midnight = {"weekday": 2, "start": time(0), "end": time(0, 30), "modes": ["video"]}
     availability(db, practitioner, weekly=[just_after_midnight])  # holds no visit either
