@@ -33,9 +33,7 @@ def weekly_last_starts(
     practitioner: Practitioner, mode: Mode, visit_type: VisitType
 ) -> dict[str, time]:
     """`{"monday_last_start": 16:00, ...}`: the latest a visit of the type can start each day by
-    the weekly rules offering the mode; every day until the end of the day (`time.max`) when the
-    practitioner keeps another time zone (their weekday and hours may fall on another London
-    day)."""
+    the weekly rules offering the mode (in the practitioner's own time)."""
     length = practitioner.visit_length(visit_type)
     last_starts: dict[str, time] = {}
     for rule in practitioner.weekly_rules:
@@ -45,8 +43,6 @@ def weekly_last_starts(
             column = WEEKDAY_LAST_STARTS[rule.weekday].key
             last_start = (MIDNIGHT + min(end, end - length + longer)).time()
             last_starts[column] = max(last_starts.get(column, last_start), last_start)
-    if last_starts and practitioner.timezone != BUSINESS_ZONE.key:
-        return {column.key: time.max for column in WEEKDAY_LAST_STARTS}
     return last_starts
 
 
@@ -71,13 +67,16 @@ def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
     entries: list[MatchEntry] = []
     for mode in practitioner.modes:
         dated = [e.on_date for e in practitioner.exceptions if e.available and mode in e.modes]
-        if not dated and not any(
-            weekly_last_starts(practitioner, mode, kind) for kind in VisitType
-        ):
+        weekly = any(weekly_last_starts(practitioner, mode, kind) for kind in VisitType)
+        if not weekly and not dated:
             continue
         # The weekdays hold an assessment's last start: the visit a patient new to the
-        # practitioner books (matching treats those who assessed the patient apart).
+        # practitioner books (matching treats those who assessed the patient apart). In another
+        # time zone every day counts till its end: their weekdays and hours may fall on other
+        # London days, and their clocks change on other nights.
         last_starts = weekly_last_starts(practitioner, mode, VisitType.ASSESSMENT)
+        if weekly and practitioner.timezone != BUSINESS_ZONE.key:
+            last_starts = {column.key: time.max for column in WEEKDAY_LAST_STARTS}
         # Every weekday is set: a rewritten entry keeps its key, so the database row is updated,
         # and a column left unset would keep its old value.
         weekdays = {column.key: None for column in WEEKDAY_LAST_STARTS} | last_starts
@@ -150,7 +149,8 @@ def reindex_all(session: Session) -> int:
 
 
 def reindex_if_empty(session: Session) -> None:
-    """Fill the entries of a database that had listed practitioners before entries existed."""
+    """Fill the entries of a database that has listed practitioners and no entries: before
+    entries existed, or after a migration that emptied them to be rebuilt (0015, 0016)."""
     has_entries = session.scalar(select(MatchEntry.practitioner_id).limit(1)) is not None
     listed = select(Practitioner.id).where(Practitioner.status == ListingStatus.LISTED).limit(1)
     if not has_entries and session.scalar(listed) is not None:

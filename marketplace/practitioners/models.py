@@ -284,7 +284,7 @@ class MatchEntry(Base):
     opening offers the mode. `monday_last_start` ... `sunday_last_start` are the latest an
     assessment (a patient's first visit with them) can start that day by the weekly rules
     offering the mode (None: no rule that day holds one; `time.max` every day when the
-    practitioner keeps another time zone); `dated_from` and
+    practitioner keeps another time zone and a rule holds a visit); `dated_from` and
     `dated_until` span the dated openings in the mode. Home entries carry the reach box: the
     base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see migration 0006);
     video entries are covered by an index of their own there (0014)."""

@@ -6,8 +6,8 @@ of them (video p50 85-115 ms instead of 10 ms at 100,000 practitioners, at those
 Matching gives practitioners who have assessed the patient an optimistic first day instead.
 
 The entries are emptied: `flask db upgrade` rebuilds them from every practitioner's profile when
-the table is empty (as after 0006 and 0015), in place order. A downgrade empties them too, to be
-rebuilt with `flask db reindex`.
+the table is empty (as after 0006 and 0015), in place order. Until it has, matching finds no one;
+a downgrade empties them too, to be rebuilt with `flask db reindex`.
 
 Revision ID: 0016_match_assessment_starts
 Revises: 0015_match_last_starts

@@ -349,14 +349,18 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     import marketplace.matching.service as matching
 
     *_, dated_only, _ = varied_practitioners(db)
-    # Entries time an assessment; this one has assessed each patient below, and its evening hour
-    # holds only their follow-up, which the bound must still count.
+    # Entries time an assessment; these two have assessed each patient below (one has seen them,
+    # one sees them next month), and their evening hour holds only a follow-up, which the bound
+    # must still count.
     evenings = [
         {"weekday": day, "start": start, "end": end, "modes": ["home", "video"]}
         for day in range(7)
         for start, end in ((time(9), time(12)), (time(22), time(22, 40)))
     ]
-    assessor = make_practitioner(db, session_minutes=30, assessment_minutes=75, weekly=evenings)
+    assessors = [
+        make_practitioner(db, session_minutes=30, assessment_minutes=75, weekly=evenings)
+        for _ in range(2)
+    ]
     monkeypatch.setattr(matching, "PAGE", 2)
     monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
     monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
@@ -371,14 +375,18 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     now = utcnow()
     tomorrow = datetime.combine(business_today(now) + timedelta(days=1), time(), BUSINESS_ZONE)
     opening_times = [now + timedelta(days=1), tomorrow, tomorrow + timedelta(hours=16, minutes=50)]
+    days_ahead = itertools.count(30)  # a coming assessment a day: they never overlap
     for mode, opens in itertools.product(Mode, opening_times):
         request = request_at(db, 1.5, mode=mode, earliest=opens, latest=opens + timedelta(days=7))
-        assessed = now - timedelta(days=30)
-        make_booking(db, assessor, assessed, assessed + timedelta(minutes=75),
+        seen_by, seeing_next = assessors
+        past, coming = now - timedelta(days=30), now + timedelta(days=next(days_ahead))
+        make_booking(db, seen_by, past, past + timedelta(minutes=75),
                      status=BookingStatus.COMPLETED, patient_id=request.patient_id,
                      visit_type=VisitType.ASSESSMENT)  # fmt: skip
+        make_booking(db, seeing_next, coming, coming + timedelta(minutes=75),
+                     patient_id=request.patient_id, visit_type=VisitType.ASSESSMENT)  # fmt: skip
         everyone = match_practitioners(db, request, now=now, today=business_today(now), limit=1000)
-        assert assessor.id in {m.practitioner.id for m in everyone}
+        assert {a.id for a in assessors} <= {m.practitioner.id for m in everyone}
         best_five = match_practitioners(db, request, now=now, today=business_today(now), limit=5)
         assert [m.practitioner.id for m in best_five] == [m.practitioner.id for m in everyone[:5]]
         if mode is Mode.VIDEO:

@@ -15,7 +15,7 @@ from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.match_index import reindex_all
-from marketplace.practitioners.models import MatchEntry, Mode, Practitioner
+from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType
 from tests.factories import make_practitioner, make_user, profile_input
 
 
@@ -95,9 +95,17 @@ def test_a_mode_without_hours_has_no_entry_and_dated_openings_count(db: Session)
 
 
 def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
-    practitioner = make_practitioner(db, specialties=["stroke"], modes=["video"])
+    practitioner = make_practitioner(
+        db, specialties=["stroke"], modes=["video"], session_minutes=60, assessment_minutes=75
+    )
     monday = [{"weekday": 0, "start": time(9), "end": time(12), "modes": ["video"]}]
     availability(db, practitioner, weekly=monday, timezone="Asia/Tokyo")
+    entry = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
+    assert [(e.monday_last_start, e.sunday_last_start) for e in entry] == [(time.max, time.max)]
+    # An hour that holds only a follow-up by the clock still counts: their clocks change on
+    # other nights than London's, when such hours last longer.
+    one_hour = [{"weekday": 6, "start": time(2), "end": time(3), "modes": ["video"]}]
+    availability(db, practitioner, weekly=one_hour, timezone="Europe/Paris")
     entry = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
     assert [(e.monday_last_start, e.sunday_last_start) for e in entry] == [(time.max, time.max)]
 
@@ -142,12 +150,13 @@ def test_sunday_night_hours_hold_the_repeated_hour_when_the_clocks_go_back(db: S
         select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id)
     ).one()
     first_start = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 01:30 BST, the first 01:30
+    before = first_start - timedelta(days=1)
     slots = free_slots_of(db, practitioner, first_start, first_start + timedelta(hours=2),
-                          first_start - timedelta(days=1), "video")  # fmt: skip
+                          before, "video", VisitType.ASSESSMENT)  # fmt: skip
     assert slots[0].start == first_start
     in_london = first_start.astimezone(BUSINESS_ZONE)  # the same instant, given in London time
     assert free_slots_of(db, practitioner, in_london, in_london + timedelta(hours=2),
-                         first_start - timedelta(days=1), "video") == slots  # fmt: skip
+                         before, "video", VisitType.ASSESSMENT) == slots  # fmt: skip
     assert entry.sunday_last_start is not None
     assert entry.sunday_last_start >= first_start.astimezone(BUSINESS_ZONE).time() == time(1, 30)
 
