@@ -14,7 +14,7 @@ from marketplace.booking.slots import free_slots_of
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.matching.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.match_index import reindex_all
+from marketplace.practitioners.match_index import reindex_all, reindex_if_empty
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType
 from tests.factories import make_practitioner, make_user, profile_input
 
@@ -168,6 +168,21 @@ def test_reindex_all_rebuilds_lost_entries(db: Session) -> None:
     db.expire_all()
     assert reindex_all(db) >= len(listed)
     assert entries(db, practitioner) == listed
+
+
+def test_an_emptied_index_is_rebuilt_after_upgrading(db: Session) -> None:
+    """Migrations that change what entries hold empty them (0015, 0016); `flask db upgrade`
+    rebuilds them when listed practitioners have none, and leaves a filled index alone."""
+    practitioner = make_practitioner(db)
+    listed = entries(db, practitioner)
+    db.execute(delete(MatchEntry))
+    db.expire_all()
+    reindex_if_empty(db)
+    assert entries(db, practitioner) == listed
+    db.execute(delete(MatchEntry).where(MatchEntry.mode == Mode.VIDEO))
+    db.expire_all()
+    reindex_if_empty(db)
+    assert {mode for _, mode in entries(db, practitioner)} == {Mode.HOME}
 
 
 def test_db_reindex_command_rebuilds_them(app: Flask, db: Session) -> None:
