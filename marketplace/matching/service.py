@@ -383,13 +383,17 @@ def static_score(profession: Profession, specialty: str, proximity: float, seen:
 
 
 def _pages(
-    session: Session, request: CareRequest, today: date, history: VisitHistory, limit: int
+    session: Session,
+    request: CareRequest,
+    window: Window,
+    today: date,
+    history: VisitHistory,
+    limit: int,
 ) -> Iterator[list[Candidate]]:
     """Candidates, best reachable score first, a page at a time (a page's diaries are read
     together); the first page is a quarter larger than the answer, as a few bounds are not met
     (no free slot on the first open day, or outside the radius after all), and one page costs
     less than two."""
-    window = Window.of(request)
     shape = Shape.of(request, window, session.get_bind().dialect.name, history)
     values = request_values(request, window, today, history)
     if request.mode is Mode.VIDEO:
@@ -669,7 +673,7 @@ def match_practitioners(
     best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
     # An entry the index rewrote between two reads (to another tier or page) may come twice.
     evaluated: set[uuid.UUID] = set()
-    for page in _pages(session, request, today, history, limit):
+    for page in _pages(session, request, window, today, history, limit):
         fresh = [c for c in page if c.practitioner_id not in evaluated]
         evaluated.update(c.practitioner_id for c in fresh)
         if not fresh:  # all read before

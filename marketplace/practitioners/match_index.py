@@ -67,14 +67,14 @@ def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
     entries: list[MatchEntry] = []
     for mode in practitioner.modes:
         dated = [e.on_date for e in practitioner.exceptions if e.available and mode in e.modes]
-        weekly = any(weekly_last_starts(practitioner, mode, kind) for kind in VisitType)
-        if not weekly and not dated:
-            continue
         # The weekdays hold an assessment's last start: the visit a patient new to the
         # practitioner books (matching treats those who assessed the patient apart). In another
         # time zone every day counts till its end: their weekdays and hours may fall on other
         # London days, and their clocks change on other nights.
         last_starts = weekly_last_starts(practitioner, mode, VisitType.ASSESSMENT)
+        weekly = bool(last_starts or weekly_last_starts(practitioner, mode, VisitType.FOLLOW_UP))
+        if not weekly and not dated:
+            continue
         if weekly and practitioner.timezone != BUSINESS_ZONE.key:
             last_starts = {column.key: time.max for column in WEEKDAY_LAST_STARTS}
         # Every weekday is set: a rewritten entry keeps its key, so the database row is updated,
