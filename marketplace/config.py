@@ -125,6 +125,7 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         # Reminders before a visit, hours ahead; the late one also by SMS to those with a phone.
         "REMINDER_EARLY_HOURS": _env_int(environ, "REMINDER_EARLY_HOURS", 24),
         "REMINDER_LATE_HOURS": _env_int(environ, "REMINDER_LATE_HOURS", 2),
+        "NO_SHOW_GRACE_MINUTES": _env_int(environ, "NO_SHOW_GRACE_MINUTES", 15),
         "REMINDER_SMS": _env_bool(environ, "REMINDER_SMS", True),
         # Outbox delivery: attempts before `failed`, the first retry's delay (doubled after each
         # failure), how long a dispatched or sending row is leased, how often the beat dispatches.

@@ -71,6 +71,11 @@ class PatientBusy(Conflict):
     message = "The patient already has a visit at that time."
 
 
+class OutcomeTooEarly(Conflict):
+    code = "visit_not_over"
+    message = "It is too early to record how the visit went."
+
+
 class BookingNotActive(Conflict):
     code = "booking_not_active"
     message = "This booking is no longer active."
@@ -86,6 +91,7 @@ class BookingPolicy:
     video_base_url: str = "https://meet.jit.si"
     early_reminder: timedelta = timedelta(hours=24)
     late_reminder: timedelta = timedelta(hours=2)
+    no_show_grace: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> BookingPolicy:
@@ -94,6 +100,7 @@ class BookingPolicy:
             video_base_url=config["VIDEO_BASE_URL"],
             early_reminder=timedelta(hours=config["REMINDER_EARLY_HOURS"]),
             late_reminder=timedelta(hours=config["REMINDER_LATE_HOURS"]),
+            no_show_grace=timedelta(minutes=config["NO_SHOW_GRACE_MINUTES"]),
         )
 
     def reminder_leads(self) -> dict[ReminderKind, timedelta]:
@@ -219,12 +226,16 @@ def _require_free_slot(
 
 
 def _choose_visit_type(
-    session: Session, patient_id: uuid.UUID, practitioner_id: uuid.UUID,
+    session: Session,
+    patient_id: uuid.UUID,
+    practitioner_id: uuid.UUID,
     requested: VisitType | None,
-) -> VisitType:  # fmt: skip
-    """An assessment first; follow-ups after it. Asking for a follow-up before any assessment is
-    refused; asking for a new assessment (a reassessment) is allowed."""
-    natural = visit_type_for(session, patient_id, practitioner_id)
+    start: datetime,
+) -> VisitType:
+    """An assessment first; follow-ups once it is over. Asking for a follow-up that would start
+    before an assessment has ended is refused; asking for a new assessment (a reassessment) is
+    allowed."""
+    natural = visit_type_for(session, patient_id, practitioner_id, start)
     if requested is VisitType.FOLLOW_UP and natural is VisitType.ASSESSMENT:
         raise AssessmentRequired()
     return requested or natural
@@ -451,7 +462,9 @@ def book_visit(
         _place_home_visit(session, booking, practitioner, data, geocoder)
     if data.request_id is not None:
         _book_own_request(session, patient, data, booking)
-    booking.visit_type = _choose_visit_type(session, patient.id, practitioner.id, data.visit_type)
+    booking.visit_type = _choose_visit_type(
+        session, patient.id, practitioner.id, data.visit_type, data.start
+    )
     booking.ends_at = _require_free_slot(
         session, practitioner, data.start, data.mode, now, booking.visit_type
     )
@@ -567,7 +580,7 @@ def claim_request(
     if request.status is not RequestStatus.OPEN:
         raise RequestTaken()
     _require_fit(practitioner, request)
-    visit_type = visit_type_for(session, request.patient_id, practitioner.id)
+    visit_type = visit_type_for(session, request.patient_id, practitioner.id, start)
     end = start + practitioner.visit_length(visit_type)
     if start < request.earliest or end > request.latest:
         raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
@@ -684,10 +697,36 @@ def reschedule_booking(
     return booking
 
 
+def _require_outcome_due(
+    booking: Booking, outcome: BookingStatus, now: datetime, policy: BookingPolicy
+) -> None:
+    """A visit is completed once its time is over; a patient is a no-show once the grace
+    period after the start has passed without them."""
+    if outcome is BookingStatus.NO_SHOW:
+        due = booking.starts_at + policy.no_show_grace
+        if now < due:
+            raise OutcomeTooEarly(
+                "A no-show can be recorded from the end of the grace period after the start.",
+                details={"from": due.isoformat()},
+            )
+    elif now < booking.ends_at:
+        raise OutcomeTooEarly(
+            "A visit can be marked complete once its time is over.",
+            details={"from": booking.ends_at.isoformat()},
+        )
+
+
 def record_outcome(
-    session: Session, actor: User, booking_id: uuid.UUID, outcome: BookingStatus, *, now: datetime
+    session: Session,
+    actor: User,
+    booking_id: uuid.UUID,
+    outcome: BookingStatus,
+    *,
+    now: datetime,
+    policy: BookingPolicy = DEFAULT_POLICY,
 ) -> Booking:
-    """The practitioner marks a visit that has started as completed or a no-show."""
+    """The practitioner marks a visit completed once it is over, or the patient a no-show once
+    the grace period after its start has passed."""
     booking = visible_booking(session, actor, booking_id)
     profile = find_profile(session, actor)
     if profile is None or booking.practitioner_id != profile.id:
@@ -695,11 +734,10 @@ def record_outcome(
     session.refresh(booking, with_for_update=True)
     if booking.status is not BookingStatus.CONFIRMED:
         raise BookingNotActive()
-    if booking.starts_at > now:
-        raise Conflict("The visit has not started yet.", code="visit_not_started")
+    _require_outcome_due(booking, outcome, now, policy)
     booking.status = outcome
     session.flush()
-    _rewrite_reminders(session, booking, now, DEFAULT_POLICY, "The visit is over.")
+    _rewrite_reminders(session, booking, now, policy, "The visit is over.")
     return booking
 
 

@@ -139,26 +139,27 @@ def reschedule(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
 
 def _record(booking_id: uuid.UUID, outcome: BookingStatus) -> dict[str, Any]:
     booking = bookings.record_outcome(
-        request_session(), current_account(), booking_id, outcome, now=utcnow()
-    )
+        request_session(), current_account(), booking_id, outcome, now=utcnow(),
+        policy=booking_policy(),
+    )  # fmt: skip
     return shown(booking)
 
 
 @blp.route("/bookings/<uuid:booking_id>/complete", methods=["POST"])
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, BookingSchema)
-@blp.alt_response(409, schema=ErrorSchema, description="Not started, or not confirmed")
+@blp.alt_response(409, schema=ErrorSchema, description="`visit_not_over`, or not confirmed")
 def complete(booking_id: uuid.UUID) -> dict[str, Any]:
-    """Mark a visit that has started as completed."""
+    """Mark a visit completed once its time is over."""
     return _record(booking_id, BookingStatus.COMPLETED)
 
 
 @blp.route("/bookings/<uuid:booking_id>/no-show", methods=["POST"])
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, BookingSchema)
-@blp.alt_response(409, schema=ErrorSchema, description="Not started, or not confirmed")
+@blp.alt_response(409, schema=ErrorSchema, description="`visit_not_over`, or not confirmed")
 def no_show(booking_id: uuid.UUID) -> dict[str, Any]:
-    """Mark a visit the patient missed."""
+    """Mark a visit the patient missed, once the grace period after its start has passed."""
     return _record(booking_id, BookingStatus.NO_SHOW)
 
 

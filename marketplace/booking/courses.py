@@ -61,7 +61,9 @@ def book_course(
     patient = session.get(User, patient_id)
     if patient is None or patient.role is not Role.PATIENT or not patient.is_active:
         raise NotFound("No such patient.")
-    if visit_type_for(session, patient.id, practitioner.id) is not VisitType.FOLLOW_UP:
+    if visit_type_for(session, patient.id, practitioner.id, data.first_start) is not (
+        VisitType.FOLLOW_UP
+    ):
         raise bookings.AssessmentRequired()
     starts = weekly_starts(data.first_start, data.weeks, ZoneInfo(practitioner.timezone))
     clashes = [

@@ -27,6 +27,8 @@ from marketplace.practitioners.models import Mode, Practitioner
 from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS
 
 MAX_WINDOW = timedelta(days=60)
+# A client that sends "now" as the window's start sends a moment already past when it arrives.
+CLOCK_LEEWAY = timedelta(minutes=5)
 # Great Britain and Northern Ireland, generously: a point outside is a typo, not a patient.
 UK_LATITUDES = (49.8, 60.9)
 UK_LONGITUDES = (-8.7, 1.8)
@@ -54,6 +56,8 @@ def _check_window(earliest: datetime, latest: datetime, now: datetime) -> None:
         problems["latest"] = ["Ask for a window of at most 60 days."]
     if latest <= now:
         problems.setdefault("latest", []).append("The window has already passed.")
+    if earliest < now - CLOCK_LEEWAY:
+        problems["earliest"] = ["The window cannot start in the past."]
     if problems:
         raise ValidationFailed(details={"fields": problems})
 

@@ -139,12 +139,13 @@ def free_slots_of(
     return free_slots(practitioner, start, end, now, mode, bookings, visit_type)
 
 
-def _assessed() -> ColumnElement[bool]:
-    """SQL: the booking is an assessment that took place or still holds its time, so the next
-    visit with that practitioner is a follow-up."""
+def _assessed(by: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """SQL: the booking is an assessment that took place or still holds its time, and is over
+    by `by`, so a visit with that practitioner from then on is a follow-up."""
     return and_(
         Booking.visit_type == VisitType.ASSESSMENT,
         Booking.status.in_([*TIME_HOLDING, BookingStatus.COMPLETED]),
+        Booking.ends_at <= by,
     )
 
 
@@ -157,40 +158,45 @@ def _seen(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
 
 
 def assessed_by(
-    session: Session, patient_id: uuid.UUID, practitioner_ids: Iterable[uuid.UUID]
+    session: Session, patient_id: uuid.UUID, practitioner_ids: Iterable[uuid.UUID], by: datetime
 ) -> frozenset[uuid.UUID]:
-    """Those of the practitioners with whom the patient has been assessed (`_assessed`)."""
+    """Those of the practitioners whose assessment of the patient is over by `by`
+    (`_assessed`)."""
     rows = session.scalars(
         select(Booking.practitioner_id).where(
             Booking.patient_id == patient_id,
             Booking.practitioner_id.in_(list(practitioner_ids)),
-            _assessed(),
+            _assessed(by),
         )
     )
     return frozenset(rows)
 
 
 def visit_type_for(
-    session: Session, patient_id: uuid.UUID | None, practitioner_id: uuid.UUID
+    session: Session, patient_id: uuid.UUID | None, practitioner_id: uuid.UUID, start: datetime
 ) -> VisitType:
-    """A first visit is an assessment; after one, visits are follow-ups."""
-    if patient_id is None or not assessed_by(session, patient_id, [practitioner_id]):
+    """A first visit is an assessment; a visit starting once one is over is a follow-up."""
+    if patient_id is None or not assessed_by(session, patient_id, [practitioner_id], start):
         return VisitType.ASSESSMENT
     return VisitType.FOLLOW_UP
 
 
 @dataclass(frozen=True)
 class VisitHistory:
-    """Practitioners the patient has had a visit with (`_seen`), and those with whom they have
-    been assessed (`_assessed`)."""
+    """Practitioners the patient has had a visit with (`_seen`), and those whose assessment of
+    them is over by a given time (`_assessed`)."""
 
     seen: frozenset[uuid.UUID]
     assessed: frozenset[uuid.UUID]
 
 
-def visit_history(session: Session, patient_id: uuid.UUID, now: datetime) -> VisitHistory:
-    """The patient's `VisitHistory`, from one read of their bookings."""
-    values = {"patient_id": patient_id, "now": now}
+def visit_history(
+    session: Session, patient_id: uuid.UUID, now: datetime, assessed_by: datetime
+) -> VisitHistory:
+    """The patient's `VisitHistory`, from one read of their bookings. Matching asks which
+    assessments are over by its window's start: one still to come then leaves that
+    practitioner's visits assessments (slots long enough for either)."""
+    values = {"patient_id": patient_id, "now": now, "assessed_by": assessed_by}
     rows = session.execute(_history_statement(), values).all()
     return VisitHistory(
         frozenset(row.practitioner_id for row in rows if row.seen),
@@ -200,8 +206,8 @@ def visit_history(session: Session, patient_id: uuid.UUID, now: datetime) -> Vis
 
 @functools.cache  # built once: every match reads it
 def _history_statement() -> Select[uuid.UUID, bool, bool]:
-    seen = _seen(bindparam("now"))  # untyped: it takes the column's UTC type
-    assessed = _assessed()
+    # Untyped: they take the column's UTC type.
+    seen, assessed = _seen(bindparam("now")), _assessed(bindparam("assessed_by"))
     return select(Booking.practitioner_id, seen.label("seen"), assessed.label("assessed")).where(
         Booking.patient_id == bindparam("patient_id"), or_(seen, assessed)
     )

@@ -668,7 +668,7 @@ def match_practitioners(
     limit: int = 20,
 ) -> list[Match]:
     """Eligible practitioners, best first, each with up to three next free slots."""
-    history = visit_history(session, request.patient_id, now)
+    history = visit_history(session, request.patient_id, now, max(now, request.earliest))
     window = Window.of(request)
     best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
     # An entry the index rewrote between two reads (to another tier or page) may come twice.

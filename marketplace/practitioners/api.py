@@ -195,7 +195,7 @@ def slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
     end = query["end"] or start + timedelta(days=DEFAULT_SLOT_DAYS)
     session = request_session()
     visit_type = query["visit_type"] or visit_type_for(
-        session, _patient_id(session, query["patient_id"]), practitioner_id
+        session, _patient_id(session, query["patient_id"]), practitioner_id, start
     )
     found = public_slots(
         session, practitioner_id, start, end, query["mode"], now, business_today(now), visit_type

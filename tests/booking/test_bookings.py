@@ -208,18 +208,54 @@ class TestCancelAndReschedule:
 
 
 class TestOutcomes:
-    def test_only_after_the_start_and_only_by_the_practitioner(self, db: Session) -> None:
+    def test_only_by_the_practitioner(self, db: Session) -> None:
         practitioner, patient = make_practitioner(db), make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))
-        with pytest.raises(bookings.Conflict):
-            bookings.record_outcome(
-                db, practitioner.user, booking.id, BookingStatus.COMPLETED, now=utcnow()
-            )
-        later = booking.starts_at + timedelta(minutes=5)
+        over = booking.ends_at
         with pytest.raises(bookings.NotFound):
-            bookings.record_outcome(db, patient, booking.id, BookingStatus.COMPLETED, now=later)
-        bookings.record_outcome(db, practitioner.user, booking.id, BookingStatus.NO_SHOW, now=later)
+            bookings.record_outcome(db, patient, booking.id, BookingStatus.COMPLETED, now=over)
+        bookings.record_outcome(
+            db, practitioner.user, booking.id, BookingStatus.COMPLETED, now=over
+        )
+        assert booking.status is BookingStatus.COMPLETED
+
+    def test_completed_only_once_the_visit_is_over(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        early = (
+            utcnow(),
+            booking.starts_at + timedelta(seconds=42),
+            booking.ends_at - timedelta(seconds=1),
+        )
+        for too_early in early:
+            with pytest.raises(bookings.OutcomeTooEarly) as refused:
+                bookings.record_outcome(
+                    db, practitioner.user, booking.id, BookingStatus.COMPLETED, now=too_early
+                )
+            assert refused.value.code == "visit_not_over"
+            assert refused.value.details == {"from": booking.ends_at.isoformat()}
+        assert booking.status is BookingStatus.CONFIRMED
+
+    def test_no_show_only_after_the_grace_period(self, db: Session) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        grace = bookings.DEFAULT_POLICY.no_show_grace
+        assert grace == timedelta(minutes=15)
+        no_show, user = BookingStatus.NO_SHOW, practitioner.user
+        early = booking.starts_at + grace - timedelta(seconds=1)
+        with pytest.raises(bookings.OutcomeTooEarly):
+            bookings.record_outcome(db, user, booking.id, no_show, now=early)
+        bookings.record_outcome(db, user, booking.id, no_show, now=booking.starts_at + grace)
         assert booking.status is BookingStatus.NO_SHOW
+
+    def test_over_http_too_early_is_a_409(self, db: Session, client: FlaskClient) -> None:
+        practitioner, patient = make_practitioner(db), make_user(db)
+        booking = book(db, patient, practitioner, weekday_at(10))
+        log_in_as(client, practitioner.user.email)
+        for outcome in ("complete", "no-show"):
+            answer = client.post(f"/api/v1/bookings/{booking.id}/{outcome}")
+            assert answer.status_code == 409
+            assert answer.json["error"]["code"] == "visit_not_over"
 
 
 def test_reminder_rows_and_notifications_are_written_with_the_booking(db: Session) -> None:
@@ -316,7 +352,7 @@ class TestApi:
         booking_id = listed["items"][0]["id"]
         log_in_as(client, practitioner.user.email)
         early = client.post(f"/api/v1/bookings/{booking_id}/complete")
-        assert (early.status_code, early.json["error"]["code"]) == (409, "visit_not_started")
+        assert (early.status_code, early.json["error"]["code"]) == (409, "visit_not_over")
 
 
 class TestCalendar:

@@ -174,3 +174,16 @@ class TestFeed:
         response = client.get("/api/v1/practitioners/me/open-requests")
         assert response.status_code == 403
         assert response.json["error"]["code"] == "not_listed"
+
+
+def test_a_window_cannot_start_in_the_past(client: FlaskClient) -> None:
+    logged_in(client, "patient")
+    now = utcnow()
+    latest = (now + timedelta(days=3)).isoformat()
+    past = home_request(earliest=(now - timedelta(days=3)).isoformat(), latest=latest)
+    refused = client.post("/api/v1/requests", json=past)
+    assert refused.status_code == 422
+    assert "earliest" in refused.json["error"]["details"]["fields"]
+    # A client's "now" arrives a moment late.
+    just_now = home_request(earliest=(now - timedelta(seconds=30)).isoformat(), latest=latest)
+    assert client.post("/api/v1/requests", json=just_now).status_code == 201

@@ -5,11 +5,14 @@ and claims use the right length."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
+from marketplace.booking import bookings
 from marketplace.booking.models import BookingStatus
 from marketplace.clock import business_today
 from marketplace.db import utcnow
@@ -78,9 +81,11 @@ def test_slots_are_as_long_as_the_callers_next_visit(client: FlaskClient, db: Se
 
     assert lengths() == {ASSESSMENT}  # anyone new
     assert lengths("&visit_type=follow_up") == {SESSION}
-    book(db, patient, practitioner, weekday_at(9, days_ahead=10))  # an assessment held
+    assessment = book(db, patient, practitioner, weekday_at(9, days_ahead=10))  # held
     log_in_as(client, patient.email)
-    assert lengths() == {SESSION}
+    assert lengths() == {ASSESSMENT}  # until the assessment is over
+    after = quote(assessment.ends_at.isoformat())
+    assert lengths(f"&from={after}") == {SESSION}
 
 
 def test_the_profile_shows_both_visits_and_prices(client: FlaskClient, db: Session) -> None:
@@ -97,9 +102,14 @@ def test_matching_offers_assessment_slots_to_a_new_patient(db: Session) -> None:
     [match] = match_practitioners(db, request, now=now, today=business_today(now))
     assert {slot.end - slot.start for slot in match.next_slots} == {ASSESSMENT}
     patient = db.get_one(User, request.patient_id)
-    book(db, patient, practitioner, weekday_at(9, days_ahead=12))
-    [again] = match_practitioners(db, request, now=now, today=business_today(now))
-    assert {slot.end - slot.start for slot in again.next_slots} == {SESSION}
+    assessment = book(db, patient, practitioner, weekday_at(9, days_ahead=12))
+    # Booked, but not over when the window opens: the patient's next visit may still be one.
+    [booked] = match_practitioners(db, request, now=now, today=business_today(now))
+    assert {slot.end - slot.start for slot in booked.next_slots} == {ASSESSMENT}
+    request.earliest = assessment.ends_at
+    request.latest = assessment.ends_at + timedelta(days=7)
+    [after] = match_practitioners(db, request, now=now, today=business_today(now))
+    assert {slot.end - slot.start for slot in after.next_slots} == {SESSION}
 
 
 def test_booking_types_are_stored(db: Session) -> None:
@@ -116,3 +126,19 @@ def test_a_claimed_request_books_an_assessment_of_the_right_length(db: Session) 
     booking = claim(db, practitioner, request, weekday_at(10))
     assert booking.visit_type is VisitType.ASSESSMENT
     assert booking.ends_at - booking.starts_at == ASSESSMENT
+
+
+def test_a_follow_up_starts_only_once_the_assessment_is_over(db: Session) -> None:
+    practitioner, patient = assessing(db), make_user(db)
+    assessment = book(db, patient, practitioner, weekday_at(14, days_ahead=8))
+    that_morning = weekday_at(9, days_ahead=8)
+    with pytest.raises(bookings.AssessmentRequired):
+        book(db, patient, practitioner, that_morning, visit_type=VisitType.FOLLOW_UP)
+    # Left to choose, a visit before the assessment is one itself (a reassessment is allowed).
+    earlier = book(db, patient, practitioner, that_morning)
+    assert (earlier.visit_type, earlier.ends_at - earlier.starts_at) == (
+        VisitType.ASSESSMENT,
+        ASSESSMENT,
+    )
+    after = book(db, patient, practitioner, assessment.ends_at + timedelta(minutes=30))
+    assert after.visit_type is VisitType.FOLLOW_UP

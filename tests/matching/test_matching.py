@@ -406,7 +406,7 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
     everyone = varied_practitioners(db)
     monkeypatch.setattr(matching, "PAGE", 2)  # tiers are read a page at a time
     now = utcnow()
-    days_ahead = itertools.count()  # one visit a day: a practitioner's never overlap
+    hours_ahead = itertools.count(1)  # one visit an hour: the patient's never overlap
     for window_days in (1.5, 2.5, 4, 9):
         request = request_at(
             db, mode=Mode.VIDEO, latest=now + timedelta(days=window_days), specialty="stroke"
@@ -415,12 +415,13 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
             visited = now - timedelta(days=30)
             make_booking(db, seen, visited, visited + timedelta(hours=1),
                          status=BookingStatus.COMPLETED, patient_id=request.patient_id)  # fmt: skip
-        for assessor in everyone[1::6]:  # assessed (a visit still to come), not seen
-            coming = now + timedelta(days=20 + next(days_ahead))
+        for assessor in everyone[1::6]:  # assessed before the window opens, not seen yet
+            coming = now + timedelta(hours=next(hours_ahead))
+            assert coming + timedelta(hours=1) <= request.earliest
             make_booking(db, assessor, coming, coming + timedelta(hours=1),
                          patient_id=request.patient_id,
                          visit_type=VisitType.ASSESSMENT)  # fmt: skip
-        history = visit_history(db, request.patient_id, now)
+        history = visit_history(db, request.patient_id, now, request.earliest)
         assert (len(history.seen), len(history.assessed - history.seen)) == (6, 3)
         window = matching.Window.of(request)
         shape = matching.Shape.of(request, window, db.get_bind().dialect.name, history)
