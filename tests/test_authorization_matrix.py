@@ -73,8 +73,8 @@ def build_world(db: Session, app: Flask) -> World:
         db, pending_user, credential.id, io.BytesIO(b"%PDF-1.4 e"), folder
     )
     request = care_requests.create_request(db, patient_a, {
-        "mode": Mode.HOME, "specialty": "stroke", "postcode": "SW1A 1AA", "latitude": None,
-        "longitude": None, "earliest": weekday_at(9, days_ahead=4),
+        "mode": Mode.HOME, "specialty": "stroke", "postcode": "SW1A 1AA", "address": ADDRESS,
+        "latitude": None, "longitude": None, "earliest": weekday_at(9, days_ahead=4),
         "latest": weekday_at(17, days_ahead=9), "notes": NOTES,
     }, TableGeocoder(), utcnow())  # fmt: skip
     booking = book(db, patient_a, x, weekday_at(10), Mode.HOME, address=ADDRESS,
@@ -371,6 +371,7 @@ class TestFieldLevel:
             text = str(feed)
             assert world.ids["request"] in text
             assert NOTES not in text
+            assert ADDRESS not in text
             assert "SW1A 1AA" not in text
             assert "Test Person" not in text
 

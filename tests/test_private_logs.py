@@ -61,7 +61,7 @@ def test_a_whole_journey_logs_nothing_personal(
     secrets.append(token)
     secrets.append(client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value)  # type: ignore[union-attr]
     care_request = client.post("/api/v1/requests", json={
-        "mode": "home", "postcode": POSTCODE, "specialty": "stroke",
+        "mode": "home", "postcode": POSTCODE, "address": ADDRESS, "specialty": "stroke",
         "earliest": weekday_at(9).isoformat(),
         "latest": weekday_at(17, days_ahead=10).isoformat(), "notes": NOTES})  # fmt: skip
     assert care_request.status_code == 201, care_request.json

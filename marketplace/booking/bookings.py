@@ -85,6 +85,14 @@ class RequestTaken(RequestNotOpen):
     message = "This request has already been taken or is no longer open."
 
 
+class RequestNeedsAddress(Conflict):
+    code = "request_needs_address"
+    message = (
+        "This home request was made before an address was asked for, so it cannot be handed "
+        "over; its patient can book from their matches."
+    )
+
+
 @dataclass(frozen=True)
 class BookingPolicy:
     late_cancellation: timedelta = timedelta(hours=24)
@@ -458,10 +466,11 @@ def book_visit(
         idempotency_key=idempotency_key,
         idempotency_digest=data.digest() if idempotency_key else None,
     )
-    if data.mode is Mode.HOME:
-        _place_home_visit(session, booking, practitioner, data, geocoder)
+    request = None
     if data.request_id is not None:
-        _book_own_request(session, patient, data, booking)
+        request = _book_own_request(session, patient, data, booking)
+    if data.mode is Mode.HOME:
+        _place_home_visit(session, booking, practitioner, data, geocoder, request)
     booking.visit_type = _choose_visit_type(
         session, patient.id, practitioner.id, data.visit_type, data.start
     )
@@ -514,25 +523,30 @@ def _place_home_visit(
     practitioner: Practitioner,
     data: BookingInput,
     geocoder: Geocoder,
+    request: CareRequest | None,
 ) -> None:
+    """The address to visit: as given, or else the one the patient's request gave."""
+    address, raw_postcode = data.address, data.postcode
+    if not (address or raw_postcode) and request is not None:
+        address, raw_postcode = request.address, request.postcode
     problems: dict[str, list[str]] = {}
-    if not data.address:
+    if not address:
         problems["address"] = ["A home visit needs the address to visit."]
-    if not data.postcode:
+    if not raw_postcode:
         problems["postcode"] = ["A home visit needs the address's postcode."]
     if problems:
         raise ValidationFailed(details={"fields": problems})
-    assert data.postcode is not None
-    postcode, point = geocode(session, geocoder, data.postcode)
+    assert raw_postcode is not None
+    postcode, point = geocode(session, geocoder, raw_postcode)
     _require_in_reach(practitioner, point.latitude, point.longitude)
-    booking.address = data.address
+    booking.address = address
     booking.postcode = postcode
     booking.latitude, booking.longitude = point.latitude, point.longitude
 
 
 def _book_own_request(
     session: Session, patient: User, data: BookingInput, booking: Booking
-) -> None:
+) -> CareRequest:
     """Booking from one's own open request marks it booked (only if it is still open)."""
     request = session.get(CareRequest, data.request_id)
     if request is None or request.patient_id != patient.id:
@@ -543,6 +557,7 @@ def _book_own_request(
         raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
     _take_request(session, request)
     booking.request_id = request.id
+    return request
 
 
 def _take_request(session: Session, request: CareRequest) -> None:
@@ -595,6 +610,7 @@ def claim_request(
         ends_at=_require_free_slot(session, practitioner, start, request.mode, now, visit_type),
         status=BookingStatus.CONFIRMED,
         booked_by_id=practitioner_user.id,
+        address=request.address,
         postcode=request.postcode,
         latitude=request.latitude,
         longitude=request.longitude,
@@ -609,6 +625,8 @@ def _require_fit(practitioner: Practitioner, request: CareRequest) -> None:
     if request.specialty not in practitioner.specialty_slugs:
         raise ValidationFailed.for_field("request_id", "You do not list this request's specialty.")
     if request.mode is Mode.HOME:
+        if request.address is None:
+            raise RequestNeedsAddress()
         _require_in_reach(practitioner, *request.point())
 
 
@@ -748,11 +766,14 @@ def _practitioner_of(session: Session, booking: Booking) -> Practitioner:
 
 
 def booking_view(
-    booking: Booking, viewer: User, policy: BookingPolicy, *, patient_side: bool
+    booking: Booking, viewer: User, policy: BookingPolicy, *, patient_side: bool, patient: User
 ) -> dict[str, Any]:
-    """The booking as this viewer may see it (`patient_side`: the patient or their carer)."""
+    """The booking as this viewer may see it (`patient_side`: the patient or their carer); the
+    patient's name and phone go where the address goes."""
     place = shows_address_to(booking, viewer, patient_side=patient_side)
     return {
+        "patient_name": patient.full_name if place else None,
+        "patient_phone": patient.phone if place else None,
         "id": booking.id,
         "practitioner_id": booking.practitioner_id,
         "patient_id": booking.patient_id,

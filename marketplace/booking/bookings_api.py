@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from flask import Response, current_app, g
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.auth import authenticated, current_account
@@ -52,9 +53,24 @@ def on_patient_side(booking: Booking) -> bool:
 
 
 def shown(booking: Booking) -> dict[str, Any]:
+    session = request_session()
+    patient = session.get(User, booking.patient_id)
+    assert patient is not None  # the foreign key guarantees it
     return bookings.booking_view(
-        booking, current_account(), booking_policy(), patient_side=on_patient_side(booking)
+        booking,
+        current_account(),
+        booking_policy(),
+        patient_side=on_patient_side(booking),
+        patient=patient,
     )
+
+
+def shown_all(items: list[Booking]) -> list[dict[str, Any]]:
+    """`shown` for many, their patients read in one query (then found in the session)."""
+    patient_ids = {booking.patient_id for booking in items}
+    if patient_ids:
+        request_session().scalars(select(User).where(User.id.in_(patient_ids))).all()
+    return [shown(booking) for booking in items]
 
 
 @blp.route("/bookings", methods=["POST"])
@@ -89,7 +105,7 @@ def list_bookings(query: dict[str, Any]) -> dict[str, Any]:
     page = bookings.own_bookings(
         request_session(), current_account(), query["status"], query["limit"], query["cursor"]
     )
-    return {"items": [shown(b) for b in page.items], "next_cursor": page.next_cursor}
+    return {"items": shown_all(page.items), "next_cursor": page.next_cursor}
 
 
 @blp.route("/bookings/<uuid:booking_id>", methods=["GET"])
@@ -203,7 +219,7 @@ def course_view(course: Course) -> dict[str, Any]:
     sessions = courses.sessions_of(request_session(), course)
     return {"id": course.id, "practitioner_id": course.practitioner_id,
             "patient_id": course.patient_id, "created_by_id": course.created_by_id,
-            "sessions": [shown(b) for b in sessions]}  # fmt: skip
+            "sessions": shown_all(sessions)}  # fmt: skip
 
 
 @blp.route("/courses", methods=["POST"])

@@ -22,8 +22,9 @@ class RequestStatus(enum.StrEnum):
 
 
 class CareRequest(UUIDPrimaryKey, Timestamps, Base):
-    """`notes` are health information: shown only to the patient, admins and (later) the booked
-    practitioner; never logged, never in the practitioners' feed."""
+    """`notes` are health information and `address` personal data: shown only to the patient
+    (and their carers), admins (audited) and the practitioner of a visit booked from the request
+    while that visit is confirmed; never logged, never in the practitioners' feed."""
 
     __tablename__ = "care_requests"
     __table_args__ = (
@@ -47,6 +48,10 @@ class CareRequest(UUIDPrimaryKey, Timestamps, Base):
     earliest: Mapped[datetime]
     latest: Mapped[datetime]
     notes: Mapped[str | None] = mapped_column(Text)
+    # Home visits: where to go (personal data: the patient's side, admins and the practitioner
+    # of a visit booked from it, never the feed). None for video and for requests made before
+    # an address was asked for.
+    address: Mapped[str | None] = mapped_column(Text)
     status: Mapped[RequestStatus] = mapped_column(
         str_enum(RequestStatus, "request_status"), default=RequestStatus.OPEN
     )

@@ -36,6 +36,16 @@ class CareRequestInputSchema(StrictSchema):
     )
     earliest = ma.fields.AwareDateTime(required=True, validate=bounded_datetime)
     latest = ma.fields.AwareDateTime(required=True, validate=bounded_datetime)
+    address = TrimmedString(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={
+            "description": "Home visits (required): where to go. Shown to you, admins and the "
+            "practitioner of a visit booked from this request while it is confirmed; never in "
+            "the open-requests feed"
+        },
+    )
     notes = TrimmedString(
         load_default=None,
         allow_none=True,
@@ -48,7 +58,8 @@ class CareRequestInputSchema(StrictSchema):
 
 
 class CareRequestSchema(ma.Schema):
-    """The request as its patient (and admins) see it, notes included."""
+    """The request as its patient (and their carers), admins and the practitioner of a visit
+    booked from it (while confirmed) see it, notes and address included."""
 
     id = ma.fields.UUID(required=True)
     mode = ma.fields.Enum(Mode, by_value=True, required=True)
@@ -58,6 +69,7 @@ class CareRequestSchema(ma.Schema):
     longitude = ma.fields.Float(allow_none=True)
     earliest = ma.fields.AwareDateTime(required=True)
     latest = ma.fields.AwareDateTime(required=True)
+    address = ma.fields.String(allow_none=True)
     notes = ma.fields.String(allow_none=True)
     status = ma.fields.Enum(RequestStatus, by_value=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
@@ -181,6 +193,11 @@ class BookingSchema(ma.Schema):
         allow_none=True, metadata={"description": "Who moved it last"}
     )
     cancelled_by_id = ma.fields.UUID(allow_none=True)
+    patient_name = ma.fields.String(allow_none=True)
+    patient_phone = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "To reach the patient: for the practitioner while confirmed"},
+    )
 
 
 BookingListSchema = list_schema(BookingSchema, "BookingList")

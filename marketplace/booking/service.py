@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
-from marketplace.booking.models import CareRequest, RequestStatus
+from marketplace.booking.models import Booking, BookingStatus, CareRequest, RequestStatus
 from marketplace.booking.slots import free_slots_of
 from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, NotFound, ValidationFailed
@@ -77,6 +77,17 @@ def _nearest_outcode(session: Session, latitude: float, longitude: float) -> str
     return str(nearest.code)
 
 
+def _home_address(fields: dict[str, Any]) -> str | None:
+    """The address to visit: required for a home visit (the practitioner who takes the request
+    must know where to go), not kept for a video call."""
+    if fields["mode"] is not Mode.HOME:
+        return None
+    if not fields.get("address"):
+        raise ValidationFailed.for_field("address", "A home visit needs the address to visit.")
+    address: str = fields["address"]
+    return address
+
+
 def _place(
     session: Session, geocoder: Geocoder, fields: dict[str, Any]
 ) -> tuple[str | None, str | None, float | None, float | None]:
@@ -111,6 +122,7 @@ def create_request(
             }
         )
     _check_window(fields["earliest"], fields["latest"], now)
+    address = _home_address(fields)
     postcode, outcode, latitude, longitude = _place(session, geocoder, fields)
     request = CareRequest(
         patient_id=patient.id,
@@ -123,6 +135,7 @@ def create_request(
         earliest=fields["earliest"],
         latest=fields["latest"],
         notes=fields.get("notes"),
+        address=address,
         created_by_id=actor.id,
     )
     session.add(request)
@@ -131,8 +144,10 @@ def create_request(
 
 
 def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRequest:
-    """The request for its patient (or their carer) or an admin; anyone else is told it does not
-    exist."""
+    """The request for its patient (or their carer), an admin, or the practitioner of a visit
+    booked from it while that visit is confirmed; anyone else is told it does not exist."""
+    if viewer.role is Role.PRACTITIONER:
+        return _request_behind_confirmed_visit(session, viewer, request_id)
     if viewer.role is not Role.ADMIN:
         return own_request(session, viewer, request_id)
     request = session.get(CareRequest, request_id)
@@ -141,6 +156,26 @@ def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRe
     # Health notes read by staff: on the record, like evidence.
     record_audit(session, actor_id=viewer.id, action="care_request.viewed",
                  subject_type="care_request", subject_id=request.id)  # fmt: skip
+    return request
+
+
+def _request_behind_confirmed_visit(
+    session: Session, practitioner_user: User, request_id: uuid.UUID
+) -> CareRequest:
+    """The handover: the practitioner a request was booked with reads it (the notes, the
+    address) while the visit is confirmed; not before it is booked, nor once it is cancelled."""
+    request = session.scalar(
+        select(CareRequest)
+        .join(Booking, Booking.request_id == CareRequest.id)
+        .join(Practitioner, Practitioner.id == Booking.practitioner_id)
+        .where(
+            CareRequest.id == request_id,
+            Practitioner.user_id == practitioner_user.id,
+            Booking.status == BookingStatus.CONFIRMED,
+        )
+    )
+    if request is None:
+        raise NotFound("No such request.")
     return request
 
 
@@ -183,6 +218,9 @@ def open_requests_for(
         CareRequest.latest > now,
         CareRequest.specialty.in_(practitioner.specialty_slugs),
         CareRequest.mode.in_(offered),
+        # A home request made before an address was asked for cannot be handed over: its
+        # patient books from the matches instead.
+        or_(CareRequest.mode != Mode.HOME, CareRequest.address.is_not(None)),
     )
     items = []
     for request in session.scalars(query.order_by(CareRequest.earliest, CareRequest.id)):

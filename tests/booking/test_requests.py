@@ -30,6 +30,7 @@ def home_request(**changes: Any) -> dict[str, Any]:
         "mode": "home",
         "specialty": "parkinsons",
         "postcode": "sw1a 1aa",
+        "address": "Flat 2, 1 Test Street",
         "notes": "Freezing of gait since March.",
         **window(),
         **changes,

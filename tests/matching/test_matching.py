@@ -236,6 +236,7 @@ def test_matches_endpoint(client: FlaskClient, app: Flask, db: Session) -> None:
             "mode": "home",
             "specialty": "parkinsons",
             "postcode": "SW1A 2AA",
+            "address": "10 Downing Street",
             "earliest": (now + timedelta(days=1)).isoformat(),
             "latest": (now + timedelta(days=8)).isoformat(),
         },
