@@ -9,6 +9,7 @@ from flask import current_app
 
 from marketplace.accounts import service as accounts
 from marketplace.booking import service as care_requests
+from marketplace.booking.bookings import cancel_visits_past_listing
 from marketplace.clock import business_today
 from marketplace.db import get_database, utcnow
 from marketplace.notifications import delivery
@@ -78,10 +79,16 @@ def send_notifications(notification_ids: list[str]) -> dict[str, int]:
 
 @shared_task
 def check_credential_lapses() -> dict[str, int]:
-    """Daily: delist practitioners whose required credential expired; warn at 30 and 7 days."""
+    """Daily: delist practitioners whose required credential expired (cancelling their visits
+    that have not started); warn at 30 and 7 days."""
+    now = utcnow()
     with get_database().session_scope() as session:
-        report = check_lapses(session, business_today())
-    return {"delisted": report.delisted, "warned": report.warned}
+        report = check_lapses(session, business_today(now))
+        cancelled = sum(
+            len(cancel_visits_past_listing(session, practitioner, now=now, actor_id=None))
+            for practitioner in report.lapsed
+        )
+    return {"delisted": report.delisted, "warned": report.warned, "visits_cancelled": cancelled}
 
 
 @shared_task

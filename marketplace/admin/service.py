@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
+from marketplace.booking.bookings import cancel_visits_past_listing
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.notifications import service as notifications
@@ -176,6 +177,7 @@ def decide_credential(
     credential.decided_by_id = admin.id
     session.flush()
     listing = refresh_listing(session, practitioner, today, actor_id=admin.id)
+    cancel_visits_past_listing(session, practitioner, now=utcnow(), actor_id=admin.id)
     record_audit(
         session,
         actor_id=admin.id,
@@ -264,6 +266,7 @@ def suspend_practitioner(
     suspended_at = practitioner.suspended_at = utcnow()
     practitioner.suspension_reason = reason
     refresh_listing(session, practitioner, today, actor_id=admin.id)
+    cancel_visits_past_listing(session, practitioner, now=suspended_at, actor_id=admin.id)
     _record_suspension_change(
         session, admin, practitioner, "suspended", reason, suspended_at, {"reason": reason}
     )

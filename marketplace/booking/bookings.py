@@ -49,11 +49,17 @@ from marketplace.notifications.service import (
     queue_notifications,
 )
 from marketplace.pagination import Page, paginate
-from marketplace.practitioners.listing import get_listed_practitioner, is_listed
+from marketplace.practitioners.listing import (
+    get_listed_practitioner,
+    is_listed,
+    listed_clause,
+    listing_ends_at,
+)
 from marketplace.practitioners.models import Mode, Practitioner, VisitType
 from marketplace.practitioners.service import find_profile
 
 VIDEO_ROOM_BYTES = 16  # 128 bits: a meeting link nobody can guess
+PRACTITIONER_UNAVAILABLE = "practitioner_unavailable"  # a cancellation's code
 
 
 class SlotUnavailable(Conflict):
@@ -660,17 +666,75 @@ def cancel_booking(
 ) -> Booking:
     """Free the time at once; less than the policy's notice before the start is a late cancel."""
     booking = _changeable(session, actor, booking_id, now, admin=True)
+    booking.cancellation_reason = reason
+    late = booking.starts_at - now < policy.late_cancellation
+    _cancel(session, booking, _practitioner_of(session, booking), actor.id, now, policy, late=late)
+    return booking
+
+
+def _cancel(
+    session: Session,
+    booking: Booking,
+    practitioner: Practitioner,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    late: bool = False,
+    code: str | None = None,
+) -> None:
+    """Free a locked, held booking's time: its request reopens, its reminders are dropped and
+    both parties (and the patient's carers) are told."""
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_at = now
-    booking.cancelled_by_id = actor.id
-    booking.cancellation_reason = reason
-    booking.late_cancellation = booking.starts_at - now < policy.late_cancellation
+    booking.cancelled_by_id = actor_id
+    booking.cancellation_code = code
+    booking.late_cancellation = late
     booking.sequence += 1
     session.flush()
     _reopen_request(session, booking, now)
     _rewrite_reminders(session, booking, now, policy, "The booking was cancelled.")
-    _tell(session, booking, "cancelled", _practitioner_of(session, booking))
-    return booking
+    _tell(session, booking, "cancelled", practitioner)
+
+
+def cancel_visits_past_listing(
+    session: Session,
+    practitioner: Practitioner,
+    *,
+    now: datetime,
+    actor_id: uuid.UUID | None,
+    policy: BookingPolicy = DEFAULT_POLICY,
+) -> list[Booking]:
+    """Design decision 7: once a listing has ended (suspension, deactivation, a lapse or a
+    rejected renewal) or will end sooner than it did, the practitioner's visits that have not
+    started and fall after its end are cancelled (`practitioner_unavailable`, never counted as
+    late), each on the record. Run after the listing was refreshed, in the same transaction."""
+    today = business_today(now)
+    listed = session.scalar(select(listed_clause(today)).where(Practitioner.id == practitioner.id))
+    ends = now if not listed else None
+    if listed and practitioner.listed_until is not None:
+        ends = listing_ends_at(practitioner.listed_until)
+    if ends is None:
+        return []
+    affected = session.scalars(
+        select(Booking)
+        .where(
+            Booking.practitioner_id == practitioner.id,
+            Booking.status.in_(TIME_HOLDING),
+            Booking.starts_at > now,
+            Booking.ends_at > ends,
+        )
+        .order_by(Booking.starts_at)
+        .with_for_update()
+    ).all()
+    for booking in affected:
+        _cancel(session, booking, practitioner, actor_id, now, policy,
+                code=PRACTITIONER_UNAVAILABLE)  # fmt: skip
+        record_audit(session, actor_id=actor_id, action="booking.cancelled",
+                     subject_type="booking", subject_id=booking.id,
+                     details={"code": PRACTITIONER_UNAVAILABLE,
+                              "practitioner_id": str(practitioner.id)})  # fmt: skip
+    return list(affected)
 
 
 def _reopen_request(session: Session, booking: Booking, now: datetime) -> None:
@@ -784,6 +848,7 @@ def booking_view(
         "visit_type": booking.visit_type,
         "status": booking.status,
         "late_cancellation": booking.late_cancellation,
+        "cancellation_code": booking.cancellation_code,
         "video_url": video_url(booking, policy),
         "address": booking.address if place else None,
         "postcode": booking.postcode if place else None,

@@ -126,7 +126,9 @@ class Booking(UUIDPrimaryKey, Timestamps, Base):
     cancelled_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
-    cancellation_reason: Mapped[str | None] = mapped_column(Text)
+    cancellation_reason: Mapped[str | None] = mapped_column(Text)  # the canceller's own words
+    # Why the platform cancelled, as a code (`practitioner_unavailable`); None when a party did.
+    cancellation_code: Mapped[str | None] = mapped_column(String(40))
     late_cancellation: Mapped[bool] = mapped_column(default=False)
 
     @property

@@ -198,6 +198,14 @@ class BookingSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "To reach the patient: for the practitioner while confirmed"},
     )
+    cancellation_code = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why the platform cancelled the visit: `practitioner_unavailable` "
+            "when the practitioner's listing ended before it (a suspension or a lapsed "
+            "credential); null when a party cancelled"
+        },
+    )
 
 
 BookingListSchema = list_schema(BookingSchema, "BookingList")

@@ -57,8 +57,9 @@ class DatedHours(Protocol):
 
 
 class Diary(Protocol):
-    """What free slots are worked out from: the zone, notice, horizon, buffers, modes and visit
-    lengths of the profile, with its weekly rules and exceptions (`Practitioner`, `DiaryCopy`)."""
+    """What free slots are worked out from: the zone, notice, horizon, the last day of the
+    listing, buffers, modes and visit lengths of the profile, with its weekly rules and
+    exceptions (`Practitioner`, `DiaryCopy`)."""
 
     @property
     def timezone(self) -> str: ...
@@ -66,6 +67,8 @@ class Diary(Protocol):
     def min_notice_hours(self) -> int: ...
     @property
     def horizon_days(self) -> int: ...
+    @property
+    def listed_until(self) -> date | None: ...
     @property
     def buffer_minutes(self) -> int: ...
     @property
@@ -105,6 +108,7 @@ DIARY_COLUMNS = (
     Practitioner.assessment_minutes,
     Practitioner.offers_home,
     Practitioner.offers_video,
+    Practitioner.listed_until,
 )
 
 
@@ -121,6 +125,7 @@ class DiaryCopy:
     assessment_minutes: int
     offers_home: bool
     offers_video: bool
+    listed_until: date | None
     weekly_rules: list[RuleRow] = field(default_factory=list)
     exceptions: list[ExceptionRow] = field(default_factory=list)
 

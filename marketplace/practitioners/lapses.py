@@ -18,8 +18,12 @@ WARNING_DAYS = (7, 30)  # most urgent first
 
 @dataclass(frozen=True)
 class LapseReport:
-    delisted: int
+    lapsed: list[Practitioner]  # delisted by this check
     warned: int
+
+    @property
+    def delisted(self) -> int:
+        return len(self.lapsed)
 
 
 def warning_threshold(days_left: int) -> int | None:
@@ -68,4 +72,4 @@ def check_credential_lapses(session: Session, today: date) -> LapseReport:
         )
     ).all()
     warned = sum(_warn_if_expiring(session, practitioner, today) for practitioner in expiring)
-    return LapseReport(delisted=len(lapsed), warned=warned)
+    return LapseReport(lapsed=list(lapsed), warned=warned)

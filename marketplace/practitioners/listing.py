@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.admin.audit import record_audit
+from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import utcnow
 from marketplace.errors import NotFound
 from marketplace.notifications.service import queue_notification
@@ -78,6 +79,12 @@ def listing_credential(practitioner: Practitioner, today: date) -> Credential | 
         if qualifies(credential, practitioner.profession) and credential_is_valid(credential, today)
     ]
     return max(valid, key=lambda c: c.expires_on or date.max, default=None)
+
+
+def listing_ends_at(listed_until: date) -> datetime:
+    """The moment a listing valid through `listed_until` ends: midnight after that London date.
+    No visit may run past it."""
+    return datetime.combine(listed_until + timedelta(days=1), time(), BUSINESS_ZONE)
 
 
 def profile_is_complete(practitioner: Practitioner) -> bool:

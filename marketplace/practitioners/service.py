@@ -30,6 +30,7 @@ from marketplace.practitioners.evidence import store_evidence
 from marketplace.practitioners.listing import (
     NMT_MINIMUM_HOURS,
     get_listed_practitioner,
+    listing_ends_at,
     refresh_listing,
 )
 from marketplace.practitioners.match_index import reindex
@@ -406,11 +407,12 @@ def open_intervals(practitioner: Diary, first: date, last: date) -> list[availab
 
 
 def bookable_window(practitioner: Diary, now: datetime) -> tuple[datetime, datetime]:
-    """From now plus the minimum notice to the end of the booking horizon."""
-    return (
-        now + timedelta(hours=practitioner.min_notice_hours),
-        now + timedelta(days=practitioner.horizon_days),
-    )
+    """From now plus the minimum notice to the end of the booking horizon or of the listing's
+    last day (its credential is valid through that London date), whichever comes first."""
+    not_after = now + timedelta(days=practitioner.horizon_days)
+    if practitioner.listed_until is not None:
+        not_after = min(not_after, listing_ends_at(practitioner.listed_until))
+    return now + timedelta(hours=practitioner.min_notice_hours), not_after
 
 
 def available_slots(

@@ -13,7 +13,8 @@ from marketplace.booking.slots import free_slots_of
 from marketplace.practitioners.models import Mode
 from tests.factories import make_booking, make_practitioner
 
-MONDAY = datetime(2030, 1, 7, tzinfo=UTC)  # GMT: local time = UTC
+# GMT: local time = UTC. Within a year of any day from now on, so within the listing.
+MONDAY = datetime(2027, 1, 4, tzinfo=UTC)
 NOW = MONDAY - timedelta(days=3)
 
 

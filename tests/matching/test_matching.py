@@ -87,12 +87,13 @@ class TestEligibility:
 
     def test_an_expired_credential_is_excluded_before_the_nightly_check(self, db: Session) -> None:
         today = business_today()
-        make_practitioner(db, expires_on=today)
+        last_day = today + timedelta(days=7)
+        make_practitioner(db, expires_on=last_day)
         request = request_at(db, 3)
         now = utcnow()
         assert len(match_practitioners(db, request, now=now, today=today)) == 1
-        tomorrow = today + timedelta(days=1)
-        assert match_practitioners(db, request, now=now, today=tomorrow) == []
+        after = last_day + timedelta(days=1)
+        assert match_practitioners(db, request, now=now, today=after) == []
 
     def test_wrong_mode_is_excluded(self, db: Session) -> None:
         make_practitioner(db, modes=["video"], base_postcode="SW1A 1AA", travel_radius_km=10)

@@ -228,8 +228,8 @@ def test_the_daily_task_runs_the_lapse_check(app: Flask, db: Session) -> None:
 
     make_practitioner(db, expires_on=TODAY - timedelta(days=1), today=TODAY - timedelta(days=30))
     with app.app_context():
-        assert check_credential_lapses.run() == {"delisted": 1, "warned": 0}
-        assert check_credential_lapses.run() == {"delisted": 0, "warned": 0}
+        assert check_credential_lapses.run() == {"delisted": 1, "warned": 0, "visits_cancelled": 0}
+        assert check_credential_lapses.run() == {"delisted": 0, "warned": 0, "visits_cancelled": 0}
 
 
 def test_two_admins_deciding_at_once_record_one_decision(app: Flask, tmp_path: Path) -> None:
