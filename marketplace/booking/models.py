@@ -52,6 +52,9 @@ class CareRequest(UUIDPrimaryKey, Timestamps, Base):
     # of a visit booked from it, never the feed). None for video and for requests made before
     # an address was asked for.
     address: Mapped[str | None] = mapped_column(Text)
+    # The point is the postcode's district, not the postcode: the online geocoder was out of
+    # reach when the request was made.
+    location_approximate: Mapped[bool] = mapped_column(default=False)
     status: Mapped[RequestStatus] = mapped_column(
         str_enum(RequestStatus, "request_status"), default=RequestStatus.OPEN
     )

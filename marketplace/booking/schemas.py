@@ -70,6 +70,13 @@ class CareRequestSchema(ma.Schema):
     earliest = ma.fields.AwareDateTime(required=True)
     latest = ma.fields.AwareDateTime(required=True)
     address = ma.fields.String(allow_none=True)
+    location_approximate = ma.fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True when the postcode could not be looked up (the geocoder was "
+            "out of reach) and its district's centre was used instead"
+        },
+    )
     notes = ma.fields.String(allow_none=True)
     status = ma.fields.Enum(RequestStatus, by_value=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)

@@ -90,23 +90,24 @@ def _home_address(fields: dict[str, Any]) -> str | None:
 
 def _place(
     session: Session, geocoder: Geocoder, fields: dict[str, Any]
-) -> tuple[str | None, str | None, float | None, float | None]:
-    """Postcode, outcode and point of a request: from the postcode, or from the coordinates."""
+) -> tuple[str | None, str | None, float | None, float | None, bool]:
+    """Postcode, outcode and point of a request, from the postcode or from the coordinates, and
+    whether the point is only approximate."""
     if fields.get("postcode"):
         postcode, point = geocode(session, geocoder, fields["postcode"])
-        return postcode, outward_code(postcode), point.latitude, point.longitude
+        return postcode, outward_code(postcode), point.latitude, point.longitude, point.approximate
     latitude, longitude = fields.get("latitude"), fields.get("longitude")
     if latitude is None or longitude is None:
         if fields["mode"] is Mode.HOME:
             raise ValidationFailed.for_field(
                 "postcode", "A home visit needs a postcode (or latitude and longitude)."
             )
-        return None, None, None, None
+        return None, None, None, None, False
     if not (UK_LATITUDES[0] <= latitude <= UK_LATITUDES[1]) or not (
         UK_LONGITUDES[0] <= longitude <= UK_LONGITUDES[1]
     ):
         raise ValidationFailed.for_field("latitude", "This point is not in the UK.")
-    return None, _nearest_outcode(session, latitude, longitude), latitude, longitude
+    return None, _nearest_outcode(session, latitude, longitude), latitude, longitude, False
 
 
 def create_request(
@@ -123,7 +124,7 @@ def create_request(
         )
     _check_window(fields["earliest"], fields["latest"], now)
     address = _home_address(fields)
-    postcode, outcode, latitude, longitude = _place(session, geocoder, fields)
+    postcode, outcode, latitude, longitude, approximate = _place(session, geocoder, fields)
     request = CareRequest(
         patient_id=patient.id,
         mode=fields["mode"],
@@ -136,6 +137,7 @@ def create_request(
         latest=fields["latest"],
         notes=fields.get("notes"),
         address=address,
+        location_approximate=approximate,
         created_by_id=actor.id,
     )
     session.add(request)

@@ -12,10 +12,12 @@ import http.client
 import io
 import json
 import logging
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -38,11 +40,19 @@ BATCH_SIZE = 1000
 class Point:
     latitude: float
     longitude: float
+    # The district's centre stands in for a postcode that could not be looked up.
+    approximate: bool = False
+
+
+class UnknownPostcode(ValidationFailed):
+    code = "unknown_postcode"
+    message = "That postcode is not in use."
 
 
 class Geocoder(Protocol):
     def locate(self, session: Session, postcode: str) -> Point | None:
-        """The point of a normalised postcode, or None when it is not known."""
+        """The point of a normalised postcode, or None when it is not known; `UnknownPostcode`
+        when an authority says that no such postcode exists."""
 
 
 class TableGeocoder:
@@ -57,7 +67,10 @@ class TableGeocoder:
 
 
 class PostcodesIoGeocoder:
-    """postcodes.io for full postcodes the table does not have; answers are kept in the table."""
+    """postcodes.io for full postcodes the table does not have; answers are kept in the table.
+    A postcode it does not know (404) does not exist: no outward code stands in for it. Only
+    when postcodes.io cannot be reached does the table's outward code stand in, marked
+    approximate."""
 
     def __init__(self, base_url: str = "https://api.postcodes.io", timeout: float = 3.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -65,10 +78,17 @@ class PostcodesIoGeocoder:
         self.table = TableGeocoder()
 
     def _fetch(self, postcode: str) -> Point | None:
+        """postcodes.io's point for the postcode; None when it could not be asked (or its
+        answer had no point, as for a postcode with no grid reference)."""
         url = f"{self.base_url}/postcodes/{urllib.parse.quote(postcode)}"
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
                 result = json.load(response).get("result") or {}
+        except urllib.error.HTTPError as exc:
+            if exc.code == HTTPStatus.NOT_FOUND:
+                raise UnknownPostcode() from exc
+            log.warning("postcodes.io lookup failed: HTTP %s", exc.code)
+            return None
         except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError is an OSError
             log.warning("postcodes.io lookup failed: %s", type(exc).__name__)
             return None
@@ -86,7 +106,8 @@ class PostcodesIoGeocoder:
                 session, [(postcode, fetched.latitude, fetched.longitude)], "postcodes.io"
             )
             return fetched
-        return self.table.locate(session, postcode)
+        district = self.table.locate(session, postcode)
+        return None if district is None else replace(district, approximate=True)
 
 
 def geocode(
@@ -94,7 +115,12 @@ def geocode(
 ) -> tuple[str, Point]:
     """The normalised postcode and its point, or a 422 naming the field."""
     postcode = normalise_postcode(raw_postcode, field)
-    point = geocoder.locate(session, postcode)
+    try:
+        point = geocoder.locate(session, postcode)
+    except UnknownPostcode as exc:
+        raise UnknownPostcode.for_field(
+            field, f"{postcode} is not a postcode in use; check it."
+        ) from exc
     if point is None:
         raise ValidationFailed.for_field(
             field, f"We cannot place {postcode} on the map yet; check it, or try a nearby postcode."

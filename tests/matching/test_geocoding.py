@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -12,16 +13,21 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.booking.service import create_request
+from marketplace.db import utcnow
 from marketplace.errors import ValidationFailed
 from marketplace.matching.geocoding import (
     Point,
     PostcodesIoGeocoder,
     TableGeocoder,
+    UnknownPostcode,
     geocode,
     import_centroid_file,
     load_builtin_london_outcodes,
 )
 from marketplace.matching.models import PostcodeCentroid
+from marketplace.practitioners.models import Mode
+from tests.factories import make_user
 
 ONS = """pcd,pcds,dointr,doterm,lat,long
 "SW1A1AA","SW1A 1AA","198001","",51.501009,-0.141588
@@ -142,10 +148,48 @@ def test_postcodes_io_answers_are_kept_in_the_table(db: Session, postcodes_io: s
     assert db.get_one(PostcodeCentroid, "N1 9GU").source == "postcodes.io"
 
 
-def test_postcodes_io_unknown_or_down_falls_back_to_the_outcode(
+def test_a_postcode_postcodes_io_does_not_know_is_refused(db: Session, postcodes_io: str) -> None:
+    geocoder = PostcodesIoGeocoder(postcodes_io)
+    with pytest.raises(UnknownPostcode):
+        geocoder.locate(db, "N1 1AA")  # 404, though the table knows the outcode N1
+    with pytest.raises(ValidationFailed) as refused:
+        geocode(db, geocoder, "n1 1aa", field="postcode")
+    assert refused.value.code == "unknown_postcode"
+    assert refused.value.details == {
+        "fields": {"postcode": ["N1 1AA is not a postcode in use; check it."]}
+    }
+
+
+def test_only_an_unreachable_postcodes_io_falls_back_to_the_outcode(
     db: Session, postcodes_io: str
 ) -> None:
-    assert PostcodesIoGeocoder(postcodes_io).locate(db, "N1 1AA") is not None  # 404: outcode N1
-    assert PostcodesIoGeocoder(postcodes_io).locate(db, "N1 9ZZ") is not None  # cut short
+    n1 = db.get_one(PostcodeCentroid, "N1")
+    cut_short = PostcodesIoGeocoder(postcodes_io).locate(db, "N1 9ZZ")
+    assert cut_short == Point(n1.latitude, n1.longitude, approximate=True)
     unreachable = PostcodesIoGeocoder("http://127.0.0.1:9", timeout=0.5)
-    assert unreachable.locate(db, "SE1 7PB") is not None
+    located = unreachable.locate(db, "SE1 7PB")
+    assert located is not None
+    assert located.approximate
+    assert db.get(PostcodeCentroid, "SE1 7PB") is None  # a stand-in is not kept
+
+
+def test_a_request_says_when_its_point_is_approximate(db: Session, postcodes_io: str) -> None:
+    patient = make_user(db)
+    fields = {
+        "mode": Mode.HOME,
+        "specialty": "stroke",
+        "address": "1 Test Street",
+        "earliest": utcnow() + timedelta(days=1),
+        "latest": utcnow() + timedelta(days=3),
+    }
+    unreachable = PostcodesIoGeocoder("http://127.0.0.1:9", timeout=0.5)
+    down = fields | {"postcode": "SE1 7PB"}
+    approximate = create_request(db, patient, down, unreachable, utcnow())
+    assert approximate.location_approximate
+    exact = create_request(db, patient, fields | {"postcode": "N1 9GU"},
+                           PostcodesIoGeocoder(postcodes_io), utcnow())  # fmt: skip
+    assert not exact.location_approximate
+    with pytest.raises(ValidationFailed) as refused:
+        create_request(db, patient, fields | {"postcode": "N1 1AA"},
+                       PostcodesIoGeocoder(postcodes_io), utcnow())  # fmt: skip
+    assert refused.value.code == "unknown_postcode"
