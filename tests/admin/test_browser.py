@@ -11,6 +11,7 @@ import os
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -123,6 +124,15 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
+def wait_until_loaded(image: Any, seconds: float = 15) -> None:
+    """Until the image has really loaded. Not `wait_for_function`: it polls by evaluating a
+    string, which the pages' CSP (no 'unsafe-eval') refuses whenever the first look fails."""
+    deadline = time.monotonic() + seconds
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "the image never loaded"
+        time.sleep(0.1)
+
+
 def sign_in(page: Any, served: Served, email: str) -> None:
     page.goto(f"{served.url}/admin")
     assert page.url.startswith(f"{served.url}/admin/login")
@@ -144,9 +154,7 @@ def test_an_admin_approves_one_credential_and_rejects_another(page: Any, served:
     page.get_by_role("link", name="Priya Physio").click()
     expect(page.get_by_role("link", name="on the HCPC register")).to_be_visible()
     expect(page.get_by_alt_text("Evidence file 1")).to_be_visible()
-    page.wait_for_function(
-        "document.querySelector('figure.evidence img').naturalWidth > 0"
-    )  # the image really loaded
+    wait_until_loaded(page.locator("figure.evidence img"))
     screenshot(page, "admin-credential.png")
     page.get_by_role("button", name="Approve").click()  # empty: the errors come back
     expect(page.locator("#expires_on-error")).to_be_visible()
