@@ -24,7 +24,7 @@ from marketplace import create_app, migrate
 migrate.upgrade(sys.argv[1])
 app = create_app({"CELERY": {"broker_url": "memory://"}})
 client = app.test_client()
-body = {"email": "x@example.org", "password": "wrong-password"}
+body = {"email": sys.argv[3], "password": "wrong-password"}
 statuses = [client.post("/api/v1/auth/login", json=body, environ_base={"REMOTE_ADDR": sys.argv[2]})
             .status_code for _ in range(11)]
 print(json.dumps(statuses))
@@ -34,6 +34,9 @@ print(json.dumps(statuses))
 def test_failed_logins_are_counted_in_redis(tmp_path: Path) -> None:
     redis_url = require_redis()
     client_address = f"10.{uuid.uuid4().int % 250}.0.{uuid.uuid4().int % 250}"
+    # An account of its own: its per-account counter (keyed by a hash, so not deleted below)
+    # lives an hour in a Redis that every run, and every checkout on the machine, shares.
+    email = f"{uuid.uuid4().hex}@example.org"
     database_url = f"sqlite:///{tmp_path}/app.db"
     env = {
         **os.environ,
@@ -44,7 +47,7 @@ def test_failed_logins_are_counted_in_redis(tmp_path: Path) -> None:
         "INSTANCE_PATH": str(tmp_path / "instance"),
     }
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, database_url, client_address],
+        [sys.executable, "-c", CHILD, database_url, client_address, email],
         cwd=ROOT,
         env=env,
         capture_output=True,
