@@ -63,7 +63,10 @@ def login_attempt_account() -> str:
         body = None
     email = body.get("email") if isinstance(body, Mapping) else None
     # Hashed: the limiter's storage (Redis) and its logs never hold the address itself.
-    digest = hashlib.sha256(str(email or "").strip().lower().encode()).hexdigest()
+    # surrogatepass: JSON can carry a lone surrogate; the key must not raise (the schema answers
+    # 422), or the limiter takes the error for a storage failure and falls back to memory.
+    normalised = str(email or "").strip().lower().encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(normalised).hexdigest()
     return f"login-account:{digest[:32]}"
 
 
