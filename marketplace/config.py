@@ -109,12 +109,19 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "RATELIMIT_HEADERS_ENABLED": True,
         # If Redis is unreachable, count in memory for a while rather than failing logins.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Failed logins of one account from one client address (and wrong current passwords of
+        # one signed-in account): an hour's share well under the account's own budget below.
         "RATELIMIT_FAILED_LOGIN": environ.get(
-            "RATELIMIT_FAILED_LOGIN", "10 per minute;100 per hour"
+            "RATELIMIT_FAILED_LOGIN", "10 per minute;20 per hour"
         ),
         # ASVS V2.2.1: at most 100 failed attempts an hour on one account, from anywhere.
         "RATELIMIT_FAILED_LOGIN_ACCOUNT": environ.get(
             "RATELIMIT_FAILED_LOGIN_ACCOUNT", "100 per hour"
+        ),
+        # Failed logins from one client address, whatever the account: only a ceiling, since
+        # many people may share the address (a care home or a hospital behind one NAT).
+        "RATELIMIT_FAILED_LOGIN_ADDRESS": environ.get(
+            "RATELIMIT_FAILED_LOGIN_ADDRESS", "300 per hour"
         ),
         "RATELIMIT_REGISTER": environ.get("RATELIMIT_REGISTER", "10 per minute;50 per hour"),
         "RATELIMIT_CARER_INVITES": environ.get("RATELIMIT_CARER_INVITES", "20 per day"),

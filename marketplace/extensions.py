@@ -55,8 +55,8 @@ login_manager = RequestLoaderLoginManager()
 limiter = Limiter(key_func=client_network)
 
 
-def login_attempt_account() -> str:
-    """The account a login attempt names (JSON or form), as the key of its failed-login limit."""
+def _named_account_digest() -> str:
+    """A hash of the email a login attempt names (JSON or form), for its limits' keys."""
     try:
         body = request.get_json(silent=True) if request.is_json else request.form
     except RecursionError:  # absurdly nested JSON: the view answers 400
@@ -66,29 +66,45 @@ def login_attempt_account() -> str:
     # surrogatepass: JSON can carry a lone surrogate; the key must not raise (the schema answers
     # 422), or the limiter takes the error for a storage failure and falls back to memory.
     normalised = str(email or "").strip().lower().encode("utf-8", "surrogatepass")
-    digest = hashlib.sha256(normalised).hexdigest()
-    return f"login-account:{digest[:32]}"
+    return hashlib.sha256(normalised).hexdigest()[:32]
+
+
+def login_attempt_account() -> str:
+    """The account a login attempt names, as the key of its failed-login limit from anywhere."""
+    return f"login-account:{_named_account_digest()}"
+
+
+def login_attempt_address_and_account() -> str:
+    """The client address and the account it names, as one key: typos and guesses at one account
+    from one place use up that pair's budget, not the whole address's."""
+    return f"login-address-account:{client_network()}|{_named_account_digest()}"
+
+
+def _failed_login_limit(setting: str, key_func: Callable[[], str]) -> Callable[[F], F]:
+    return cast(Callable[[F], F], limiter.limit(
+        lambda: current_app.config[setting],
+        key_func=key_func,
+        deduct_when=lambda response: response.status_code == 401,
+        methods=["POST"],
+    ))  # fmt: skip
 
 
 def limit_failed_logins(view: F) -> F:
-    """Failed logins (answers 401) count against the client address and against the account;
-    past either limit every attempt is a 429 with Retry-After."""
-    failed: Callable[[Response], bool] = lambda response: response.status_code == 401  # noqa: E731
-    per_address = limiter.limit(
-        lambda: current_app.config["RATELIMIT_FAILED_LOGIN"], deduct_when=failed, methods=["POST"]
+    """Failed logins (answers 401) count per client address and account, per account from
+    anywhere (ASVS V2.2.1), and per address only against a much higher ceiling, so one address
+    shared by many people (a care home behind one NAT) is not locked out by a few typos.
+    Past any of them every attempt is a 429 with Retry-After."""
+    per_address_and_account = _failed_login_limit(
+        "RATELIMIT_FAILED_LOGIN", login_attempt_address_and_account
     )
-    per_account = limiter.limit(
-        lambda: current_app.config["RATELIMIT_FAILED_LOGIN_ACCOUNT"],
-        key_func=login_attempt_account,
-        deduct_when=failed,
-        methods=["POST"],
-    )
-    return cast(F, per_address(per_account(view)))
+    per_account = _failed_login_limit("RATELIMIT_FAILED_LOGIN_ACCOUNT", login_attempt_account)
+    per_address = _failed_login_limit("RATELIMIT_FAILED_LOGIN_ADDRESS", client_network)
+    return per_address(per_account(per_address_and_account(view)))
 
 
 def limit_password_checks(view: F) -> F:
-    """A wrong current password (422) on a signed-in request counts like a failed login, per
-    account: a stolen session cannot guess its way to the password."""
+    """A wrong current password (422) on a signed-in request counts like a failed login of that
+    account from one address: a stolen session cannot guess its way to the password."""
     return cast(F, limiter.shared_limit(  # one budget across every view that checks it
         lambda: current_app.config["RATELIMIT_FAILED_LOGIN"],
         scope="password-check",

@@ -99,6 +99,14 @@ class TestWhoGetsIn:
         assert "The email or password is wrong." in text(response)
         assert client.get("/admin/credentials").status_code == 302
 
+    def test_one_admins_typos_do_not_lock_out_another_at_the_same_address(
+        self, client: FlaskClient, db: Session, admin: User
+    ) -> None:
+        colleague = make_user(db, Role.ADMIN)
+        typos = [sign_in(client, admin.email, "not the password").status_code for _ in range(11)]
+        assert typos == [401] * 10 + [429]
+        assert sign_in(client, colleague.email).status_code == 302
+
     @pytest.mark.parametrize("role", [Role.PATIENT, Role.PRACTITIONER])
     def test_patients_and_practitioners_cannot_sign_in(
         self, client: FlaskClient, db: Session, role: Role
