@@ -176,8 +176,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "v1/openapi.json",
+        # Swagger UI's files are served by the app itself (marketplace/apidocs.py), not a CDN.
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     }
 
 

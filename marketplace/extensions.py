@@ -7,13 +7,14 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from marketplace.apidocs import register_swagger_ui
 from marketplace.errors import ErrorSchema, http_error_response
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,6 +27,11 @@ class MarketplaceApi(Api):  # type: ignore[misc]
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return http_error_response(error)
+
+    def _register_swagger_ui_rule(self, blueprint: Blueprint) -> None:
+        docs_path = self.config.get("OPENAPI_SWAGGER_UI_PATH")
+        if docs_path is not None:
+            register_swagger_ui(blueprint, docs_path)
 
 
 class RequestLoaderLoginManager(LoginManager):  # type: ignore[misc]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -215,10 +216,49 @@ class TestOpenAPI:
         error_schema = spec["components"]["schemas"]["Error"]
         assert error_schema["required"] == ["error"]
 
-    def test_browsable_docs(self, client: FlaskClient) -> None:
+
+class TestApiDocs:
+    def test_page_loads_nothing_from_another_origin(self, client: FlaskClient) -> None:
         response = client.get("/api/docs")
         assert response.status_code == 200
-        assert "swagger" in response.get_data(as_text=True).lower()
+        page = response.get_data(as_text=True)
+        assert "//" not in page.replace("<!DOCTYPE html>", "")  # no absolute or scheme-less URL
+        for url in referenced_urls(page):
+            assert url.startswith("/"), url
+
+    def test_its_assets_are_served_by_the_app(self, client: FlaskClient) -> None:
+        page = client.get("/api/docs").get_data(as_text=True)
+        urls = referenced_urls(page)
+        assert any(url.endswith("/swagger-ui-bundle.js") for url in urls)
+        assert any(url.endswith(".css") for url in urls)
+        for url in urls:
+            asset = client.get(url)
+            assert asset.status_code == 200, url
+            assert asset.data, url
+
+    def test_runs_no_inline_script_and_only_script_from_its_origin(
+        self, client: FlaskClient
+    ) -> None:
+        response = client.get("/api/docs")
+        policy = dict(
+            directive.strip().split(" ", 1)
+            for directive in response.headers["Content-Security-Policy"].split(";")
+        )
+        assert policy["script-src"] == "'self'"
+        assert policy["default-src"] == "'none'"
+        page = response.get_data(as_text=True)
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+        assert scripts
+        assert all("src=" in attributes and not body.strip() for attributes, body in scripts)
+
+    def test_serves_none_of_the_distribution_pages(self, client: FlaskClient) -> None:
+        # index.html would start Swagger's demo, which loads a document from another origin
+        assert client.get("/api/docs/assets/index.html").status_code == 404
+        assert client.get("/api/docs/assets/oauth2-redirect.html").status_code == 404
+
+
+def referenced_urls(page: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]*)"', page)
 
 
 class TestHealth:

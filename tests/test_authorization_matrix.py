@@ -143,6 +143,7 @@ WEEK = {"weekly": [{"weekday": 0, "start": "09:00", "end": "12:00", "modes": ["v
 row("GET", "/healthz", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/v1/openapi.json", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/docs", None, 200, 200, 200, 200, 200, 200)
+row("GET", "/api/docs/assets/swagger-ui-bundle.js", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/v1/specialties", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/v1/practitioners/{x}", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/v1/practitioners/{pending}", None, 404, 404, 404, 404, 404, 404)
@@ -352,6 +353,8 @@ def _rule_of(path: str) -> str:
         path = path.rsplit("/", 1)[0] + "/<any(suspend, reinstate):change>"
     if path.startswith("/static/"):
         return "/static/<path:filename>"
+    if path.startswith("/api/docs/assets/"):
+        return "/api/docs/assets/<filename>"
     return path
 
 

@@ -1,5 +1,5 @@
-"""The back office in a real browser: Playwright drives Debian's Chromium (headless) against
-the app served on loopback, on its own database of the kind under test.
+"""The back office (and the API docs) in a real browser: Playwright drives Debian's Chromium
+(headless) against the app served on loopback, on its own database of the kind under test.
 
 Screenshots of the queue and of a credential page are saved in test-artifacts/ (or
 $TEST_ARTIFACTS)."""
@@ -196,6 +196,26 @@ def test_patients_are_refused_at_the_back_office(page: Any, served: Served) -> N
     answer = page.goto(f"{served.url}/admin/credentials")
     assert answer.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+
+
+def test_api_docs_render_from_the_app_alone(page: Any, served: Served) -> None:
+    """Swagger UI runs under the page's script-src 'self' and asks no other origin for
+    anything (a CSP violation shows in the console)."""
+    from playwright.sync_api import expect
+
+    requested: list[str] = []
+    complaints: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: message.type == "error" and complaints.append(message.text))
+    page.on("pageerror", lambda error: complaints.append(str(error)))
+    page.goto(f"{served.url}/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    page.locator(".opblock-summary").first.click()
+    expect(page.get_by_role("button", name="Try it out")).to_be_visible()
+    screenshot(page, "api-docs.png")
+    assert complaints == []
+    assert requested
+    assert all(url.startswith(f"{served.url}/") for url in requested), requested
 
 
 def test_chromium_is_debian_s(browser: Any) -> None:
