@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from marketplace.apidocs import OperationIdPlugin
 from marketplace.config import build_config
 from marketplace.db import init_database
 from marketplace.errors import register_error_handlers
@@ -60,7 +61,7 @@ def _instance_path() -> str | None:
 
 
 def _init_api(app: Flask) -> MarketplaceApi:
-    api = MarketplaceApi(app)
+    api = MarketplaceApi(app, spec_kwargs={"extra_plugins": [OperationIdPlugin()]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme(
         "sessionCookie",

@@ -211,6 +211,27 @@ class TestOpenAPI:
         assert "bearerAuth" in spec["components"]["securitySchemes"]
         assert spec["paths"]["/api/v1/me"]["get"]["security"]
 
+    def test_every_operation_has_a_unique_snake_case_operation_id(
+        self, client: FlaskClient
+    ) -> None:
+        spec = client.get("/api/v1/openapi.json").json
+        operations = [
+            (method, path, operation)
+            for path, item in spec["paths"].items()
+            for method, operation in item.items()
+            if method in ("get", "put", "post", "patch", "delete")
+        ]
+        ids = [operation.get("operationId", "") for _, _, operation in operations]
+        assert len(operations) > 50
+        assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", id_) for id_ in ids), ids
+        assert len(set(ids)) == len(ids)
+        named = {(method, path): operation["operationId"] for method, path, operation in operations}
+        assert named["post", "/api/v1/bookings"] == "create_booking"
+        assert named["get", "/api/v1/bookings"] == "list_bookings"
+        assert named["get", "/api/v1/bookings/{booking_id}"] == "get_booking"
+        assert named["post", "/api/v1/bookings/{booking_id}/cancel"] == "cancel_booking"
+        assert named["post", "/api/v1/requests/{request_id}/claim"] == "claim_request"
+
     def test_documented_error_shape_is_the_envelope(self, client: FlaskClient) -> None:
         spec = client.get("/api/v1/openapi.json").json
         error_schema = spec["components"]["schemas"]["Error"]

@@ -107,7 +107,7 @@ def delete_token(token_id: uuid.UUID) -> None:
 @blp.route("/me", methods=["GET"])
 @authenticated()
 @blp.response(200, UserSchema)
-def me() -> User:
+def get_my_account() -> User:
     """The logged-in user."""
     return current_account()
 

@@ -41,7 +41,7 @@ blp = ApiBlueprint("admin", __name__, url_prefix="/api/v1/admin", description="A
 @authenticated(Role.ADMIN)
 @blp.arguments(CredentialQueueQuerySchema, location="query")
 @blp.response(200, AdminCredentialListSchema)
-def credential_queue(query: dict[str, Any]) -> Any:
+def list_credential_queue(query: dict[str, Any]) -> Any:
     """Credentials by status (default pending), oldest first, with their evidence."""
     return service.credentials_queue(
         request_session(), query["status"], query["limit"], query["cursor"]
@@ -53,7 +53,7 @@ def credential_queue(query: dict[str, Any]) -> Any:
 @blp.arguments(DecisionSchema)
 @blp.response(200, AdminCredentialSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Already decided")
-def decide(body: dict[str, Any], credential_id: uuid.UUID) -> Credential:
+def decide_credential(body: dict[str, Any], credential_id: uuid.UUID) -> Credential:
     """Approve (register check and expiry date) or reject (reason) a pending credential."""
     return service.decide_credential(
         request_session(), current_account(), credential_id, today=business_today(), **body
@@ -63,7 +63,7 @@ def decide(body: dict[str, Any], credential_id: uuid.UUID) -> Credential:
 @blp.route("/credentials/<uuid:credential_id>/evidence/<uuid:evidence_id>", methods=["GET"])
 @authenticated(Role.ADMIN)
 @blp.response(200, content_type="application/octet-stream")
-def evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
+def download_credential_evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
     """Download a credential's evidence (each read is audited)."""
     found = practitioners.open_evidence(
         request_session(), current_account(), credential_id, evidence_id
@@ -75,7 +75,7 @@ def evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
 @authenticated(Role.ADMIN)
 @blp.arguments(ReasonSchema)
 @blp.response(200, PractitionerSummarySchema)
-def suspend(body: dict[str, Any], practitioner_id: uuid.UUID) -> Practitioner:
+def suspend_practitioner(body: dict[str, Any], practitioner_id: uuid.UUID) -> Practitioner:
     """Suspend a practitioner: delisted at once."""
     return service.suspend_practitioner(
         request_session(), current_account(), practitioner_id, body["reason"], business_today()
@@ -86,7 +86,7 @@ def suspend(body: dict[str, Any], practitioner_id: uuid.UUID) -> Practitioner:
 @authenticated(Role.ADMIN)
 @blp.arguments(ReasonSchema)
 @blp.response(200, PractitionerSummarySchema)
-def reinstate(body: dict[str, Any], practitioner_id: uuid.UUID) -> Practitioner:
+def reinstate_practitioner(body: dict[str, Any], practitioner_id: uuid.UUID) -> Practitioner:
     """Lift a suspension; listed again if the listing rule allows."""
     return service.reinstate_practitioner(
         request_session(), current_account(), practitioner_id, body["reason"], business_today()
@@ -97,7 +97,7 @@ def reinstate(body: dict[str, Any], practitioner_id: uuid.UUID) -> Practitioner:
 @authenticated(Role.ADMIN)
 @blp.arguments(AuditQuerySchema, location="query")
 @blp.response(200, AuditListSchema)
-def audit_log(query: dict[str, Any]) -> Any:
+def list_audit_log(query: dict[str, Any]) -> Any:
     """The audit log, newest first, optionally for one subject."""
     return audit.audit_entries(
         request_session(),
@@ -112,7 +112,7 @@ def audit_log(query: dict[str, Any]) -> Any:
 @authenticated(Role.ADMIN)
 @blp.arguments(NotificationQuerySchema, location="query")
 @blp.response(200, NotificationListSchema)
-def notification_list(query: dict[str, Any]) -> Any:
+def list_notifications(query: dict[str, Any]) -> Any:
     """Outbox messages, oldest first, by status (`failed` shows those that need an admin)."""
     return notifications.notifications_with_status(
         request_session(), query["status"], query["limit"], query["cursor"]

@@ -9,8 +9,7 @@ from flask import current_app
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
-from marketplace.booking import service
-from marketplace.booking.bookings import claim_request
+from marketplace.booking import bookings, service
 from marketplace.booking.bookings_api import booking_policy, shown
 from marketplace.booking.models import CareRequest
 from marketplace.booking.schemas import (
@@ -62,7 +61,7 @@ def get_request(request_id: uuid.UUID) -> CareRequest:
 @authenticated(Role.PATIENT)
 @blp.response(200, CareRequestSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="No longer open")
-def withdraw(request_id: uuid.UUID) -> CareRequest:
+def withdraw_request(request_id: uuid.UUID) -> CareRequest:
     """Withdraw your open request."""
     return service.withdraw_request(request_session(), current_account(), request_id)
 
@@ -71,7 +70,7 @@ def withdraw(request_id: uuid.UUID) -> CareRequest:
 @authenticated(Role.PATIENT)
 @blp.arguments(MatchQuerySchema, location="query")
 @blp.response(200, MatchListSchema)
-def matches(query: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
+def list_matches(query: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
     """Practitioners who fit your request, best first, with reasons and their next free slots."""
     session = request_session()
     care_request = service.own_request(session, current_account(), request_id)
@@ -86,7 +85,7 @@ def matches(query: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, FeedSchema)
 @blp.alt_response(403, schema=ErrorSchema, description="Not listed")
-def open_requests() -> dict[str, Any]:
+def list_open_requests() -> dict[str, Any]:
     """Open requests you fit (the area only: no notes, no names)."""
     session = request_session()
     now = utcnow()
@@ -104,10 +103,10 @@ def open_requests() -> dict[str, Any]:
 @blp.arguments(ClaimInputSchema)
 @blp.response(201, BookingSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Already taken, or the slot is not free")
-def claim(body: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
+def claim_request(body: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
     """Take an open request you fit, at a start inside its window: the first claim wins."""
     now = utcnow()
-    booking = claim_request(
+    booking = bookings.claim_request(
         request_session(),
         current_account(),
         request_id,

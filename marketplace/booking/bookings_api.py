@@ -122,7 +122,7 @@ def get_booking(booking_id: uuid.UUID) -> dict[str, Any]:
 @blp.arguments(CancelInputSchema)
 @blp.response(200, BookingSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Already cancelled or over")
-def cancel(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
+def cancel_booking(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
     """Cancel: the time is free again at once (late when close to the start)."""
     booking = bookings.cancel_booking(
         request_session(),
@@ -140,7 +140,7 @@ def cancel(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
 @blp.arguments(RescheduleInputSchema)
 @blp.response(200, BookingSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The new time is taken (old time kept)")
-def reschedule(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
+def reschedule_booking(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str, Any]:
     """Move the visit to another free slot."""
     booking = bookings.reschedule_booking(
         request_session(),
@@ -165,7 +165,7 @@ def _record(booking_id: uuid.UUID, outcome: BookingStatus) -> dict[str, Any]:
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, BookingSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="`visit_not_over`, or not confirmed")
-def complete(booking_id: uuid.UUID) -> dict[str, Any]:
+def complete_booking(booking_id: uuid.UUID) -> dict[str, Any]:
     """Mark a visit completed once its time is over."""
     return _record(booking_id, BookingStatus.COMPLETED)
 
@@ -174,7 +174,7 @@ def complete(booking_id: uuid.UUID) -> dict[str, Any]:
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, BookingSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="`visit_not_over`, or not confirmed")
-def no_show(booking_id: uuid.UUID) -> dict[str, Any]:
+def record_no_show(booking_id: uuid.UUID) -> dict[str, Any]:
     """Mark a visit the patient missed, once the grace period after its start has passed."""
     return _record(booking_id, BookingStatus.NO_SHOW)
 
@@ -191,7 +191,7 @@ def _other_party(session: Session, booking: Booking) -> str:
 @authenticated(Role.PATIENT, Role.PRACTITIONER)
 @blp.response(200, content_type="text/calendar")
 @blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
-def calendar_file(booking_id: uuid.UUID) -> Response:
+def get_booking_calendar(booking_id: uuid.UUID) -> Response:
     """The visit as an iCalendar file (METHOD:CANCEL once cancelled)."""
     booking = bookings.visible_booking(request_session(), current_account(), booking_id)
     visit = _calendar_visit(booking)
@@ -269,7 +269,7 @@ def cancel_course(body: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
 @authenticated(Role.PATIENT, Role.PRACTITIONER)
 @blp.response(200, content_type="text/calendar")
 @blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
-def course_calendar_file(course_id: uuid.UUID) -> Response:
+def get_course_calendar(course_id: uuid.UUID) -> Response:
     """Every session of the course in one iCalendar file (cancelled ones marked so)."""
     session = request_session()
     course = courses.visible_course(session, current_account(), course_id)

@@ -69,7 +69,7 @@ def list_carers() -> dict[str, Any]:
 @blp.arguments(InviteInputSchema)
 @blp.response(201, CarerGrantSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="`already_invited` or `too_many_carers`")
-def invite(body: dict[str, Any]) -> dict[str, Any]:
+def invite_carer(body: dict[str, Any]) -> dict[str, Any]:
     """Invite a family member or carer by email: they get a code to accept with, valid for 7
     days. Once they accept, they can do for you what you can do with requests, bookings,
     courses and reviews, and they get your visit messages."""
@@ -81,7 +81,7 @@ def invite(body: dict[str, Any]) -> dict[str, Any]:
 @authenticated(Role.PATIENT)
 @blp.response(200, CarerGrantSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Ended already")
-def revoke(grant_id: uuid.UUID) -> dict[str, Any]:
+def revoke_carer(grant_id: uuid.UUID) -> dict[str, Any]:
     """End it at once: the patient revokes an invitation or a carer, or the carer steps down."""
     grant = service.end_grant(request_session(), current_account(), grant_id, utcnow())
     return patients_view(grant)
@@ -93,7 +93,7 @@ def revoke(grant_id: uuid.UUID) -> dict[str, Any]:
 @blp.response(200, CaredForSchema)
 @blp.alt_response(403, schema=ErrorSchema, description="Signed in with another address")
 @blp.alt_response(404, schema=ErrorSchema, description="Wrong, used, revoked or expired code")
-def accept(body: dict[str, Any]) -> dict[str, Any]:
+def accept_carer_invitation(body: dict[str, Any]) -> dict[str, Any]:
     """Accept an invitation, signed in with the address it was sent to."""
     grant = service.accept_invitation(request_session(), current_account(), body["code"], utcnow())
     return carers_view(grant)
@@ -102,7 +102,7 @@ def accept(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/me/caring-for", methods=["GET"])
 @authenticated(Role.PATIENT)
 @blp.response(200, CaredForListSchema)
-def caring_for() -> dict[str, Any]:
+def list_caring_for() -> dict[str, Any]:
     """The patients you are a carer for: use their id as `patient_id` to act for them."""
     grants = service.grants_held(request_session(), current_account())
     return {"items": [carers_view(grant) for grant in grants], "next_cursor": None}

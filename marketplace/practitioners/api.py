@@ -66,7 +66,7 @@ def send_evidence(evidence: Evidence, *, as_attachment: bool = True) -> Response
 
 @blp.route("/specialties", methods=["GET"])
 @blp.response(200, SpecialtyListSchema)
-def specialties() -> dict[str, Any]:
+def list_specialties() -> dict[str, Any]:
     """The controlled vocabulary of conditions and techniques (slugs are stable)."""
     return {"items": SPECIALTIES, "next_cursor": None}
 
@@ -75,7 +75,7 @@ def specialties() -> dict[str, Any]:
 @authenticated(Role.PRACTITIONER)
 @blp.arguments(ProfileInputSchema)
 @blp.response(200, ProfileSchema)
-def save_profile(body: dict[str, Any]) -> Practitioner:
+def save_my_profile(body: dict[str, Any]) -> Practitioner:
     """Create or replace your practitioner profile."""
     data = service.ProfileInput(
         profession=Profession(body["profession"]),
@@ -103,7 +103,7 @@ def save_profile(body: dict[str, Any]) -> Practitioner:
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, ProfileSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No profile yet")
-def own_profile() -> Practitioner:
+def get_my_profile() -> Practitioner:
     """Your profile with your credentials and listing status."""
     return service.get_own_profile(request_session(), current_account())
 
@@ -166,7 +166,7 @@ def get_availability() -> Practitioner:
 @blp.route("/practitioners/<uuid:practitioner_id>", methods=["GET"])
 @blp.response(200, PublicProfileSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="Not listed")
-def public_profile(practitioner_id: uuid.UUID) -> dict[str, Any]:
+def get_practitioner(practitioner_id: uuid.UUID) -> dict[str, Any]:
     """A listed practitioner's public profile, with their rating and recent reviews."""
     session = request_session()
     profile = service.public_profile(session, practitioner_id, business_today())
@@ -188,7 +188,7 @@ def _patient_id(session: Session, acting_for: uuid.UUID | None) -> uuid.UUID | N
 @blp.route("/practitioners/<uuid:practitioner_id>/slots", methods=["GET"])
 @blp.arguments(SlotsQuerySchema, location="query")
 @blp.response(200, SlotListSchema)
-def slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
+def list_slots(query: dict[str, Any], practitioner_id: uuid.UUID) -> dict[str, Any]:
     """Free session-length slots of a listed practitioner (default: the next 14 days)."""
     now = utcnow()
     start = query["start"] or now

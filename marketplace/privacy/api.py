@@ -42,7 +42,7 @@ class ErasureSchema(StrictSchema):
 @blp.route("/me/export", methods=["GET"])
 @authenticated()
 @blp.response(200, ExportSchema)
-def export() -> dict[str, Any]:
+def export_my_data() -> dict[str, Any]:
     """Everything stored about you, as JSON (tokens and passwords only as metadata)."""
     return service.export_account(request_session(), current_account())
 
@@ -54,7 +54,7 @@ def export() -> dict[str, Any]:
 @blp.response(204)
 @blp.alt_response(422, schema=ErrorSchema, description="Wrong password")
 @blp.alt_response(409, schema=ErrorSchema, description="`admin_not_erasable`")
-def erase(body: dict[str, Any]) -> None:
+def erase_my_account(body: dict[str, Any]) -> None:
     """Erase your account: personal data and notes are erased, future visits cancelled (the
     other party is told), a practitioner is delisted and their evidence deleted."""
     service.erase_account(

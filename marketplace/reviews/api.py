@@ -44,7 +44,7 @@ def review_visit(body: dict[str, Any], booking_id: uuid.UUID) -> Review:
 @blp.arguments(ReplyInputSchema)
 @blp.response(200, ReviewSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="Replied already")
-def reply(body: dict[str, Any], review_id: uuid.UUID) -> Review:
+def reply_to_review(body: dict[str, Any], review_id: uuid.UUID) -> Review:
     """Reply once to a review of one of your visits."""
     return service.reply_to_review(
         request_session(), current_account(), review_id, body["reply"], utcnow()
@@ -55,7 +55,7 @@ def reply(body: dict[str, Any], review_id: uuid.UUID) -> Review:
 @authenticated(Role.ADMIN)
 @blp.arguments(HideInputSchema)
 @blp.response(200, AdminReviewSchema)
-def hide(body: dict[str, Any], review_id: uuid.UUID) -> Review:
+def hide_review(body: dict[str, Any], review_id: uuid.UUID) -> Review:
     """Hide a review from the public (the reason is kept; the audit log holds ids only)."""
     return service.hide_review(
         request_session(), current_account(), review_id, body["reason"], utcnow()
@@ -65,7 +65,7 @@ def hide(body: dict[str, Any], review_id: uuid.UUID) -> Review:
 @blp.route("/practitioners/<uuid:practitioner_id>/reviews", methods=["GET"])
 @blp.arguments(ReviewQuerySchema, location="query")
 @blp.response(200, ReviewListSchema)
-def practitioner_reviews(query: dict[str, Any], practitioner_id: uuid.UUID) -> Any:
+def list_practitioner_reviews(query: dict[str, Any], practitioner_id: uuid.UUID) -> Any:
     """A listed practitioner's visible reviews, newest first."""
     session = request_session()
     get_listed_practitioner(session, practitioner_id, business_today())
