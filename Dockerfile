@@ -23,6 +23,8 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY marketplace/ marketplace/
 COPY worker/ worker/
 COPY migrations/ migrations/
+# /app/instance (INSTANCE_PATH) belongs to `app`: docker-compose.yml mounts the named volume
+# instance-data there, and Docker gives an empty volume the owner of the folder it covers.
 RUN pip install --no-cache-dir . \
     && rm -rf build *.egg-info \
     && mkdir -p /app/instance \
