@@ -18,6 +18,7 @@ from marketplace.errors import register_error_handlers
 from marketplace.extensions import MarketplaceApi, limiter
 from marketplace.logs import configure_logging
 from marketplace.requests import register_request_guards
+from marketplace.storage import init_evidence_store
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
 
     init_database(app)
+    init_evidence_store(app)
     register_error_handlers(app)
     register_request_guards(app)
     api = _init_api(app)

@@ -33,6 +33,8 @@ if DATABASE_KIND not in {"sqlite", "postgresql"}:
 
 PASSWORD = "a-long-test-password"
 
+pytest_plugins = ["tests.support.storage"]  # evidence_backend
+
 
 def pytest_report_header() -> str:
     return f"database: {DATABASE_KIND}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,9 +67,8 @@ def build_world(db: Session, app: Flask) -> World:
     pending_user = make_user(db, Role.PRACTITIONER)
     practitioners.save_profile(db, pending_user, profile_input(), business_today(), TableGeocoder())
     credential = practitioners.submit_credential(db, pending_user, hcpc_fields(), business_today())
-    folder = Path(app.config["EVIDENCE_DIR"])
     evidence = practitioners.add_evidence(
-        db, pending_user, credential.id, io.BytesIO(b"%PDF-1.4 e"), folder
+        db, pending_user, credential.id, io.BytesIO(b"%PDF-1.4 e"), app.extensions["evidence_store"]
     )
     request = care_requests.create_request(db, patient_a, {
         "mode": Mode.HOME, "specialty": "stroke", "postcode": "SW1A 1AA", "address": ADDRESS,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from pathlib import Path
 
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from marketplace.reviews import service as reviews
 from marketplace.reviews.models import Review
 from tests.conftest import PASSWORD, log_in_as, login
 from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
+from tests.support.storage import Backend
 
 NOTES = "Left-sided weakness after a stroke"
 HOME = {"address": "12 Private Road, London", "postcode": "SW1A 1AA"}
@@ -159,24 +158,26 @@ class TestErasure:
         assert again.status_code == 201
 
     def test_a_practitioner_is_delisted_and_their_evidence_deleted(
-        self, client: FlaskClient, db: Session, app: Flask
+        self, client: FlaskClient, db: Session, evidence_backend: Backend
     ) -> None:
         practitioner = make_practitioner(db)
-        folder = Path(app.config["EVIDENCE_DIR"])
         credential = practitioners.submit_credential(
             db, practitioner.user, {"kind": "hcpc", "number": "PH424242"}, business_today()
         )
         evidence = practitioners.add_evidence(
-            db, practitioner.user, credential.id, io.BytesIO(b"%PDF-1.4 evidence"), folder
+            db,
+            practitioner.user,
+            credential.id,
+            io.BytesIO(b"%PDF-1.4 evidence"),
+            evidence_backend.store,
         )
-        stored = folder / evidence.stored_name
-        assert stored.exists()
+        assert evidence_backend.names() == {evidence.stored_name}
         patient = make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))
         log_in_as(client, practitioner.user.email)
         assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
         db.expire_all()
-        assert not stored.exists()
+        assert evidence_backend.names() == set()
         assert db.scalars(select(Evidence)).all() == []
         gone = db.get_one(Practitioner, practitioner.id)
         assert gone.status is not ListingStatus.LISTED

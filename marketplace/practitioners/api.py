@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, cast
 
 from flask import Response, current_app, send_file
@@ -40,6 +39,7 @@ from marketplace.practitioners.vocabulary import SPECIALTIES
 from marketplace.requests import accepts_multipart, allow_body_up_to
 from marketplace.reviews import service as reviews
 from marketplace.schemas import ApiBlueprint
+from marketplace.storage import evidence_store
 
 blp = ApiBlueprint(
     "practitioners", __name__, url_prefix="/api/v1", description="Practitioners and vocabulary"
@@ -48,20 +48,21 @@ DEFAULT_SLOT_DAYS = 14
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers around the file
 
 
-def evidence_folder() -> Path:
-    return Path(current_app.config["EVIDENCE_DIR"])
-
-
 def send_evidence(evidence: Evidence, *, as_attachment: bool = True) -> Response:
-    """The file as a download, or inline (the back office previews images and PDFs)."""
+    """The file as a download, or inline (the back office previews images and PDFs), streamed
+    from the evidence store."""
     extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
-    return send_file(
-        evidence_folder() / evidence.stored_name,
+    response = send_file(
+        evidence_store().open(evidence.stored_name),
         mimetype=evidence.content_type,
         as_attachment=as_attachment,
         download_name=f"evidence-{evidence.id}.{extension[evidence.content_type]}",
+        etag=evidence.sha256,
         max_age=0,
     )
+    if response.status_code == 200:  # a stream has no size of its own; the row knows it
+        response.content_length = evidence.size_bytes
+    return response
 
 
 @blp.route("/specialties", methods=["GET"])
@@ -128,7 +129,7 @@ def submit_credential(body: dict[str, Any]) -> Any:
 def upload_evidence(files: dict[str, Any], credential_id: uuid.UUID) -> Evidence:
     """Upload evidence (PDF, PNG or JPEG, checked by content, at most 10 MB)."""
     return service.add_evidence(
-        request_session(), current_account(), credential_id, files["file"].stream, evidence_folder()
+        request_session(), current_account(), credential_id, files["file"].stream, evidence_store()
     )
 
 

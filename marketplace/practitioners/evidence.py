@@ -1,18 +1,20 @@
 """Evidence files: PDF, PNG or JPEG by their content (magic bytes), at most 10 MB, stored under a
-random name outside any served folder, with their SHA-256."""
+random name in the private evidence store, with their SHA-256."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from marketplace.errors import DomainError, ValidationFailed
+from marketplace.storage import ObjectStore
 
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
+_SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
 # The first bytes of each accepted format; the name and the client's content type are ignored.
 SIGNATURES = {
@@ -43,25 +45,27 @@ def sniff_content_type(head: bytes) -> str:
     raise ValidationFailed.for_field("file", "Upload a PDF, PNG or JPEG file.")
 
 
-def store_evidence(stream: BinaryIO, folder: Path) -> StoredFile:
-    """Check and write the upload; nothing is left behind if it is refused."""
+def store_evidence(stream: BinaryIO, store: ObjectStore) -> StoredFile:
+    """Check the upload, then put it in the store whole; nothing is stored if it is refused."""
     head = stream.read(16)
     content_type = sniff_content_type(head)
-    folder.mkdir(parents=True, exist_ok=True)
-    stored_name = secrets.token_hex(16)
-    target = folder / stored_name
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool:
+        size, sha256 = _copy_within_limit(head, stream, spool)
+        spool.seek(0)
+        stored_name = secrets.token_hex(16)
+        store.put(stored_name, spool, content_type)
+    return StoredFile(stored_name, content_type, size, sha256)
+
+
+def _copy_within_limit(head: bytes, stream: BinaryIO, out: IO[bytes]) -> tuple[int, str]:
+    """Copy the upload (its first bytes already read) to `out`: its size and SHA-256."""
     digest = hashlib.sha256(head)
     size = len(head)
-    try:
-        with target.open("xb") as out:
-            out.write(head)
-            while chunk := stream.read(_CHUNK):
-                size += len(chunk)
-                if size > MAX_EVIDENCE_BYTES:
-                    raise EvidenceTooLarge()
-                digest.update(chunk)
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    return StoredFile(stored_name, content_type, size, digest.hexdigest())
+    out.write(head)
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        if size > MAX_EVIDENCE_BYTES:
+            raise EvidenceTooLarge()
+        digest.update(chunk)
+        out.write(chunk)
+    return size, digest.hexdigest()

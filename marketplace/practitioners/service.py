@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -49,6 +48,7 @@ from marketplace.practitioners.models import (
     WeeklyRule,
 )
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SPECIALTY_SLUGS
+from marketplace.storage import ObjectStore
 
 HCPC_CODES = (
     "AS", "BS", "CH", "CS", "DT", "HAD", "ODP", "OR", "OT", "PA", "PH", "PO", "PYL", "RA", "SL",
@@ -259,14 +259,15 @@ def own_credential(session: Session, user: User, credential_id: uuid.UUID) -> Cr
 
 
 def add_evidence(
-    session: Session, user: User, credential_id: uuid.UUID, stream: BinaryIO, folder: Path
+    session: Session, user: User, credential_id: uuid.UUID, stream: BinaryIO, store: ObjectStore
 ) -> Evidence:
+    """The file is stored whole before its row is flushed (a store that fails leaves no row),
+    and removed again if the transaction rolls back (a row that never exists leaves no file)."""
     credential = own_credential(session, user, credential_id)
     if credential.status is not CredentialStatus.PENDING:
         raise CredentialNotPending("Evidence can only be added while a credential is pending.")
-    stored = store_evidence(stream, folder)
-    path = folder / stored.stored_name
-    after_rollback(session, lambda: path.unlink(missing_ok=True))
+    stored = store_evidence(stream, store)
+    after_rollback(session, lambda: store.delete(stored.stored_name))
     evidence = Evidence(
         credential_id=credential.id,
         stored_name=stored.stored_name,

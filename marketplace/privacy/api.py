@@ -13,9 +13,9 @@ from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
 from marketplace.extensions import limit_password_checks
-from marketplace.practitioners.api import evidence_folder
 from marketplace.privacy import service
 from marketplace.schemas import ApiBlueprint, StrictSchema
+from marketplace.storage import evidence_store
 
 blp = ApiBlueprint("privacy", __name__, url_prefix="/api/v1", description="Your data (UK GDPR)")
 
@@ -64,6 +64,6 @@ def erase_my_account(body: dict[str, Any]) -> None:
         now=utcnow(),
         today=business_today(),
         policy=booking_policy(),
-        evidence_folder=evidence_folder(),
+        evidence_store=evidence_store(),
     )
     log_out()

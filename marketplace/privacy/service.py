@@ -23,7 +23,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -49,6 +48,7 @@ from marketplace.practitioners.models import (
     WeeklyRule,
 )
 from marketplace.reviews.models import Review
+from marketplace.storage import ObjectStore
 
 ERASED_NAME = "Erased account"
 CANCELLED_FOR_ERASURE = "The account was closed."
@@ -180,7 +180,7 @@ def erase_account(
     now: datetime,
     today: date,
     policy: bookings.BookingPolicy,
-    evidence_folder: Path,
+    evidence_store: ObjectStore,
 ) -> None:
     """Erase the caller's personal data (they confirm with their password)."""
     if user.role is Role.ADMIN:
@@ -194,7 +194,7 @@ def erase_account(
     _cancel_future_visits(session, user, practitioner, now, policy)
     _erase_patient_data(session, user)
     if practitioner is not None:
-        _erase_practitioner_data(session, user, practitioner, today, evidence_folder)
+        _erase_practitioner_data(session, user, practitioner, today, evidence_store)
     _forget_messages(session, user.id)
     carers.end_all_grants(session, user, now)
     _forget_own_words(session, user.id)
@@ -254,7 +254,7 @@ def _erase_patient_data(session: Session, user: User) -> None:
 
 
 def _erase_practitioner_data(
-    session: Session, user: User, practitioner: Practitioner, today: date, folder: Path
+    session: Session, user: User, practitioner: Practitioner, today: date, store: ObjectStore
 ) -> None:
     user.is_active = False
     practitioner.bio = ""
@@ -274,7 +274,7 @@ def _erase_practitioner_data(
     files = session.scalars(
         select(Evidence).join(Credential).where(Credential.practitioner_id == practitioner.id)
     ).all()
-    _delete_after_commit(session, [folder / file.stored_name for file in files])
+    _delete_after_commit(session, store, [file.stored_name for file in files])
     for file in files:
         session.delete(file)
     session.execute(
@@ -312,12 +312,13 @@ def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
     )
 
 
-def _delete_after_commit(session: Session, paths: Iterable[Path]) -> None:
-    kept = list(paths)
+def _delete_after_commit(session: Session, store: ObjectStore, keys: Iterable[str]) -> None:
+    """Files go only once their rows are gone for good (a rolled-back erasure keeps both)."""
+    kept = list(keys)
 
     def delete() -> None:
-        for path in kept:
-            path.unlink(missing_ok=True)
+        for key in kept:
+            store.delete(key)
 
     after_commit(session, delete)
 

@@ -28,7 +28,6 @@ from marketplace.clock import business_today
 from marketplace.db import get_database
 from marketplace.matching.geocoding import load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.api import evidence_folder
 from tests import conftest
 from tests.conftest import PASSWORD, fresh_database_url
 from tests.factories import make_practitioner, make_user
@@ -88,7 +87,7 @@ def seed(app: Flask) -> dict[str, Any]:
         (credential,) = first.credentials
         credential.submitted_at -= timedelta(minutes=5)  # first in the queue
         practitioners.add_evidence(
-            session, first.user, credential.id, io.BytesIO(png()), evidence_folder()
+            session, first.user, credential.id, io.BytesIO(png()), app.extensions["evidence_store"]
         )
         return {"first": first.id, "second": second.id, "patient": patient.email}
 

@@ -7,11 +7,9 @@ import io
 import re
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +29,7 @@ from marketplace.practitioners.models import (
 from tests.admin.test_verification import pending_credential
 from tests.conftest import PASSWORD, logged_in
 from tests.factories import make_practitioner, make_user
+from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -242,13 +241,13 @@ class TestCredentials:
         assert "already been decided" in text(again) or "not pending" in text(again).lower()
 
     def test_evidence_is_previewed_inline_downloaded_on_request_and_every_view_audited(
-        self, admin_pages: FlaskClient, db: Session, app: Flask, tmp_path: Any
+        self, admin_pages: FlaskClient, db: Session, evidence_backend: Backend
     ) -> None:
         credential = pending_credential(db)
         user = credential.practitioner.user
-        folder = Path(app.config["EVIDENCE_DIR"])
         pdf = io.BytesIO(b"%PDF-1.4 evidence")
-        evidence = practitioners.add_evidence(db, user, credential.id, pdf, folder)
+        store = evidence_backend.store
+        evidence = practitioners.add_evidence(db, user, credential.id, pdf, store)
         page = f"/admin/credentials/{credential.id}"
         url = f"{page}/evidence/{evidence.id}"
         assert f'<iframe src="{url}"' in text(admin_pages.get(page))

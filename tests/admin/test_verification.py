@@ -27,6 +27,7 @@ from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, CredentialStatus, Practitioner
 from tests.conftest import log_in_as, logged_in
 from tests.factories import hcpc_fields, make_practitioner, make_user, profile_input
+from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
 
@@ -269,7 +270,7 @@ def test_audit_log_filters_and_holds_no_health_data(admin_client: FlaskClient, d
 
 
 def test_admin_evidence_reads_are_audited(
-    admin_client: FlaskClient, db: Session, app: Flask
+    admin_client: FlaskClient, db: Session, app: Flask, evidence_backend: Backend
 ) -> None:
     owner = app.test_client()
     user = logged_in(owner, "practitioner")
@@ -279,9 +280,11 @@ def test_admin_evidence_reads_are_audited(
         data={"file": (io.BytesIO(b"%PDF-1.4 test"), "x.pdf", "application/pdf")},
         content_type="multipart/form-data",
     ).json["id"]
+    assert len(evidence_backend.names()) == 1
     response = admin_client.get(f"/api/v1/admin/credentials/{credential_id}/evidence/{evidence_id}")
     assert response.status_code == 200
     assert response.data == b"%PDF-1.4 test"
+    assert response.content_length == len(b"%PDF-1.4 test")
     [row] = audit_rows(db, "evidence.viewed")
     assert str(row.subject_id) == credential_id
     assert row.details == {"evidence_id": evidence_id}

@@ -16,6 +16,7 @@ from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
 from marketplace.practitioners.models import Evidence
 from tests.conftest import logged_in
 from tests.practitioners.test_profile_api import put_profile
+from tests.support.storage import Backend
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -134,7 +135,13 @@ class TestEvidence:
         ("content", "kind"), [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg")]
     )
     def test_accepted_formats_stored_under_a_random_name_with_sha256(
-        self, physio: FlaskClient, app: Flask, db: Session, content: bytes, kind: str
+        self,
+        physio: FlaskClient,
+        app: Flask,
+        db: Session,
+        evidence_backend: Backend,
+        content: bytes,
+        kind: str,
     ) -> None:
         response = self.upload(
             physio, self.credential(physio), content, "scan", "application/x-anything"
@@ -143,8 +150,8 @@ class TestEvidence:
         assert response.json["content_type"] == kind
         assert response.json["sha256"] == hashlib.sha256(content).hexdigest()
         stored = db.scalars(select(Evidence)).one()
-        path = Path(app.config["EVIDENCE_DIR"]) / stored.stored_name
-        assert path.read_bytes() == content
+        assert evidence_backend.names() == {stored.stored_name}
+        assert evidence_backend.read(stored.stored_name) == content
         assert "scan" not in stored.stored_name
         assert not Path(app.static_folder or "/none").joinpath(stored.stored_name).exists()
 
@@ -153,18 +160,15 @@ class TestEvidence:
         assert response.status_code == 201
         assert response.json["content_type"] == "application/pdf"
 
-    def test_an_executable_renamed_to_pdf_is_refused(self, physio: FlaskClient, app: Flask) -> None:
-        before = (
-            set(Path(app.config["EVIDENCE_DIR"]).glob("*"))
-            if Path(app.config["EVIDENCE_DIR"]).exists()
-            else set()
-        )
+    def test_an_executable_renamed_to_pdf_is_refused(
+        self, physio: FlaskClient, evidence_backend: Backend
+    ) -> None:
         response = self.upload(
             physio, self.credential(physio), EXECUTABLE, "licence.pdf", "application/pdf"
         )
         assert response.status_code == 422
         assert "PDF, PNG or JPEG" in response.json["error"]["details"]["fields"]["file"][0]
-        assert set(Path(app.config["EVIDENCE_DIR"]).glob("*")) == before
+        assert evidence_backend.names() == set()
 
     def test_a_large_scan_within_ten_megabytes_is_accepted(self, physio: FlaskClient) -> None:
         content = PDF + b"0" * (MAX_EVIDENCE_BYTES - len(PDF))
@@ -181,17 +185,15 @@ class TestEvidence:
         assert response.json["error"]["code"] == "payload_too_large"
 
     def test_just_over_ten_megabytes_of_file_is_413_and_leaves_nothing(
-        self, physio: FlaskClient, app: Flask
+        self, physio: FlaskClient, evidence_backend: Backend
     ) -> None:
-        folder = Path(app.config["EVIDENCE_DIR"])
-        before = set(folder.glob("*")) if folder.exists() else set()
         content = PDF + b"0" * (MAX_EVIDENCE_BYTES - len(PDF) + 1)
         response = self.upload(physio, self.credential(physio), content, "a.pdf", "application/pdf")
         assert response.status_code == 413
-        assert set(folder.glob("*")) == before
+        assert evidence_backend.names() == set()
 
     def test_only_its_practitioner_and_admins_can_read_it(
-        self, physio: FlaskClient, app: Flask, db: Session
+        self, physio: FlaskClient, app: Flask, db: Session, evidence_backend: Backend
     ) -> None:
         credential_id = self.credential(physio)
         evidence_id = self.upload(physio, credential_id, PNG, "a.png", "image/png").json["id"]

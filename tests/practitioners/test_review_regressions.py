@@ -27,6 +27,7 @@ from tests.conftest import fresh_database_url, log_in_as, logged_in
 from tests.factories import approve, hcpc_fields, make_practitioner, make_user, profile_input
 from tests.practitioners.test_credentials import NMT, submit
 from tests.practitioners.test_profile_api import put_profile
+from tests.support.storage import Backend
 
 TODAY = business_today()
 
@@ -207,7 +208,7 @@ def test_an_account_that_acted_can_still_be_deleted(db: Session) -> None:
 
 
 def test_evidence_written_for_a_rolled_back_upload_is_removed(
-    db: Session, app: Flask, tmp_path: Path
+    db: Session, evidence_backend: Backend
 ) -> None:
     practitioner = make_practitioner(db, verified=False)
     credential = practitioner.credentials[0]
@@ -215,12 +216,11 @@ def test_evidence_written_for_a_rolled_back_upload_is_removed(
 
     savepoint = db.begin_nested()
     evidence = practitioners.add_evidence(
-        db, practitioner.user, credential.id, io.BytesIO(b"%PDF-1.4 x"), tmp_path
+        db, practitioner.user, credential.id, io.BytesIO(b"%PDF-1.4 x"), evidence_backend.store
     )
-    stored = tmp_path / evidence.stored_name
-    assert stored.exists()
+    assert evidence_backend.names() == {evidence.stored_name}
     savepoint.rollback()
-    assert not stored.exists()
+    assert evidence_backend.names() == set()
 
 
 def test_the_daily_task_runs_the_lapse_check(app: Flask, db: Session) -> None:
