@@ -72,6 +72,7 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         raise ConfigurationError("LOG_FORMAT must be plain or json")
     if environ.get("SMS_BACKEND", "file") not in ("file", "twilio"):
         raise ConfigurationError("SMS_BACKEND must be file or twilio")
+    _check_evidence_storage(environ)
     absolute_hours = _env_int(environ, "SESSION_ABSOLUTE_HOURS", 12)
     return {
         "ENV_NAME": env,
@@ -87,6 +88,12 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "POSTCODES_IO_URL": environ.get("POSTCODES_IO_URL", "https://api.postcodes.io"),
         # Uploaded evidence: outside any folder the web server serves.
         "EVIDENCE_DIR": environ.get("EVIDENCE_DIR") or str(instance_path / "evidence"),
+        # ... or an S3-compatible bucket shared by every web machine (credentials from the
+        # standard AWS variables; a custom endpoint for MinIO and the like).
+        "EVIDENCE_STORAGE": environ.get("EVIDENCE_STORAGE") or "filesystem",
+        "EVIDENCE_S3_BUCKET": environ.get("EVIDENCE_S3_BUCKET", ""),
+        "EVIDENCE_S3_ENDPOINT_URL": environ.get("EVIDENCE_S3_ENDPOINT_URL", ""),
+        "EVIDENCE_S3_REGION": environ.get("EVIDENCE_S3_REGION", ""),
         # Cookies: HttpOnly and SameSite=Lax always, Secure outside development.
         "SESSION_COOKIE_NAME": "marketplace_session",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -179,6 +186,14 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         # Swagger UI's files are served by the app itself (marketplace/apidocs.py), not a CDN.
         "OPENAPI_SWAGGER_UI_PATH": "docs",
     }
+
+
+def _check_evidence_storage(environ: Mapping[str, str]) -> None:
+    storage = environ.get("EVIDENCE_STORAGE") or "filesystem"
+    if storage not in ("filesystem", "s3"):
+        raise ConfigurationError("EVIDENCE_STORAGE must be filesystem or s3")
+    if storage == "s3" and not environ.get("EVIDENCE_S3_BUCKET"):
+        raise ConfigurationError("EVIDENCE_S3_BUCKET must be set when EVIDENCE_STORAGE=s3")
 
 
 def _broker_transport_options(broker_url: str) -> dict[str, Any]:

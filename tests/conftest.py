@@ -33,7 +33,7 @@ if DATABASE_KIND not in {"sqlite", "postgresql"}:
 
 PASSWORD = "a-long-test-password"
 
-pytest_plugins = ["tests.support.storage"]  # evidence_backend
+pytest_plugins = ["tests.support.storage"]  # moto_s3, evidence_backend
 
 
 def pytest_report_header() -> str:

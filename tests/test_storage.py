@@ -1,16 +1,29 @@
-"""The evidence store: what each backend keeps."""
+"""The evidence store: what each backend keeps, and a clean 503 when the object store is down."""
 
 from __future__ import annotations
 
 import io
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from tests.admin.test_verification import credential_through_the_api
-from tests.conftest import logged_in
-from tests.support.storage import Backend
+from marketplace.accounts.models import Role
+from marketplace.admin.models import AuditEntry
+from marketplace.config import ConfigurationError, build_config
+from marketplace.practitioners import service as practitioners
+from marketplace.practitioners.models import Evidence
+from marketplace.storage import S3Store, s3_client, store_from_config
+from tests.admin.test_pages import sign_in
+from tests.admin.test_verification import credential_through_the_api, pending_credential
+from tests.conftest import PASSWORD, log_in_as, logged_in
+from tests.factories import make_user
+from tests.support.storage import REGION, Backend, BucketBackend, MotoS3, free_loopback_port
 
 PDF = b"%PDF-1.4 a scanned certificate"
 
@@ -28,6 +41,110 @@ def practitioner(client: FlaskClient) -> tuple[FlaskClient, str]:
     """A logged-in practitioner and their pending credential's id."""
     logged_in(client, "practitioner")
     return client, credential_through_the_api(client, "PH424243")
+
+
+def use_store(app: Flask, monkeypatch: pytest.MonkeyPatch, store: Any) -> None:
+    monkeypatch.setitem(app.extensions, "evidence_store", store)
+
+
+def missing_bucket(moto_s3: MotoS3) -> S3Store:
+    return S3Store(moto_s3.client, "no-such-evidence-bucket")
+
+
+def unreachable_endpoint() -> S3Store:
+    closed = f"http://127.0.0.1:{free_loopback_port()}"
+    return S3Store(s3_client(closed, REGION), "evidence")
+
+
+def assert_storage_unavailable(response: Any) -> None:
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "storage_unavailable"
+    assert set(response.json["error"]) == {"code", "message", "details"}
+
+
+class TestS3:
+    def test_an_upload_is_a_private_object_with_its_content_type(
+        self, practitioner: tuple[FlaskClient, str], app: Flask, moto_s3: MotoS3, monkeypatch: Any
+    ) -> None:
+        backend = BucketBackend(moto_s3, moto_s3.new_bucket())
+        use_store(app, monkeypatch, backend.store)
+        client, credential_id = practitioner
+        response = upload(client, credential_id)
+        assert response.status_code == 201, response.json
+        (key,) = backend.names()
+        stored = moto_s3.client.get_object(Bucket=backend.bucket, Key=key)
+        assert stored["Body"].read() == PDF
+        assert stored["ContentType"] == "application/pdf"
+        grants = moto_s3.client.get_object_acl(Bucket=backend.bucket, Key=key)["Grants"]
+        assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"]
+        assert all(grant["Grantee"]["Type"] == "CanonicalUser" for grant in grants)
+
+    def test_a_missing_bucket_is_a_503_and_leaves_no_row(
+        self,
+        practitioner: tuple[FlaskClient, str],
+        app: Flask,
+        db: Session,
+        moto_s3: MotoS3,
+        monkeypatch: Any,
+    ) -> None:
+        use_store(app, monkeypatch, missing_bucket(moto_s3))
+        client, credential_id = practitioner
+        assert_storage_unavailable(upload(client, credential_id))
+        assert db.scalars(select(Evidence)).all() == []
+
+    def test_an_unreachable_endpoint_is_a_503_and_leaves_no_row(
+        self, practitioner: tuple[FlaskClient, str], app: Flask, db: Session, monkeypatch: Any
+    ) -> None:
+        use_store(app, monkeypatch, unreachable_endpoint())
+        client, credential_id = practitioner
+        assert_storage_unavailable(upload(client, credential_id))
+        assert db.scalars(select(Evidence)).all() == []
+
+    def test_an_admin_read_while_the_store_is_down_is_a_503_and_not_audited(
+        self, client: FlaskClient, app: Flask, db: Session, moto_s3: MotoS3, monkeypatch: Any
+    ) -> None:
+        backend = BucketBackend(moto_s3, moto_s3.new_bucket())
+        credential = pending_credential(db)
+        evidence = practitioners.add_evidence(
+            db, credential.practitioner.user, credential.id, io.BytesIO(PDF), backend.store
+        )
+        use_store(app, monkeypatch, unreachable_endpoint())
+        admin = make_user(db, Role.ADMIN)
+        log_in_as(client, admin.email)
+        api = client.get(f"/api/v1/admin/credentials/{credential.id}/evidence/{evidence.id}")
+        assert_storage_unavailable(api)
+        assert sign_in(client, admin.email).status_code == 302
+        page = client.get(f"/admin/credentials/{credential.id}/evidence/{evidence.id}")
+        assert page.status_code == 503
+        assert page.mimetype == "text/html"
+        assert "storage is unavailable" in page.get_data(as_text=True)
+        viewed = select(AuditEntry).where(AuditEntry.action == "evidence.viewed")
+        assert db.scalars(viewed).all() == []
+
+    def test_erasure_with_the_store_down_still_erases_and_logs_what_is_left(
+        self,
+        client: FlaskClient,
+        app: Flask,
+        db: Session,
+        moto_s3: MotoS3,
+        monkeypatch: Any,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        backend = BucketBackend(moto_s3, moto_s3.new_bucket())
+        credential = pending_credential(db)
+        user = credential.practitioner.user
+        evidence = practitioners.add_evidence(
+            db, user, credential.id, io.BytesIO(PDF), backend.store
+        )
+        use_store(app, monkeypatch, missing_bucket(moto_s3))
+        log_in_as(client, user.email)
+        with caplog.at_level(logging.ERROR, logger="marketplace.privacy.service"):
+            assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
+        assert db.scalars(select(Evidence)).all() == []
+        left = [r.getMessage() for r in caplog.records if r.name == "marketplace.privacy.service"]
+        assert left == [
+            f"erased evidence {evidence.stored_name} is still in storage: delete it by hand"
+        ]
 
 
 class TestEveryBackend:
@@ -56,3 +173,32 @@ class TestEveryBackend:
         with pytest.raises(OSError, match="went away"):
             evidence_backend.store.put("a" * 32, BrokenUpload(PDF * 10), "application/pdf")
         assert evidence_backend.names() == set()
+
+
+class TestConfiguration:
+    def test_s3_needs_a_bucket(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigurationError, match="EVIDENCE_S3_BUCKET"):
+            build_config(tmp_path, {"EVIDENCE_STORAGE": "s3"})
+
+    def test_only_known_backends(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigurationError, match="filesystem or s3"):
+            build_config(tmp_path, {"EVIDENCE_STORAGE": "ftp"})
+
+    def test_the_configured_bucket_and_endpoint_are_used(
+        self, tmp_path: Path, moto_s3: MotoS3
+    ) -> None:
+        bucket = moto_s3.new_bucket()
+        config = build_config(
+            tmp_path,
+            {
+                "EVIDENCE_STORAGE": "s3",
+                "EVIDENCE_S3_BUCKET": bucket,
+                "EVIDENCE_S3_ENDPOINT_URL": moto_s3.endpoint_url,
+                "EVIDENCE_S3_REGION": REGION,
+            },
+        )
+        store = store_from_config(config)
+        store.put("b" * 32, io.BytesIO(PDF), "application/pdf")
+        assert moto_s3.client.get_object(Bucket=bucket, Key="b" * 32)["Body"].read() == PDF
+        with store.open("b" * 32) as stored:
+            assert stored.read() == PDF

@@ -63,6 +63,7 @@ def decide_credential(body: dict[str, Any], credential_id: uuid.UUID) -> Credent
 @blp.route("/credentials/<uuid:credential_id>/evidence/<uuid:evidence_id>", methods=["GET"])
 @authenticated(Role.ADMIN)
 @blp.response(200, content_type="application/octet-stream")
+@blp.alt_response(503, schema=ErrorSchema, description="`storage_unavailable`")
 def download_credential_evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
     """Download a credential's evidence (each read is audited)."""
     found = practitioners.open_evidence(

@@ -126,6 +126,7 @@ def submit_credential(body: dict[str, Any]) -> Any:
 @blp.arguments(EvidenceUploadSchema, location="files")
 @blp.response(201, EvidenceSchema)
 @blp.alt_response(413, schema=ErrorSchema, description="Over 10 MB")
+@blp.alt_response(503, schema=ErrorSchema, description="`storage_unavailable`")
 def upload_evidence(files: dict[str, Any], credential_id: uuid.UUID) -> Evidence:
     """Upload evidence (PDF, PNG or JPEG, checked by content, at most 10 MB)."""
     return service.add_evidence(
@@ -139,6 +140,7 @@ def upload_evidence(files: dict[str, Any], credential_id: uuid.UUID) -> Evidence
 )
 @authenticated(Role.PRACTITIONER)
 @blp.response(200, content_type="application/octet-stream")
+@blp.alt_response(503, schema=ErrorSchema, description="`storage_unavailable`")
 def download_own_evidence(credential_id: uuid.UUID, evidence_id: uuid.UUID) -> Response:
     """Download evidence you uploaded."""
     evidence = service.open_evidence(

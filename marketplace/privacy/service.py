@@ -20,6 +20,7 @@ Erasure keeps what the business must keep and nothing that says who the person w
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time
@@ -48,7 +49,9 @@ from marketplace.practitioners.models import (
     WeeklyRule,
 )
 from marketplace.reviews.models import Review
-from marketplace.storage import ObjectStore
+from marketplace.storage import ObjectStore, StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 ERASED_NAME = "Erased account"
 CANCELLED_FOR_ERASURE = "The account was closed."
@@ -313,12 +316,16 @@ def _forget_own_words(session: Session, user_id: uuid.UUID) -> None:
 
 
 def _delete_after_commit(session: Session, store: ObjectStore, keys: Iterable[str]) -> None:
-    """Files go only once their rows are gone for good (a rolled-back erasure keeps both)."""
+    """Files go only once their rows are gone for good (a rolled-back erasure keeps both). One
+    the store fails to delete is logged by its key (a random name) for an operator to remove."""
     kept = list(keys)
 
     def delete() -> None:
         for key in kept:
-            store.delete(key)
+            try:
+                store.delete(key)
+            except StorageUnavailable:
+                log.error("erased evidence %s is still in storage: delete it by hand", key)
 
     after_commit(session, delete)
 
