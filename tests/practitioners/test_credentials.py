@@ -170,13 +170,17 @@ class TestEvidence:
         assert "PDF, PNG or JPEG" in response.json["error"]["details"]["fields"]["file"][0]
         assert evidence_backend.names() == set()
 
-    def test_a_large_scan_within_ten_megabytes_is_accepted(self, physio: FlaskClient) -> None:
+    def test_a_large_scan_within_ten_megabytes_is_accepted(
+        self, physio: FlaskClient, evidence_backend: Backend
+    ) -> None:
         content = PDF + b"0" * (MAX_EVIDENCE_BYTES - len(PDF))
         response = self.upload(
             physio, self.credential(physio), content, "scan.pdf", "application/pdf"
         )
         assert response.status_code == 201
         assert response.json["size_bytes"] == MAX_EVIDENCE_BYTES
+        (key,) = evidence_backend.names()
+        assert evidence_backend.read(key) == content
 
     def test_eleven_megabytes_is_413(self, physio: FlaskClient) -> None:
         big = PDF + b"0" * (11 * 1024 * 1024)
