@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         raise ConfigurationError("SMS_BACKEND must be file or twilio")
     _check_evidence_storage(environ)
     absolute_hours = _env_int(environ, "SESSION_ABSOLUTE_HOURS", 12)
+    sender = environ.get("MAIL_DEFAULT_SENDER", "bookings@localhost")
     return {
         "ENV_NAME": env,
         "SECRET_KEY": load_secret_key(environ, env, instance_path),
@@ -159,7 +161,9 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "MAIL_USE_TLS": _env_bool(environ, "MAIL_USE_TLS", True),
         "MAIL_USERNAME": environ.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": environ.get("MAIL_PASSWORD", ""),
-        "MAIL_DEFAULT_SENDER": environ.get("MAIL_DEFAULT_SENDER", "bookings@localhost"),
+        "MAIL_DEFAULT_SENDER": sender,
+        # The right-hand side of every Message-ID: the sender's domain unless told otherwise.
+        "MAIL_MESSAGE_ID_DOMAIN": environ.get("MAIL_MESSAGE_ID_DOMAIN") or _domain_of(sender),
         "CELERY": {
             "broker_url": broker_url,
             "result_backend": environ.get("CELERY_RESULT_BACKEND") or None,
@@ -194,6 +198,11 @@ def _check_evidence_storage(environ: Mapping[str, str]) -> None:
         raise ConfigurationError("EVIDENCE_STORAGE must be filesystem or s3")
     if storage == "s3" and not environ.get("EVIDENCE_S3_BUCKET"):
         raise ConfigurationError("EVIDENCE_S3_BUCKET must be set when EVIDENCE_STORAGE=s3")
+
+
+def _domain_of(address: str) -> str:
+    """The domain of an address, also of one written `Name <user@domain>`."""
+    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
 
 
 def _broker_transport_options(broker_url: str) -> dict[str, Any]:

@@ -17,16 +17,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from email.charset import QP, Charset
 from email.encoders import encode_base64
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
+from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from marketplace.db import utcnow
 from marketplace.notifications.messages import OutgoingMessage
 from marketplace.notifications.models import Channel
 
@@ -71,7 +75,20 @@ READABLE_UTF8 = Charset("utf-8")
 READABLE_UTF8.body_encoding = QP
 
 
-def build_email(message: OutgoingMessage, sender: str) -> MIMEMultipart:
+@dataclass(frozen=True)
+class Envelope:
+    """Who emails come from, and the domain their Message-IDs are on."""
+
+    sender: str
+    message_id_domain: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Envelope:
+        return cls(config["MAIL_DEFAULT_SENDER"], config["MAIL_MESSAGE_ID_DOMAIN"])
+
+
+def build_email(message: OutgoingMessage, envelope: Envelope, now: datetime) -> MIMEMultipart:
+    """The email as it goes out at `now` (its Date)."""
     # Boundaries of our own: the generator would otherwise pick a random one and compile a
     # regular expression to search the whole text for it. "=_" cannot occur in a
     # quoted-printable part (it writes "=" as "=3D") nor "_" in a base64 one.
@@ -91,12 +108,13 @@ def build_email(message: OutgoingMessage, sender: str) -> MIMEMultipart:
             encode_base64(part)
             part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
             email_message.attach(part)
-    email_message["From"] = sender
+    email_message["From"] = envelope.sender
     email_message["To"] = message.email
     email_message["Subject"] = message.subject
+    email_message["Date"] = format_datetime(now)
     # One Message-ID per outbox row, so a copy sent again after a worker died mid-send (see
     # delivery) is the same message to mail clients that collapse duplicates.
-    email_message["Message-ID"] = f"<{message.notification_id}@{sender.rpartition('@')[2]}>"
+    email_message["Message-ID"] = f"<{message.notification_id}@{envelope.message_id_domain}>"
     email_message["X-Notification-Id"] = message.notification_id
     email_message["X-Dedupe-Key"] = message.dedupe_key
     return email_message
@@ -105,12 +123,12 @@ def build_email(message: OutgoingMessage, sender: str) -> MIMEMultipart:
 class FileMailer:
     """The embedded default: each email an .eml file in the outbox folder."""
 
-    def __init__(self, folder: Path, sender: str) -> None:
-        self.folder, self.sender = folder, sender
+    def __init__(self, folder: Path, envelope: Envelope) -> None:
+        self.folder, self.envelope = folder, envelope
 
     def send(self, message: OutgoingMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        email = build_email(message, self.sender)
+        email = build_email(message, self.envelope, utcnow())
         (self.folder / f"{message.notification_id}.eml").write_bytes(email.as_bytes())
 
     def close(self) -> None:
@@ -122,6 +140,7 @@ class SmtpMailer:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
+        self.envelope = Envelope.from_config(config)
         self.connection: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -135,7 +154,7 @@ class SmtpMailer:
         return connection
 
     def send(self, message: OutgoingMessage) -> None:
-        email = build_email(message, self.config["MAIL_DEFAULT_SENDER"])
+        email = build_email(message, self.envelope, utcnow())
         data = email.as_bytes(policy=SMTP_LINES)
         reused = self.connection is not None
         try:
@@ -245,7 +264,7 @@ class Channels:
             return FileSms(self.outbox)
         if self.config["MAIL_SERVER"]:
             return SmtpMailer(self.config)
-        return FileMailer(self.outbox, self.config["MAIL_DEFAULT_SENDER"])
+        return FileMailer(self.outbox, Envelope.from_config(self.config))
 
     def close(self) -> None:
         for transport in self.transports.values():

@@ -363,12 +363,12 @@ class TestMessages:
     def test_an_email_is_built_with_text_html_and_the_calendar(
         self, app: Flask, db: Session
     ) -> None:
-        from marketplace.notifications.channels import build_email
+        from marketplace.notifications.channels import Envelope, build_email
 
         booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
         message = self.compose_all(app, db, booking)[("booking_confirmed", "patient")]
         with app.app_context():
-            raw = build_email(message, "a@b.c").as_bytes()
+            raw = build_email(message, Envelope("a@b.c", "b.c"), utcnow()).as_bytes()
             parsed: Message = email.message_from_bytes(raw, policy=email.policy.default)
         types = [part.get_content_type() for part in parsed.walk()]
         assert {"text/plain", "text/html", "text/calendar"} <= set(types)
@@ -379,7 +379,7 @@ class TestMessages:
 def test_smtp_refusing_a_recipient_for_good_is_permanent() -> None:
     from marketplace.notifications.channels import SmtpMailer
 
-    mailer = SmtpMailer({"MAIL_DEFAULT_SENDER": "a@b.c"})
+    mailer = SmtpMailer({"MAIL_DEFAULT_SENDER": "a@b.c", "MAIL_MESSAGE_ID_DOMAIN": "b.c"})
 
     class Refusing:
         def sendmail(self, *message: Any) -> None:
