@@ -42,6 +42,7 @@ from marketplace.db import insert_on_conflict
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.matching.geocoding import Geocoder, geocode
 from marketplace.matching.geometry import distance_km
+from marketplace.notifications.facts import VisitFacts
 from marketplace.notifications.service import (
     OutboxEntry,
     booking_recipients,
@@ -388,15 +389,18 @@ def _tell(
     patient_template: str | None = None,
 ) -> None:
     """Queue the event's message to both parties (and the patient's carers), sent after commit.
-    The text is written when it is sent, from the booking as it then is, in each recipient's time
-    zone; no health notes."""
+    Each row keeps the visit's facts as this event left them, so the text, written when it is
+    sent, describes this event even if others followed; no health notes."""
     stamp = f"{booking.sequence}:{booking.status.value}"
     template = f"booking_{event}"
     carers = carers_of(session, [booking.patient_id]).get(booking.patient_id, [])
     queue_notifications(session, [
         OutboxEntry(user_id=to.user_id,
                     template=(patient_template or template) if to.patient_side else template,
-                    subject_type="booking", subject_id=booking.id, context={"role": to.role},
+                    subject_type="booking", subject_id=booking.id,
+                    context={"role": to.role, **VisitFacts.of(booking, shows_address=(
+                        shows_address_to(booking, None, patient_side=to.patient_side)
+                    )).to_context()},
                     dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{to.key}")
         for to in booking_recipients(booking.patient_id, practitioner.user_id, carers)
     ])  # fmt: skip

@@ -194,17 +194,15 @@ def _other_party(session: Session, booking: Booking) -> str:
 def get_booking_calendar(booking_id: uuid.UUID) -> Response:
     """The visit as an iCalendar file (METHOD:CANCEL once cancelled)."""
     booking = bookings.visible_booking(request_session(), current_account(), booking_id)
-    visit = _calendar_visit(booking)
-    body = booking_calendar(booking, summary=visit.summary, location=visit.location,
-                            url=visit.url, now=utcnow())  # fmt: skip
+    body = booking_calendar(_calendar_visit(booking), utcnow())
     return _calendar_file(body, f"booking-{booking.id}.ics")
 
 
 def _calendar_visit(booking: Booking) -> Visit:
     """The booking's calendar entry as the viewer may see it."""
     view = shown(booking)
-    summary = visit_summary(booking, _other_party(request_session(), booking))
-    return Visit(booking, summary, view["address"], view["video_url"])
+    summary = visit_summary(booking.mode, _other_party(request_session(), booking))
+    return Visit.of(booking, summary=summary, location=view["address"], url=view["video_url"])
 
 
 def _calendar_file(body: bytes, filename: str) -> Response:

@@ -7,6 +7,7 @@ booking is sent as METHOD:CANCEL so calendars remove it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,31 +26,34 @@ STATUS = {
 }
 
 
-def booking_uid(booking: Booking) -> str:
-    return f"booking-{booking.id}@practitioner-marketplace"
+def booking_uid(booking_id: uuid.UUID) -> str:
+    return f"booking-{booking_id}@practitioner-marketplace"
 
 
 @dataclass(frozen=True)
 class Visit:
-    """A booking and what this reader's calendar entry says about it."""
+    """A visit at one revision, and what this reader's calendar entry says about it."""
 
-    booking: Booking
+    booking_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    sequence: int
+    status: BookingStatus
     summary: str
     location: str | None
     url: str | None
 
+    @classmethod
+    def of(cls, booking: Booking, *, summary: str, location: str | None, url: str | None) -> Visit:
+        """The booking as it is now."""
+        return cls(booking.id, booking.starts_at, booking.ends_at, booking.sequence,
+                   booking.status, summary, location, url)  # fmt: skip
 
-def booking_calendar(
-    booking: Booking,
-    *,
-    summary: str,
-    location: str | None,
-    url: str | None,
-    now: datetime,
-) -> bytes:
-    cancelled = booking.status is BookingStatus.CANCELLED
+
+def booking_calendar(visit: Visit, now: datetime) -> bytes:
+    cancelled = visit.status is BookingStatus.CANCELLED
     calendar = _calendar("CANCEL" if cancelled else "PUBLISH")
-    calendar.add_component(_event(Visit(booking, summary, location, url), now))
+    calendar.add_component(_event(visit, now))
     return bytes(calendar.to_ical())
 
 
@@ -71,14 +75,13 @@ def _calendar(method: str) -> Calendar:
 
 
 def _event(visit: Visit, now: datetime) -> Event:
-    booking = visit.booking
     event = Event()
-    event.add("uid", booking_uid(booking))
+    event.add("uid", booking_uid(visit.booking_id))
     event.add("dtstamp", now)
-    event.add("dtstart", booking.starts_at)
-    event.add("dtend", booking.ends_at)
-    event.add("sequence", booking.sequence)
-    event.add("status", STATUS[booking.status])
+    event.add("dtstart", visit.starts_at)
+    event.add("dtend", visit.ends_at)
+    event.add("sequence", visit.sequence)
+    event.add("status", STATUS[visit.status])
     event.add("summary", visit.summary)
     if visit.location:
         event.add("location", visit.location)
@@ -87,6 +90,6 @@ def _event(visit: Visit, now: datetime) -> Event:
     return event
 
 
-def visit_summary(booking: Booking, other_party: str) -> str:
-    kind = "Home visit" if booking.mode is Mode.HOME else "Video visit"
+def visit_summary(mode: Mode, other_party: str) -> str:
+    kind = "Home visit" if mode is Mode.HOME else "Video visit"
     return f"{kind} with {other_party}"

@@ -1,6 +1,8 @@
 """Message texts, written when a message is sent (Jinja templates under templates/email/ and
-templates/sms/). Booking messages are written from the booking as it is then, in the recipient's
-time zone; none carries health notes. Emails have a plain-text and an HTML part."""
+templates/sms/). A booking message describes the visit as its event left it (the facts kept with
+the outbox row), in the recipient's time zone; names, the home address and the meeting link are
+read from the database when sending. None carries health notes. Emails have a plain-text and an
+HTML part."""
 
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
-from marketplace.booking.bookings import BookingPolicy, shows_address_to, video_url
-from marketplace.booking.calendar import booking_calendar, visit_summary
+from marketplace.booking.bookings import BookingPolicy, shows_address_to
+from marketplace.booking.calendar import Visit, booking_calendar, visit_summary
 from marketplace.booking.models import Booking
 from marketplace.caregivers.service import carers_of
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import UUIDPrimaryKey, utcnow
+from marketplace.notifications.facts import VisitFacts
 from marketplace.notifications.models import Channel, Notification
 from marketplace.notifications.service import REMINDER_TEMPLATES
 from marketplace.practitioners.models import Mode, Practitioner
@@ -116,10 +119,12 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
         booking = sources.bookings.get(notification.subject_id)
         if booking is None or not _still_relevant(notification, booking, sources):
             return None
-        details = _booking_details(sources, booking, notification.context["role"])
+        role = notification.context["role"]
+        facts = VisitFacts.from_context(notification.context) or _facts_now(booking, role)
+        details = _booking_details(sources, booking, facts, role)
         context |= details
         if notification.template in WITH_CALENDAR and notification.channel is Channel.EMAIL:
-            attachments = (_calendar_attachment(booking, details),)
+            attachments = (_calendar_attachment(booking, facts, details),)
     template = notification.template
     if notification.channel is Channel.SMS:
         text = render_template(f"sms/{template}.txt", **context).strip()
@@ -151,7 +156,16 @@ def _still_relevant(notification: Notification, booking: Booking, sources: Sourc
     return booking.holds_time and visit == booking.starts_at.isoformat()
 
 
-def _booking_details(sources: Sources, booking: Booking, role: str) -> dict[str, Any]:
+def _facts_now(booking: Booking, role: str) -> VisitFacts:
+    """For a row queued before events' facts were kept: the booking as it is now."""
+    patient_side = role != "practitioner"
+    shows = shows_address_to(booking, None, patient_side=patient_side)
+    return VisitFacts.of(booking, shows_address=shows)
+
+
+def _booking_details(
+    sources: Sources, booking: Booking, facts: VisitFacts, role: str
+) -> dict[str, Any]:
     """What a booking message says, for the practitioner, the patient or a carer of theirs."""
     practitioner = sources.practitioners[booking.practitioner_id]
     patient_side = role != "practitioner"
@@ -161,26 +175,37 @@ def _booking_details(sources: Sources, booking: Booking, role: str) -> dict[str,
     else:
         zone = ZoneInfo(practitioner.timezone)
         other_party = sources.users[booking.patient_id].full_name
-    shows_address = not patient_side and booking.mode is Mode.HOME
+    # The patient's side knows their own address: the text gives it to the practitioner only.
+    tells_address = not patient_side
     return {
         "role": role,
         "patient_side": patient_side,
         "patient_name": sources.users[booking.patient_id].full_name if role == "carer" else None,
-        "mode": booking.mode.value,
-        "when": local_time(booking.starts_at, zone),
-        "how_soon": how_soon(booking.starts_at - utcnow()),
+        "mode": facts.mode.value,
+        "when": local_time(facts.starts_at, zone),
+        "how_soon": how_soon(facts.starts_at - utcnow()),
         "other_party": other_party,
         "booking_id": str(booking.id),
-        "late": booking.late_cancellation,
-        "address": _address(booking)
-        if shows_address and shows_address_to(booking, None, patient_side=False)
-        else None,
-        "video_url": video_url(booking, BookingPolicy.from_config(current_app.config)),
+        "late": facts.late_cancellation,
+        "address": _address(booking, facts) if tells_address else None,
+        "video_url": _meeting_link(booking, facts),
     }
 
 
-def _address(booking: Booking) -> str:
-    return ", ".join(part for part in (booking.address, booking.postcode) if part)
+def _address(booking: Booking, facts: VisitFacts) -> str | None:
+    """The home address, where the event let the recipient see it (none once erased)."""
+    if facts.mode is not Mode.HOME or not facts.shows_address:
+        return None
+    return ", ".join(part for part in (booking.address, booking.postcode) if part) or None
+
+
+def _meeting_link(booking: Booking, facts: VisitFacts) -> str | None:
+    """The meeting link, where the event gave it (none once erased). `video_url` would judge by
+    the booking as it is now: a message about an earlier revision keeps that revision's link."""
+    if not facts.shows_video_link or booking.video_room is None:
+        return None
+    base = BookingPolicy.from_config(current_app.config).video_base_url
+    return f"{base.rstrip('/')}/{booking.video_room}"
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
@@ -200,16 +225,20 @@ def how_soon(ahead: timedelta) -> str:
     return "within the hour" if hours < 1 else "in about an hour"
 
 
-def _calendar_attachment(booking: Booking, details: dict[str, Any]) -> Attachment:
-    shows = shows_address_to(booking, None, patient_side=details["patient_side"])
-    location = _address(booking) if shows else None
-    data = booking_calendar(
-        booking,
-        summary=visit_summary(booking, details["other_party"]),
-        location=location if booking.mode is Mode.HOME else None,
+def _calendar_attachment(
+    booking: Booking, facts: VisitFacts, details: dict[str, Any]
+) -> Attachment:
+    visit = Visit(
+        booking_id=booking.id,
+        starts_at=facts.starts_at,
+        ends_at=facts.ends_at,
+        sequence=facts.sequence,
+        status=facts.status,
+        summary=visit_summary(facts.mode, details["other_party"]),
+        location=_address(booking, facts),
         url=details["video_url"],
-        now=utcnow(),
     )
+    data = booking_calendar(visit, utcnow())
     return Attachment(f"booking-{booking.id}.ics", "text/calendar", data)
 
 

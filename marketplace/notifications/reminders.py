@@ -18,8 +18,10 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
+from marketplace.booking.bookings import shows_address_to
 from marketplace.booking.models import Booking, Reminder, ReminderKind, ReminderStatus
 from marketplace.caregivers.service import carers_of
+from marketplace.notifications.facts import VisitFacts
 from marketplace.notifications.models import Channel
 from marketplace.notifications.service import (
     OutboxEntry,
@@ -90,13 +92,18 @@ def _reason_to_drop(reminder: Reminder, booking: Booking, now: datetime) -> str 
 
 
 def _message(reminder: Reminder, booking: Booking, to: Recipient, channel: Channel) -> OutboxEntry:
+    shows_address = shows_address_to(booking, None, patient_side=to.patient_side)
     return OutboxEntry(
         user_id=to.user_id,
         template=reminder_template(reminder.kind),
         subject_type="booking",
         subject_id=booking.id,
         dedupe_key=f"reminder:{reminder.id}:{to.key}:{channel.value}",
-        context={"role": to.role, "visit_starts_at": booking.starts_at.isoformat()},
+        context={
+            "role": to.role,
+            "visit_starts_at": booking.starts_at.isoformat(),
+            **VisitFacts.of(booking, shows_address=shows_address).to_context(),
+        },
         channel=channel,
         send_before=booking.starts_at,
     )

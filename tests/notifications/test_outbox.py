@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import smtplib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.message import Message
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,15 +26,17 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Role
 from marketplace.booking import bookings
 from marketplace.booking.models import Booking, CareRequest, Reminder, ReminderStatus
+from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
 from marketplace.notifications import delivery
 from marketplace.notifications import service as outbox
 from marketplace.notifications.channels import Channels, PermanentFailure
-from marketplace.notifications.messages import OutgoingMessage, Sources, compose
+from marketplace.notifications.messages import OutgoingMessage, Sources, compose, local_time
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
 from marketplace.notifications.reminders import NOT_HELD, VISIT_STARTED, queue_due_reminders
 from marketplace.practitioners.models import Mode
-from tests.conftest import log_in_as
+from marketplace.privacy.service import erase_account
+from tests.conftest import PASSWORD, log_in_as
 from tests.factories import book, make_practitioner, make_user, weekday_at
 
 POLICY = outbox.DeliveryPolicy(max_attempts=3, retry_after=timedelta(minutes=1))
@@ -359,6 +363,69 @@ class TestMessages:
             event = Calendar.from_ical(attachment.data).walk("VEVENT")[0]
             assert event.decoded("dtstart") == booking.starts_at
             assert str(event["uid"]) == f"booking-{booking.id}@practitioner-marketplace"
+
+    def test_each_message_describes_its_own_event_though_others_followed_before_sending(
+        self, app: Flask, db: Session
+    ) -> None:
+        patient = make_user(db)
+        starts = [weekday_at(10), weekday_at(11), weekday_at(14)]
+        booking = book(db, patient, make_practitioner(db), starts[0])
+        for start in starts[1:]:
+            bookings.reschedule_booking(db, patient, booking.id, start, now=utcnow())
+        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
+                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        told = []
+        with app.test_request_context():
+            for notification in db.scalars(
+                select(Notification).where(Notification.user_id == patient.id)
+            ):
+                message = compose(notification, Sources.load(db, [notification]))
+                assert message is not None
+                (attachment,) = message.attachments
+                calendar = Calendar.from_ical(attachment.data)
+                event = calendar.walk("VEVENT")[0]
+                start = event.decoded("dtstart")
+                assert local_time(start, BUSINESS_ZONE) in message.text
+                told.append((int(event["sequence"]), notification.template, start,
+                             str(calendar["method"]), str(event["status"])))  # fmt: skip
+        assert sorted(told) == [
+            (0, "booking_confirmed", starts[0], "PUBLISH", "CONFIRMED"),
+            (1, "booking_rescheduled", starts[1], "PUBLISH", "CONFIRMED"),
+            (2, "booking_rescheduled", starts[2], "PUBLISH", "CONFIRMED"),
+            (3, "booking_cancelled", starts[2], "CANCEL", "CANCELLED"),
+        ]
+
+    def test_a_message_queued_before_erasure_goes_without_the_address_or_the_link(
+        self, app: Flask, db: Session, tmp_path: Path
+    ) -> None:
+        """The facts kept with a row say whether to show the address and the link, and hold
+        neither: erasure clears them from the booking, and so from every message still to go."""
+        practitioner, patient = make_practitioner(db), make_user(db)
+        book(db, patient, practitioner, weekday_at(10), Mode.HOME, **HOME)
+        video = book(db, patient, practitioner, weekday_at(14))
+        assert video.video_room is not None
+        rows = db.scalars(
+            select(Notification).where(Notification.user_id == practitioner.user_id)
+        ).all()
+        for kept in (json.dumps(notification.context) for notification in rows):
+            assert "Private Road" not in kept
+            assert video.video_room not in kept
+        with app.test_request_context():
+            before = [compose(n, Sources.load(db, [n])) for n in rows]
+        assert any("12 Private Road" in (message.text if message else "") for message in before)
+        assert any(video.video_room in (message.text if message else "") for message in before)
+        now = utcnow()
+        erase_account(db, patient, PASSWORD, now=now, today=business_today(now),
+                      policy=bookings.DEFAULT_POLICY, evidence_folder=tmp_path)  # fmt: skip
+        db.expire_all()
+        with app.test_request_context():
+            for notification in rows:
+                message = compose(notification, Sources.load(db, [notification]))
+                assert message is not None
+                for attachment in message.attachments:
+                    assert b"Private Road" not in attachment.data
+                assert "Private Road" not in message.text
+                assert "meet.jit.si" not in message.text
 
     def test_an_email_is_built_with_text_html_and_the_calendar(
         self, app: Flask, db: Session
