@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role, User
 from marketplace.booking import bookings, courses
-from marketplace.booking.calendar import Visit, booking_calendar, course_calendar, visit_summary
+from marketplace.booking.calendar import (
+    Party,
+    Visit,
+    booking_calendar,
+    course_calendar,
+    platform_organizer,
+    visit_summary,
+)
 from marketplace.booking.models import Booking, BookingStatus, Course
 from marketplace.booking.schemas import (
     BookingInputSchema,
@@ -192,9 +199,9 @@ def _other_party(session: Session, booking: Booking) -> str:
 @blp.response(200, content_type="text/calendar")
 @blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
 def get_booking_calendar(booking_id: uuid.UUID) -> Response:
-    """The visit as an iCalendar file (METHOD:CANCEL once cancelled)."""
+    """The visit as an iCalendar file to import (STATUS:CANCELLED once cancelled)."""
     booking = bookings.visible_booking(request_session(), current_account(), booking_id)
-    body = booking_calendar(_calendar_visit(booking), utcnow())
+    body = booking_calendar(_calendar_visit(booking), _organizer(), utcnow())
     return _calendar_file(body, f"booking-{booking.id}.ics")
 
 
@@ -203,6 +210,10 @@ def _calendar_visit(booking: Booking) -> Visit:
     view = shown(booking)
     summary = visit_summary(booking.mode, _other_party(request_session(), booking))
     return Visit.of(booking, summary=summary, location=view["address"], url=view["video_url"])
+
+
+def _organizer() -> Party:
+    return platform_organizer(current_app.config["MAIL_DEFAULT_SENDER"])
 
 
 def _calendar_file(body: bytes, filename: str) -> Response:
@@ -272,4 +283,5 @@ def get_course_calendar(course_id: uuid.UUID) -> Response:
     session = request_session()
     course = courses.visible_course(session, current_account(), course_id)
     visits = [_calendar_visit(booking) for booking in courses.sessions_of(session, course)]
-    return _calendar_file(course_calendar(visits, utcnow()), f"course-{course.id}.ics")
+    body = course_calendar(visits, _organizer(), utcnow())
+    return _calendar_file(body, f"course-{course.id}.ics")

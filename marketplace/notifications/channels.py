@@ -104,6 +104,8 @@ def build_email(message: OutgoingMessage, envelope: Envelope, now: datetime) -> 
         for attachment in message.attachments:
             maintype, subtype = attachment.content_type.split("/", 1)
             part = MIMEBase(maintype, subtype)
+            for name, value in attachment.parameters:
+                part.set_param(name, value)
             part.set_payload(attachment.data)
             encode_base64(part)
             part.add_header("Content-Disposition", "attachment", filename=attachment.filename)

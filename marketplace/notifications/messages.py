@@ -21,7 +21,15 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.booking.bookings import BookingPolicy, shows_address_to
-from marketplace.booking.calendar import Visit, booking_calendar, visit_summary
+from marketplace.booking.calendar import (
+    Party,
+    Visit,
+    invitation_calendar,
+    itip_method,
+    platform_organizer,
+    stand_in,
+    visit_summary,
+)
 from marketplace.booking.models import Booking
 from marketplace.caregivers.service import carers_of
 from marketplace.clock import BUSINESS_ZONE
@@ -55,6 +63,7 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+    parameters: tuple[tuple[str, str], ...] = ()  # of the Content-Type, e.g. ("method", "REQUEST")
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,7 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
         details = _booking_details(sources, booking, facts, role)
         context |= details
         if notification.template in WITH_CALENDAR and notification.channel is Channel.EMAIL:
-            attachments = (_calendar_attachment(booking, facts, details),)
+            attachments = (_calendar_attachment(booking, facts, details, account),)
     template = notification.template
     if notification.channel is Channel.SMS:
         text = render_template(f"sms/{template}.txt", **context).strip()
@@ -226,7 +235,7 @@ def how_soon(ahead: timedelta) -> str:
 
 
 def _calendar_attachment(
-    booking: Booking, facts: VisitFacts, details: dict[str, Any]
+    booking: Booking, facts: VisitFacts, details: dict[str, Any], reader: User
 ) -> Attachment:
     visit = Visit(
         booking_id=booking.id,
@@ -238,8 +247,12 @@ def _calendar_attachment(
         location=_address(booking, facts),
         url=details["video_url"],
     )
-    data = booking_calendar(visit, utcnow())
-    return Attachment(f"booking-{booking.id}.ics", "text/calendar", data)
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    attendees = [Party(reader.full_name, reader.email), stand_in(details["other_party"], sender)]
+    data = invitation_calendar(visit, platform_organizer(sender), attendees, utcnow())
+    method = itip_method(visit)
+    return Attachment(f"booking-{booking.id}.ics", "text/calendar", data,
+                      (("method", method), ("charset", "utf-8")))  # fmt: skip
 
 
 def _paragraphs(text: str) -> list[Markup]:

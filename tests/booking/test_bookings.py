@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import vobject
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -370,10 +371,13 @@ class TestCalendar:
         assert "URL:https://meet.jit.si/" in text
         bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=POLICY)
         cancelled = client.get(f"/api/v1/bookings/{booking.id}/calendar.ics").get_data(as_text=True)
-        assert "METHOD:CANCEL" in cancelled
-        assert "STATUS:CANCELLED" in cancelled
-        assert "SEQUENCE:1" in cancelled
-        assert f"UID:booking-{booking.id}@practitioner-marketplace" in cancelled
+        calendar = vobject.readOne(cancelled)  # a file to import, not a request to anyone
+        assert calendar.method.value == "PUBLISH"
+        event = calendar.vevent
+        assert (event.status.value, event.sequence.value) == ("CANCELLED", "1")
+        assert event.uid.value == f"booking-{booking.id}@practitioner-marketplace"
+        assert event.organizer.value == f"mailto:{client.application.config['MAIL_DEFAULT_SENDER']}"
+        assert "attendee" not in event.contents
 
     @pytest.mark.parametrize(
         ("day", "expected_utc"),

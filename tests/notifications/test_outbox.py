@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import vobject
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -389,9 +390,9 @@ class TestMessages:
                 told.append((int(event["sequence"]), notification.template, start,
                              str(calendar["method"]), str(event["status"])))  # fmt: skip
         assert sorted(told) == [
-            (0, "booking_confirmed", starts[0], "PUBLISH", "CONFIRMED"),
-            (1, "booking_rescheduled", starts[1], "PUBLISH", "CONFIRMED"),
-            (2, "booking_rescheduled", starts[2], "PUBLISH", "CONFIRMED"),
+            (0, "booking_confirmed", starts[0], "REQUEST", "CONFIRMED"),
+            (1, "booking_rescheduled", starts[1], "REQUEST", "CONFIRMED"),
+            (2, "booking_rescheduled", starts[2], "REQUEST", "CONFIRMED"),
             (3, "booking_cancelled", starts[2], "CANCEL", "CANCELLED"),
         ]
 
@@ -441,6 +442,54 @@ class TestMessages:
         assert {"text/plain", "text/html", "text/calendar"} <= set(types)
         assert parsed["X-Dedupe-Key"].strip() == message.dedupe_key
         assert parsed["Message-ID"] == f"<{message.notification_id}@b.c>"  # the same if resent
+
+    def test_emailed_calendar_files_are_itip_requests_and_cancels_that_hide_other_emails(
+        self, app: Flask, db: Session
+    ) -> None:
+        from marketplace.notifications.channels import Envelope, build_email
+
+        practitioner, patient = make_practitioner(db), make_user(db)
+        practitioner.user.full_name = "Pat Practitioner"
+        booking = book(db, patient, practitioner, weekday_at(10))
+        link = f"https://meet.jit.si/{booking.video_room}"
+        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
+                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        sender = app.config["MAIL_DEFAULT_SENDER"]
+        calendars = {}
+        with app.test_request_context():
+            for notification in db.scalars(
+                select(Notification).where(Notification.user_id == patient.id)
+            ):
+                message = compose(notification, Sources.load(db, [notification]))
+                assert message is not None
+                raw = build_email(message, Envelope.from_config(app.config), utcnow()).as_bytes()
+                assert practitioner.user.email.encode() not in raw
+                parsed = email.message_from_bytes(raw, policy=email.policy.default)
+                (part,) = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
+                data = part.get_payload(decode=True)
+                calendars[notification.template] = (part, vobject.readOne(data.decode()))
+        for template, method in (("booking_confirmed", "REQUEST"), ("booking_cancelled", "CANCEL")):
+            part, calendar = calendars[template]
+            assert (part.get_param("method"), part.get_param("charset")) == (method, "utf-8")
+            assert calendar.method.value == method
+            event = calendar.vevent
+            assert event.uid.value == f"booking-{booking.id}@practitioner-marketplace"
+            assert event.dtstamp.value
+            assert event.summary.value == "Video visit with Pat Practitioner"
+            assert event.organizer.value == f"mailto:{sender}"
+            assert event.organizer.params["CN"] == ["Practitioner marketplace"]
+            attendees = {a.value: a.params["CN"][0] for a in event.attendee_list}
+            assert attendees == {
+                f"mailto:{patient.email}": patient.full_name,
+                f"mailto:no-reply@{sender.rpartition('@')[2]}": "Pat Practitioner",
+            }
+        request = calendars["booking_confirmed"][1].vevent
+        assert (request.sequence.value, request.status.value) == ("0", "CONFIRMED")
+        assert request.dtstart.value == booking.starts_at
+        assert request.url.value == request.location.value == link
+        assert link in request.description.value
+        cancel = calendars["booking_cancelled"][1].vevent
+        assert (cancel.sequence.value, cancel.status.value) == ("1", "CANCELLED")
 
 
 def test_smtp_refusing_a_recipient_for_good_is_permanent() -> None:
