@@ -136,6 +136,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "RATELIMIT_CARER_INVITES": environ.get("RATELIMIT_CARER_INVITES", "20 per day"),
         # Bookings: cancelling closer to the start than this is recorded as late.
         "LATE_CANCELLATION_HOURS": _env_int(environ, "LATE_CANCELLATION_HOURS", 24),
+        # Where people open the site: links in messages (a visit's page, a carer's invitation).
+        "PUBLIC_BASE_URL": _public_base_url(environ),
         # Video visits: a random room name is appended to this (a Jitsi server, say).
         "VIDEO_BASE_URL": environ.get("VIDEO_BASE_URL", "https://meet.jit.si"),
         # Reminders before a visit, hours ahead; the late one also by SMS to those with a phone.
@@ -198,6 +200,13 @@ def _check_evidence_storage(environ: Mapping[str, str]) -> None:
         raise ConfigurationError("EVIDENCE_STORAGE must be filesystem or s3")
     if storage == "s3" and not environ.get("EVIDENCE_S3_BUCKET"):
         raise ConfigurationError("EVIDENCE_S3_BUCKET must be set when EVIDENCE_STORAGE=s3")
+
+
+def _public_base_url(environ: Mapping[str, str]) -> str:
+    url = environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
+    if not url.startswith(("https://", "http://")):
+        raise ConfigurationError("PUBLIC_BASE_URL must start with https:// (or http://)")
+    return url.rstrip("/")
 
 
 def _domain_of(address: str) -> str:

@@ -48,6 +48,7 @@ class TestConfiguration:
         assert config["CELERY"]["broker_transport_options"] == {}  # create_engine takes none
         assert config["RATELIMIT_STORAGE_URI"] == "memory://"
         assert config["SESSION_COOKIE_SECURE"] is False
+        assert config["PUBLIC_BASE_URL"] == "http://127.0.0.1:5000"  # where ./dev run serves
 
     def test_redis_url_drives_broker_and_rate_limits(self, tmp_path: Path) -> None:
         config = build_config(
@@ -74,6 +75,14 @@ class TestConfiguration:
     def test_bad_numbers_are_a_clear_configuration_error(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError, match="MAIL_PORT"):
             build_config(tmp_path, {"MAIL_PORT": "smtp"})
+
+    def test_the_public_base_url_is_a_web_address_without_a_trailing_slash(
+        self, tmp_path: Path
+    ) -> None:
+        given = {"PUBLIC_BASE_URL": "https://care.example.org/"}
+        assert build_config(tmp_path, given)["PUBLIC_BASE_URL"] == "https://care.example.org"
+        with pytest.raises(ConfigurationError, match="PUBLIC_BASE_URL"):
+            build_config(tmp_path, {"PUBLIC_BASE_URL": "care.example.org"})
 
 
 class TestErrorEnvelope:

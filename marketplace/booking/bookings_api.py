@@ -36,6 +36,7 @@ from marketplace.caregivers.service import patients_acted_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
+from marketplace.links import visit_page
 from marketplace.matching.geocoding import geocoder_from_config
 from marketplace.practitioners.models import Practitioner
 from marketplace.schemas import ApiBlueprint
@@ -209,7 +210,8 @@ def _calendar_visit(booking: Booking) -> Visit:
     """The booking's calendar entry as the viewer may see it."""
     view = shown(booking)
     summary = visit_summary(booking.mode, _other_party(request_session(), booking))
-    return Visit.of(booking, summary=summary, location=view["address"], url=view["video_url"])
+    return Visit.of(booking, summary=summary, location=view["address"], url=view["video_url"],
+                    page=visit_page(booking.id))  # fmt: skip
 
 
 def _organizer() -> Party:

@@ -75,13 +75,16 @@ class Visit:
     status: BookingStatus
     summary: str
     location: str | None
-    url: str | None
+    url: str | None  # the meeting link
+    page: str | None = None  # where to see or change the visit
 
     @classmethod
-    def of(cls, booking: Booking, *, summary: str, location: str | None, url: str | None) -> Visit:
+    def of(
+        cls, booking: Booking, *, summary: str, location: str | None, url: str | None, page: str
+    ) -> Visit:
         """The booking as it is now."""
         return cls(booking.id, booking.starts_at, booking.ends_at, booking.sequence,
-                   booking.status, summary, location, url)  # fmt: skip
+                   booking.status, summary, location, url, page)  # fmt: skip
 
 
 def itip_method(visit: Visit) -> str:
@@ -144,7 +147,12 @@ def _event(visit: Visit, now: datetime) -> Event:
         event.add("location", location)
     if visit.url:
         event.add("url", visit.url)
-        event.add("description", f"Join the video visit: {visit.url}")
+    description = [
+        *([f"Join the video visit: {visit.url}"] if visit.url else []),
+        *([f"See or change the visit: {visit.page}"] if visit.page else []),
+    ]
+    if description:
+        event.add("description", "\n".join(description))
     return event
 
 

@@ -34,6 +34,7 @@ from marketplace.booking.models import Booking
 from marketplace.caregivers.service import carers_of
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import UUIDPrimaryKey, utcnow
+from marketplace.links import public_url, visit_page
 from marketplace.notifications.facts import VisitFacts
 from marketplace.notifications.models import Channel, Notification
 from marketplace.notifications.service import REMINDER_TEMPLATES
@@ -55,7 +56,7 @@ SUBJECTS = {
     "carer_invitation": "You are invited to help with someone's visits",
 }
 WITH_CALENDAR = {"booking_confirmed", "booking_cancelled", "booking_rescheduled", "request_claimed"}
-LINK = re.compile(r"https://[^\s<]+")
+LINK = re.compile(r"https?://[^\s<]+")
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
     if "expires_at" in notification.context:  # an invitation's
         expires_at = datetime.fromisoformat(notification.context["expires_at"])
         context["expires"] = local_time(expires_at, BUSINESS_ZONE)
+        context["accept_url"] = public_url("/carers/accept", code=notification.context["code"])
     if notification.subject_type == "booking":
         booking = sources.bookings.get(notification.subject_id)
         if booking is None or not _still_relevant(notification, booking, sources):
@@ -195,6 +197,7 @@ def _booking_details(
         "how_soon": how_soon(facts.starts_at - utcnow()),
         "other_party": other_party,
         "booking_id": str(booking.id),
+        "visit_url": visit_page(booking.id),
         "late": facts.late_cancellation,
         "address": _address(booking, facts) if tells_address else None,
         "video_url": _meeting_link(booking, facts),
@@ -246,6 +249,7 @@ def _calendar_attachment(
         summary=visit_summary(facts.mode, details["other_party"]),
         location=_address(booking, facts),
         url=details["video_url"],
+        page=details["visit_url"],
     )
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     attendees = [Party(reader.full_name, reader.email), stand_in(details["other_party"], sender)]

@@ -73,7 +73,10 @@ class TestInvitation:
         assert message is not None
         assert message.email == "helper@example.org"
         assert message.phone is None
-        assert notification.context["code"] in message.text
+        code = notification.context["code"]
+        accept = f"http://127.0.0.1:5000/carers/accept?code={code}"  # the embedded default
+        assert accept in message.text
+        assert f'href="{accept}"' in (message.html or "")
         assert "Ada Patient has invited you" in message.text
         grant = db.get_one(CarerGrant, uuid.UUID(response.json["id"]))
         assert grant.code_hash != notification.context["code"]  # only the hash is kept

@@ -428,6 +428,47 @@ class TestMessages:
                 assert "Private Road" not in message.text
                 assert "meet.jit.si" not in message.text
 
+    def test_every_booking_message_links_to_the_visits_page(
+        self, app: Flask, db: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://care.example.org")
+        patient = make_user(db)
+        patient.phone = "+447700900123"
+        booking = book(db, patient, make_practitioner(db), weekday_at(10))
+        bookings.reschedule_booking(db, patient, booking.id, weekday_at(11), now=utcnow())
+        queue_due_reminders(db, weekday_at(11) - timedelta(hours=1), limit=100, sms=True)
+        told = self.compose_each(app, db, booking)  # the reminders, while the visit holds
+        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
+                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        told |= self.compose_each(app, db, booking, Notification.template == "booking_cancelled")
+        assert {(template, channel) for template, channel, _ in told} == {
+            ("booking_confirmed", Channel.EMAIL), ("booking_rescheduled", Channel.EMAIL),
+            ("reminder_early", Channel.EMAIL), ("reminder_late", Channel.EMAIL),
+            ("reminder_late", Channel.SMS), ("booking_cancelled", Channel.EMAIL),
+        }  # fmt: skip
+        page = f"https://care.example.org/visits/{booking.id}"
+        for _, channel, message in told:
+            assert page in message.text
+            assert "in the app" not in message.text
+            if channel is Channel.EMAIL:
+                assert f'href="{page}"' in (message.html or "")
+            for attachment in message.attachments:
+                event = Calendar.from_ical(attachment.data).walk("VEVENT")[0]
+                assert page in str(event["description"])
+
+    def compose_each(
+        self, app: Flask, db: Session, booking: Booking, *where: Any
+    ) -> set[tuple[str, Channel, OutgoingMessage]]:
+        told = set()
+        with app.test_request_context():
+            for notification in db.scalars(
+                select(Notification).where(Notification.subject_id == booking.id, *where)
+            ):
+                message = compose(notification, Sources.load(db, [notification]))
+                assert message is not None
+                told.add((notification.template, notification.channel, message))
+        return told
+
     def test_an_email_is_built_with_text_html_and_the_calendar(
         self, app: Flask, db: Session
     ) -> None:
