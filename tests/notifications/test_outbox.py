@@ -396,6 +396,25 @@ class TestMessages:
             (3, "booking_cancelled", starts[2], "CANCEL", "CANCELLED"),
         ]
 
+    def test_a_row_queued_before_facts_were_kept_is_written_from_the_booking_as_it_is(
+        self, app: Flask, db: Session
+    ) -> None:
+        patient = make_user(db)
+        booking = book(db, patient, make_practitioner(db), weekday_at(10))
+        bookings.reschedule_booking(db, patient, booking.id, weekday_at(11), now=utcnow())
+        confirmation = db.scalars(
+            select(Notification).where(
+                Notification.user_id == patient.id, Notification.template == "booking_confirmed"
+            )
+        ).one()
+        confirmation.context = {"role": "patient"}  # as rows were queued until now
+        with app.test_request_context():
+            message = compose(confirmation, Sources.load(db, [confirmation]))
+        assert message is not None
+        assert local_time(weekday_at(11), BUSINESS_ZONE) in message.text
+        (attachment,) = message.attachments
+        assert int(Calendar.from_ical(attachment.data).walk("VEVENT")[0]["sequence"]) == 1
+
     def test_a_message_queued_before_erasure_goes_without_the_address_or_the_link(
         self, app: Flask, db: Session, tmp_path: Path
     ) -> None:
