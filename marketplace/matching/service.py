@@ -6,7 +6,10 @@ lives within their own travel radius of the patient, and has a free slot in the 
 Score, 0 to 100 (documented in the README):
   40 x fit          1.0 when the specialty is core to the profession (neurological conditions for
                     physiotherapists; chronic pain, sports injury and techniques for NMT), else 0.6
-  30 x proximity    1 - distance / travel radius for home visits; the same for everyone on video
+  30 x proximity    1 / (1 + distance / 10 km) for home visits, in absolute km whatever the
+                    practitioner's travel radius: 1 on the doorstep, 1/2 at 10 km, 1/3 at 20 km,
+                    1/9 at 80 km (the largest radius), strictly falling all the way, so a nearer
+                    practitioner always scores higher on it; 1 for everyone on video
   20 x soonness     1 - whole days from the window's first day to the first free slot, over the
                     window's length in days
   10 x continuity   the patient has had a visit with this practitioner before
@@ -95,6 +98,7 @@ PHYSIOTHERAPY_CORE = frozenset(
      "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"}
 )  # fmt: skip
 WEIGHTS = {"fit": 40, "proximity": 30, "soonness": 20, "continuity": 10}
+PROXIMITY_HALF_KM = 10.0  # proximity is 1/2 this far away (the curve is in the module docstring)
 # Within 80 km at UK latitudes the flat-earth distance is within 0.5% of the great-circle one.
 FLAT_EARTH_SHRINK = 0.99
 RANK_UNITS = 10_000  # scores rank in ten-thousandths of a point
@@ -176,6 +180,11 @@ def core_profession(specialty: str) -> Profession:
 
 def specialty_fit(profession: Profession, specialty: str) -> float:
     return 1.0 if profession is core_profession(specialty) else 0.6
+
+
+def proximity(distance: float) -> float:
+    """1 on the doorstep, falling with every km; `best_possible` writes the same curve in SQL."""
+    return 1 / (1 + distance / PROXIMITY_HALF_KM)
 
 
 # The request's values in the matching statements, bound when one runs: the SQL of each statement
@@ -324,14 +333,14 @@ def best_possible(shape: Shape) -> ColumnElement[float]:
     continuity: ColumnElement[Any] = literal(0)
     if shape.with_seen:
         continuity = case((MatchEntry.practitioner_id.in_(SEEN), WEIGHTS["continuity"]), else_=0)
-    proximity: ColumnElement[Any] = literal(float(WEIGHTS["proximity"]))
+    nearness: ColumnElement[Any] = literal(float(WEIGHTS["proximity"]))
     if shape.mode is Mode.HOME:
-        # In floating point: dividing by the integer column would make PostgreSQL go numeric.
-        radius = cast(MatchEntry.travel_radius_km, Double)
-        proximity = WEIGHTS["proximity"] * (1 - _flat_km() * FLAT_EARTH_SHRINK / radius)
+        # `proximity` falls with distance, so a distance below the true one bounds it from above.
+        shrunk_km = _flat_km() * FLAT_EARTH_SHRINK
+        nearness = WEIGHTS["proximity"] / (1.0 + shrunk_km / PROXIMITY_HALF_KM)
     days_to_open = WINDOW_DAYS - first_open_day(shape)
     soonness = WEIGHTS["soonness"] * days_to_open / cast(WINDOW_DAYS, Double)
-    score = fit + proximity + soonness + continuity
+    score = fit + nearness + soonness + continuity
     return func.floor((score + ROUNDING_ALLOWANCE) * RANK_UNITS).label("best_possible")
 
 
@@ -362,13 +371,13 @@ def _candidate(
 ) -> Candidate | None:
     """The candidate's exact static score, or None when the patient is outside its radius."""
     practitioner_id, profession, latitude, longitude, radius, bound = row
-    proximity, distance = 1.0, None
+    nearness, distance = 1.0, None
     if request.mode is Mode.HOME:
         distance = distance_km(*request.point(), latitude, longitude)
         if distance > radius:
             return None
-        proximity = max(0.0, 1 - distance / radius)
-    static = static_score(profession, request.specialty, proximity, practitioner_id in seen)
+        nearness = proximity(distance)
+    static = static_score(profession, request.specialty, nearness, practitioner_id in seen)
     shown_distance = None if distance is None else round(distance, 1)
     return Candidate(practitioner_id, shown_distance, static, int(bound))
 

@@ -23,6 +23,7 @@ from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, 
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
+from marketplace.practitioners.match_index import reindex
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType
 from tests.conftest import logged_in
 from tests.factories import make_booking, make_practitioner, make_user
@@ -47,6 +48,14 @@ def request_at(db: Session, km_north: float = 0.0, **changes: Any) -> CareReques
     db.add(request)
     db.flush()
     return request
+
+
+def moved(practitioner: Practitioner, km_north: float) -> Practitioner:
+    """The practitioner with their base `km_north` of where it was."""
+    assert practitioner.latitude is not None
+    practitioner.latitude += km_north / KM_PER_DEGREE_LATITUDE
+    reindex(practitioner)
+    return practitioner
 
 
 def matched(db: Session, request: CareRequest, **options: Any) -> list[uuid.UUID]:
@@ -159,6 +168,17 @@ class TestRanking:
         assert 0 < found[1].score < best.score <= 100
         assert len(best.next_slots) == 3
         assert best.next_slots[0].end <= best.next_slots[1].start
+
+    def test_nearer_ranks_higher_whatever_the_travel_radius(self, db: Session) -> None:
+        """Issue 19: proximity is in absolute km, not a share of each practitioner's radius."""
+        near_small_radius = make_practitioner(db, travel_radius_km=5)
+        far_large_radius = moved(make_practitioner(db, travel_radius_km=15), km_north=11.1)
+        now = utcnow()
+        request = request_at(db, 4.3)
+        found = match_practitioners(db, request, now=now, today=business_today(now))
+        assert [m.practitioner.id for m in found] == [near_small_radius.id, far_large_radius.id]
+        assert [m.reasons[0] for m in found] == ["4.3 km away", "6.8 km away"]
+        assert found[0].score > found[1].score
 
     def test_continuity_lifts_a_practitioner_seen_before(self, db: Session) -> None:
         near = make_practitioner(db, travel_radius_km=20)
