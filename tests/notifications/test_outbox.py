@@ -37,6 +37,7 @@ from marketplace.notifications.models import Channel, Notification, Notification
 from marketplace.notifications.reminders import NOT_HELD, VISIT_STARTED, queue_due_reminders
 from marketplace.practitioners.models import Mode
 from marketplace.privacy.service import erase_account
+from marketplace.storage import FilesystemStore
 from tests.conftest import PASSWORD, log_in_as
 from tests.factories import book, make_practitioner, make_user, weekday_at
 
@@ -436,7 +437,8 @@ class TestMessages:
         assert any(video.video_room in (message.text if message else "") for message in before)
         now = utcnow()
         erase_account(db, patient, PASSWORD, now=now, today=business_today(now),
-                      policy=bookings.DEFAULT_POLICY, evidence_folder=tmp_path)  # fmt: skip
+                      policy=bookings.DEFAULT_POLICY,
+                      evidence_store=FilesystemStore(tmp_path))  # fmt: skip
         db.expire_all()
         with app.test_request_context():
             for notification in rows:
