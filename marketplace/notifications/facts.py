@@ -31,6 +31,7 @@ class VisitFacts:
     late_cancellation: bool
     shows_address: bool  # to this recipient, by the rules at the time
     shows_video_link: bool
+    cancellation_code: str | None = None  # why the platform cancelled, if it did
 
     @classmethod
     def of(cls, booking: Booking, *, shows_address: bool) -> VisitFacts:
@@ -44,6 +45,7 @@ class VisitFacts:
             late_cancellation=booking.late_cancellation,
             shows_address=shows_address,
             shows_video_link=booking.mode is Mode.VIDEO and booking.holds_time,
+            cancellation_code=booking.cancellation_code,
         )
 
     def to_context(self) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class VisitFacts:
                 "late_cancellation": self.late_cancellation,
                 "shows_address": self.shows_address,
                 "shows_video_link": self.shows_video_link,
+                "cancellation_code": self.cancellation_code,
             }
         }
 
@@ -76,4 +79,5 @@ class VisitFacts:
             late_cancellation=kept["late_cancellation"],
             shows_address=kept["shows_address"],
             shows_video_link=kept["shows_video_link"],
+            cancellation_code=kept.get("cancellation_code"),
         )

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
-from marketplace.booking.bookings import BookingPolicy, shows_address_to
+from marketplace.booking.bookings import PRACTITIONER_UNAVAILABLE, BookingPolicy, shows_address_to
 from marketplace.booking.calendar import (
     Party,
     Visit,
@@ -199,6 +199,7 @@ def _booking_details(
         "booking_id": str(booking.id),
         "visit_url": visit_page(booking.id),
         "late": facts.late_cancellation,
+        "practitioner_unavailable": facts.cancellation_code == PRACTITIONER_UNAVAILABLE,
         "address": _address(booking, facts) if tells_address else None,
         "video_url": _meeting_link(booking, facts),
     }

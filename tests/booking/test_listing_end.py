@@ -215,3 +215,29 @@ class TestAListingEndingEarly:
         assert_cancelled_for_the_listing(db, visit, {lapsed.user_id, visit.patient_id})
         assert visit.cancelled_by_id is None  # the system
         assert past.status is BookingStatus.COMPLETED
+
+
+def test_the_cancellation_message_says_why(app: Flask, db: Session) -> None:
+    from marketplace.notifications.messages import Sources, compose
+
+    practitioner = make_practitioner(db)
+    patient, carer, video, _ = future_visits(db, practitioner)
+    admin.suspend_practitioner(db, make_user(db, Role.ADMIN), practitioner.id, "complaint", TODAY)
+    texts = {}
+    with app.test_request_context():
+        for notification in db.scalars(
+            select(Notification).where(
+                Notification.subject_id == video.id,
+                Notification.template == "booking_cancelled",
+                Notification.channel == "email",
+            )
+        ):
+            message = compose(notification, Sources.load(db, [notification]))
+            assert message is not None
+            texts[notification.user_id] = message.text
+    assert set(texts) == {patient.id, carer.id, practitioner.user_id}
+    for patient_side in (patient.id, carer.id):
+        assert "can no longer take visits" in texts[patient_side]
+        assert "Nothing is charged" in texts[patient_side]
+    assert "your listing ended before the visit" in texts[practitioner.user_id]
+    assert "late cancellation" not in "".join(texts.values())
