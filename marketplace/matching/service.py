@@ -14,14 +14,15 @@ Score, 0 to 100 (documented in the README):
                     window's length in days
   10 x continuity   the patient has had a visit with this practitioner before
 Scores are compared in ten-thousandths of a point (`rank_key`); ties go to the practitioner with
-the smaller id (stable, and fair: ids are random).
+the earliest first free slot, then to the smaller id (stable, and fair: ids are random).
 
 Finding the best without reading everyone's diary: candidates come from the match entries (an
 index kept per listed practitioner, specialty and mode; for home visits a GiST index on each
 practitioner's reach on PostgreSQL). The database ranks them by the best score each could reach:
 fit and continuity exactly, proximity from a flat-earth distance shrunk to stay below the true one,
 soonness from the first day an assessment (the visit a new patient books) can still start by
-their weekly hours, or the window's first day for those who assessed the patient. Candidates are
+their weekly hours, or the window's first day for those who assessed the patient; equal bounds
+go to the earlier first open day, whose start is the earliest a first slot can be. Candidates are
 then evaluated a page at a time (the listing rule re-checked, the diary read as rows) until no
 remaining one can enter the top `limit`. Video requests, which have no reach to narrow them,
 take the same order tier by tier instead (`_video_candidates`): a bound there is one of a few
@@ -38,7 +39,7 @@ from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from itertools import islice, takewhile
 from typing import Any, NamedTuple
@@ -123,13 +124,15 @@ class Window:
     first_day: date
     days: int
     earliest_local_time: clock_time
+    first_start: datetime  # the earliest a slot can start: the window's opening, on the grid
 
     @classmethod
     def of(cls, request: CareRequest) -> Window:
         earliest = request.earliest.astimezone(BUSINESS_ZONE)
         last_day = request.latest.astimezone(BUSINESS_ZONE).date()
         days = max(1, (last_day - earliest.date()).days + 1)
-        return cls(earliest.date(), days, earliest.time())
+        first_start = availability.ceil_to_grid(request.earliest.astimezone(UTC))
+        return cls(earliest.date(), days, earliest.time(), first_start)
 
     @property
     def last_day(self) -> date:
@@ -155,6 +158,19 @@ class Window:
             "day_after_window": self.last_day + one_day,
         }
 
+    def earliest_start(self, open_day: int) -> datetime:
+        """The earliest a first slot can start when `first_open_day` is `open_day`: the window's
+        first start, or the London midnight of that day. Strictly rising with `open_day` (an
+        opening past 23:45 is taken as a moment before midnight), so candidates in order of
+        first open day are in order of it too."""
+        if open_day == 0:
+            return min(self.first_start, self.midnight(1) - timedelta(microseconds=1))
+        return self.midnight(open_day)
+
+    def midnight(self, day: int) -> datetime:
+        """The London midnight that starts the window's day `day` (0 its first)."""
+        return datetime.combine(self.first_day + timedelta(days=day), clock_time(), BUSINESS_ZONE)
+
     def soonness(self, first_slot: datetime) -> float:
         waited = (first_slot.astimezone(BUSINESS_ZONE).date() - self.first_day).days
         return max(0.0, 1 - waited / self.days)
@@ -166,6 +182,7 @@ class Candidate:
     distance_km: float | None
     static_score: float  # fit, proximity and continuity, exactly
     bound: int  # the best rank key it could reach (from the database's ranking)
+    earliest_start: datetime  # its first slot cannot start before this (`Window.earliest_start`)
 
 
 def rank_key(score: float) -> int:
@@ -347,9 +364,11 @@ def best_possible(shape: Shape) -> ColumnElement[float]:
 @functools.cache
 def _ranking_statement(
     shape: Shape,
-) -> Select[uuid.UUID, Profession, float | None, float | None, int | None, float]:
-    """Candidates by the best rank key they could reach, `size` rows from `offset`."""
+) -> Select[uuid.UUID, Profession, float | None, float | None, int | None, int, float]:
+    """Candidates by the best rank key they could reach, then by first open day (so by the
+    earliest their first slot can start), then by id; `size` rows from `offset`."""
     bound = best_possible(shape)
+    open_day = first_open_day(shape).label("open_day")
     return (
         select(
             MatchEntry.practitioner_id,
@@ -357,20 +376,21 @@ def _ranking_statement(
             MatchEntry.latitude,
             MatchEntry.longitude,
             MatchEntry.travel_radius_km,
+            open_day,
             bound,
         )
         .where(*candidate_conditions(shape.mode, shape.dialect))
-        .order_by(bound.desc(), MatchEntry.practitioner_id)
+        .order_by(bound.desc(), open_day, MatchEntry.practitioner_id)
         .offset(OFFSET)
         .limit(SIZE)
     )
 
 
 def _candidate(
-    row: Sequence[Any], request: CareRequest, seen: frozenset[uuid.UUID]
+    row: Sequence[Any], request: CareRequest, window: Window, seen: frozenset[uuid.UUID]
 ) -> Candidate | None:
     """The candidate's exact static score, or None when the patient is outside its radius."""
-    practitioner_id, profession, latitude, longitude, radius, bound = row
+    practitioner_id, profession, latitude, longitude, radius, open_day, bound = row
     nearness, distance = 1.0, None
     if request.mode is Mode.HOME:
         distance = distance_km(*request.point(), latitude, longitude)
@@ -379,7 +399,8 @@ def _candidate(
         nearness = proximity(distance)
     static = static_score(profession, request.specialty, nearness, practitioner_id in seen)
     shown_distance = None if distance is None else round(distance, 1)
-    return Candidate(practitioner_id, shown_distance, static, int(bound))
+    earliest_start = window.earliest_start(open_day)
+    return Candidate(practitioner_id, shown_distance, static, int(bound), earliest_start)
 
 
 def static_score(profession: Profession, specialty: str, proximity: float, seen: bool) -> float:
@@ -409,7 +430,7 @@ def _pages(
         candidates = _video_candidates(session, request, window, shape, values, history.seen)
     else:
         batch = max(limit * RANKED_FACTOR, PAGE)
-        candidates = _home_candidates(session, request, shape, values, history.seen, batch)
+        candidates = _home_candidates(session, request, window, shape, values, history.seen, batch)
     size = math.ceil(limit * FIRST_PAGE_FACTOR)
     while page := list(islice(candidates, size)):
         yield page
@@ -419,6 +440,7 @@ def _pages(
 def _home_candidates(
     session: Session,
     request: CareRequest,
+    window: Window,
     shape: Shape,
     values: dict[str, Any],
     seen: frozenset[uuid.UUID],
@@ -432,7 +454,7 @@ def _home_candidates(
     while True:
         rows = session.execute(statement, values | {"offset": offset, "size": batch}).all()
         for row in rows:
-            if (candidate := _candidate(row, request, seen)) is not None:
+            if (candidate := _candidate(row, request, window, seen)) is not None:
                 yield candidate
         if len(rows) < batch:
             return
@@ -450,8 +472,9 @@ def _video_candidates(
     """Video candidates in the order of `_ranking_statement`, without ranking every video entry of
     the specialty: with no distance, a bound takes few values, one per tier (a profession and a
     first open day), so each tier is read in id order, a page at a time, only once the tiers
-    above it are used up (PostgreSQL reads them from the covering index of migration 0014).
-    Practitioners seen before are read apart, with their continuity."""
+    above it are used up (PostgreSQL reads them from the covering index of migration 0014); tiers
+    of one bound are merged by first open day, then id. Practitioners seen before are read apart,
+    with their continuity."""
     tiers: dict[int, list[Iterator[Candidate]]] = defaultdict(list)
 
     def bound_and_static(profession: Profession, days: int, is_seen: bool) -> tuple[int, float]:
@@ -463,14 +486,16 @@ def _video_candidates(
         for days in window.first_open_days:
             bound, static = bound_and_static(profession, days, False)
             tier = values | {"tier_profession": profession, "tier_days": days}
-            tiers[bound].append(_tier(session, shape, tier, static, bound))
+            earliest_start = window.earliest_start(days)
+            tiers[bound].append(_tier(session, shape, tier, static, bound, earliest_start))
     if seen:
         rows = session.execute(_seen_entries_statement(shape), values)
         for practitioner_id, profession, days in rows:
             bound, static = bound_and_static(profession, days, True)
-            tiers[bound].append(iter([Candidate(practitioner_id, None, static, bound)]))
+            candidate = Candidate(practitioner_id, None, static, bound, window.earliest_start(days))
+            tiers[bound].append(iter([candidate]))
     for bound in sorted(tiers, reverse=True):
-        yield from heapq.merge(*tiers[bound], key=lambda candidate: candidate.practitioner_id)
+        yield from heapq.merge(*tiers[bound], key=lambda c: (c.earliest_start, c.practitioner_id))
 
 
 @functools.cache
@@ -506,7 +531,12 @@ def _seen_entries_statement(shape: Shape) -> Select[uuid.UUID, Profession, int]:
 
 
 def _tier(
-    session: Session, shape: Shape, values: dict[str, Any], static: float, bound: int
+    session: Session,
+    shape: Shape,
+    values: dict[str, Any],
+    static: float,
+    bound: int,
+    earliest_start: datetime,
 ) -> Iterator[Candidate]:
     """The entries of one tier in id order, read a page at a time as they are needed."""
     after = BEFORE_EVERY_ID
@@ -514,7 +544,7 @@ def _tier(
         page = values | {"after": after, "size": PAGE}
         ids = session.scalars(_tier_statement(shape), page).all()
         for practitioner_id in ids:
-            yield Candidate(practitioner_id, None, static, bound)
+            yield Candidate(practitioner_id, None, static, bound, earliest_start)
         if len(ids) < PAGE:
             return
         after = ids[-1]
@@ -613,18 +643,26 @@ def _spread(slots: Iterable[availability.Interval]) -> list[availability.Interva
     return chosen
 
 
-def _cannot_enter(
-    candidate: Candidate, best: list[tuple[int, uuid.UUID, Match]], limit: int
-) -> bool:
-    """Whether the candidate cannot reach the top `limit` (a tie on the key goes to the smaller
-    id).
+# A match's place: (-rank key, first slot's start, id), smallest first.
+Standing = tuple[int, datetime, uuid.UUID]
 
-    Sound because candidates arrive ordered by (bound, id) and a real rank key never exceeds its
-    bound, so once a candidate cannot enter, none after it can."""
+
+def standing(match: Match) -> Standing:
+    return (-rank_key(match.score), match.next_slots[0].start, match.practitioner.id)
+
+
+def _cannot_enter(candidate: Candidate, best: list[tuple[Standing, Match]], limit: int) -> bool:
+    """Whether the candidate cannot reach the top `limit`: even its best standing, (-bound,
+    earliest start, id), comes after the last one's.
+
+    Sound because a real rank key never exceeds its bound nor a first slot starts before its
+    earliest start, and candidates arrive in order of best standing (by bound, then first open
+    day, which orders earliest starts, then id): once a candidate cannot enter, none after it
+    can."""
     if len(best) < limit:
         return False
-    negative_last_key, last_id, _ = best[limit - 1]
-    return (candidate.bound, last_id) < (-negative_last_key, candidate.practitioner_id)
+    last, _ = best[limit - 1]
+    return (-candidate.bound, candidate.earliest_start, candidate.practitioner_id) > last
 
 
 @dataclass(frozen=True)
@@ -679,7 +717,7 @@ def match_practitioners(
     """Eligible practitioners, best first, each with up to three next free slots."""
     history = visit_history(session, request.patient_id, now, max(now, request.earliest))
     window = Window.of(request)
-    best: list[tuple[int, uuid.UUID, Match]] = []  # (-rank key, id, match), kept in order
+    best: list[tuple[Standing, Match]] = []  # kept in order
     # An entry the index rewrote between two reads (to another tier or page) may come twice.
     evaluated: set[uuid.UUID] = set()
     for page in _pages(session, request, window, today, history, limit):
@@ -703,15 +741,15 @@ def match_practitioners(
                 continue
             match = _evaluate(candidate, *listed, request, context)
             if match is not None:
-                insort(best, (-rank_key(match.score), candidate.practitioner_id, match))
+                insort(best, (standing(match), match))
                 del best[limit:]
         if len(can_enter) < len(fresh):
             break
     return _ranked(best)
 
 
-def _ranked(best: list[tuple[int, uuid.UUID, Match]]) -> list[Match]:
+def _ranked(best: list[tuple[Standing, Match]]) -> list[Match]:
     """The matches, best first, their scores rounded for display (ranking used them exact)."""
-    for _, _, match in best:
+    for _, match in best:
         match.score = round(match.score, 1)
-    return [match for _, _, match in best]
+    return [match for _, match in best]

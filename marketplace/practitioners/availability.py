@@ -94,7 +94,7 @@ def expand(
     return intervals
 
 
-def _ceil_to_grid(moment: datetime) -> datetime:
+def ceil_to_grid(moment: datetime) -> datetime:
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     steps = -((midnight - moment) // SLOT_GRID)
     return midnight + steps * SLOT_GRID
@@ -115,7 +115,7 @@ def cut_slots(
     for interval in intervals:
         if mode is not None and mode not in interval.modes:
             continue
-        start = _ceil_to_grid(max(interval.start, not_before))
+        start = ceil_to_grid(max(interval.start, not_before))
         limit = min(interval.end, not_after)
         while start + length <= limit:
             end = start + length

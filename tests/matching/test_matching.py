@@ -58,6 +58,16 @@ def moved(practitioner: Practitioner, km_north: float) -> Practitioner:
     return practitioner
 
 
+def opens_at_one(db: Session, practitioner: Practitioner) -> None:
+    """Weekdays 13:00-17:00 instead of the factory's 09:00-17:00."""
+    weekly = [
+        {"weekday": day, "start": time(13), "end": time(17), "modes": ["home", "video"]}
+        for day in range(5)
+    ]
+    availability = {"timezone": "Europe/London", "weekly": weekly, "exceptions": []}
+    practitioners.set_availability(db, practitioner.user, availability)
+
+
 def matched(db: Session, request: CareRequest, **options: Any) -> list[uuid.UUID]:
     """The ids of the matched practitioners, best first."""
     now = utcnow()
@@ -179,6 +189,19 @@ class TestRanking:
         assert [m.practitioner.id for m in found] == [near_small_radius.id, far_large_radius.id]
         assert [m.reasons[0] for m in found] == ["4.3 km away", "6.8 km away"]
         assert found[0].score > found[1].score
+
+    def test_equal_scores_go_to_the_earliest_slot(self, db: Session) -> None:
+        made = sorted((make_practitioner(db) for _ in range(2)), key=lambda p: p.id)
+        later, earlier = made  # the smaller id is free later: ids must not decide
+        opens_at_one(db, later)
+        tomorrow = business_today() + timedelta(days=1)
+        opens = datetime.combine(tomorrow, time(), BUSINESS_ZONE)
+        request = request_at(db, 1, earliest=opens, latest=opens + timedelta(days=7))
+        now = utcnow()
+        found = match_practitioners(db, request, now=now, today=business_today(now))
+        assert [m.practitioner.id for m in found] == [earlier.id, later.id]
+        assert found[0].score == found[1].score
+        assert found[0].next_slots[0].start < found[1].next_slots[0].start
 
     def test_continuity_lifts_a_practitioner_seen_before(self, db: Session) -> None:
         near = make_practitioner(db, travel_radius_km=20)
@@ -349,7 +372,8 @@ def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None
     monday = today + timedelta(days=7 - today.weekday())  # Mon-Fri 09:00-17:00, 60-min visits
 
     def first_open_day(first_day: date, earliest: time) -> int | None:
-        window = matching.Window(first_day, 7, earliest)
+        opens = datetime.combine(first_day, earliest, BUSINESS_ZONE)
+        window = matching.Window(first_day, 7, earliest, opens)
         shape = matching.Shape(
             "any", Mode.VIDEO, first_day.weekday(), window.later_days, False, False
         )
@@ -391,6 +415,7 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     def never_above_the_bound(candidate: Any, *rest: Any) -> Any:
         match = evaluate(candidate, *rest)
         assert match is None or matching.rank_key(match.score) <= candidate.bound
+        assert match is None or match.next_slots[0].start >= candidate.earliest_start
         return match
 
     monkeypatch.setattr(matching, "_evaluate", never_above_the_bound)
@@ -414,6 +439,28 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
         if mode is Mode.VIDEO:
             assert dated_only.id in {m.practitioner.id for m in everyone}
         assert [m.score for m in everyone] == sorted((m.score for m in everyone), reverse=True)
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_paged_search_finds_an_earlier_slot_among_equal_bounds_on_a_later_page(
+    db: Session, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    """Equal scores go to the earliest slot, so an equal bound on a later page, whose id comes
+    last, can still win: the search must not stop at the first equal bound."""
+    import marketplace.matching.service as matching
+
+    made = sorted((make_practitioner(db) for _ in range(5)), key=lambda p: p.id)
+    *later, earliest = made  # read last: the ranking reads equal bounds in id order
+    for practitioner in later:
+        opens_at_one(db, practitioner)
+    monkeypatch.setattr(matching, "PAGE", 2)
+    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    tomorrow = datetime.combine(business_today() + timedelta(days=1), time(), BUSINESS_ZONE)
+    # At their door, where a home bound is met exactly (elsewhere it is a little above the score).
+    request = request_at(db, 0, mode=mode, earliest=tomorrow, latest=tomorrow + timedelta(days=7))
+    assert matched(db, request, limit=1) == [earliest.id]
+    assert matched(db, request, limit=2)[0] == earliest.id
 
 
 def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
