@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.matching.geometry import bounding_box
 from marketplace.practitioners.models import (
+    WEEKDAY_FIRST_STARTS,
     WEEKDAY_LAST_STARTS,
     ListingStatus,
     MatchEntry,
@@ -27,23 +28,26 @@ from marketplace.practitioners.models import (
 REACH_SLACK = 1.01  # the reach box is a little generous; exact distances are taken afterwards
 SUNDAY = 6
 MIDNIGHT = datetime.combine(date.min, time())  # for arithmetic on times of day
+WEEKDAY_STARTS = WEEKDAY_FIRST_STARTS + WEEKDAY_LAST_STARTS
 
 
-def weekly_last_starts(
-    practitioner: Practitioner, mode: Mode, visit_type: VisitType
-) -> dict[str, time]:
-    """`{"monday_last_start": 16:00, ...}`: the latest a visit of the type can start each day by
-    the weekly rules offering the mode (in the practitioner's own time)."""
+def weekly_starts(practitioner: Practitioner, mode: Mode, visit_type: VisitType) -> dict[str, time]:
+    """`{"monday_first_start": 09:00, "monday_last_start": 16:00, ...}`: the earliest and the
+    latest a visit of the type can start each day by the weekly rules offering the mode (in the
+    practitioner's own time): the start of the first rule that holds one, and the latest start in
+    any."""
     length = practitioner.visit_length(visit_type)
-    last_starts: dict[str, time] = {}
+    starts: dict[str, time] = {}
     for rule in practitioner.weekly_rules:
         start, end = _since_midnight(rule.start_time), _since_midnight(rule.end_time)
         longer = _repeated_hour(rule.weekday, rule.start_time, rule.end_time)
         if mode.value in rule.modes and end - start + longer >= length:
-            column = WEEKDAY_LAST_STARTS[rule.weekday].key
+            first = WEEKDAY_FIRST_STARTS[rule.weekday].key
+            last = WEEKDAY_LAST_STARTS[rule.weekday].key
             last_start = (MIDNIGHT + min(end, end - length + longer)).time()
-            last_starts[column] = max(last_starts.get(column, last_start), last_start)
-    return last_starts
+            starts[last] = max(starts.get(last, last_start), last_start)
+            starts[first] = min(starts.get(first, rule.start_time), rule.start_time)
+    return starts
 
 
 def _since_midnight(moment: time) -> timedelta:
@@ -67,19 +71,20 @@ def entries_for(practitioner: Practitioner) -> list[MatchEntry]:
     entries: list[MatchEntry] = []
     for mode in practitioner.modes:
         dated = [e.on_date for e in practitioner.exceptions if e.available and mode in e.modes]
-        # The weekdays hold an assessment's last start: the visit a patient new to the
+        # The weekdays hold an assessment's first and last start: the visit a patient new to the
         # practitioner books (matching treats those who assessed the patient apart). In another
-        # time zone every day counts till its end: their weekdays and hours may fall on other
-        # London days, and their clocks change on other nights.
-        last_starts = weekly_last_starts(practitioner, mode, VisitType.ASSESSMENT)
-        weekly = bool(last_starts or weekly_last_starts(practitioner, mode, VisitType.FOLLOW_UP))
+        # time zone every day counts from its start till its end: their weekdays and hours may
+        # fall on other London days, and their clocks change on other nights.
+        starts = weekly_starts(practitioner, mode, VisitType.ASSESSMENT)
+        weekly = bool(starts or weekly_starts(practitioner, mode, VisitType.FOLLOW_UP))
         if not weekly and not dated:
             continue
         if weekly and practitioner.timezone != BUSINESS_ZONE.key:
-            last_starts = {column.key: time.max for column in WEEKDAY_LAST_STARTS}
+            starts = {column.key: time.max for column in WEEKDAY_LAST_STARTS}
+            starts |= {column.key: time.min for column in WEEKDAY_FIRST_STARTS}
         # Every weekday is set: a rewritten entry keeps its key, so the database row is updated,
         # and a column left unset would keep its old value.
-        weekdays = {column.key: None for column in WEEKDAY_LAST_STARTS} | last_starts
+        weekdays = {column.key: None for column in WEEKDAY_STARTS} | starts
         reach: dict[str, float | int | None] = {}
         if mode is Mode.HOME:
             latitude, longitude = practitioner.latitude, practitioner.longitude
@@ -150,7 +155,7 @@ def reindex_all(session: Session) -> int:
 
 def reindex_if_empty(session: Session) -> None:
     """Fill the entries of a database that has listed practitioners and no entries: before
-    entries existed, or after a migration that emptied them to be rebuilt (0015, 0016)."""
+    entries existed, or after a migration that emptied them to be rebuilt (0015, 0016, 0017)."""
     has_entries = session.scalar(select(MatchEntry.practitioner_id).limit(1)) is not None
     listed = select(Practitioner.id).where(Practitioner.status == ListingStatus.LISTED).limit(1)
     if not has_entries and session.scalar(listed) is not None:

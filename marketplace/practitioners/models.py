@@ -284,7 +284,9 @@ class MatchEntry(Base):
     opening offers the mode. `monday_last_start` ... `sunday_last_start` are the latest an
     assessment (a patient's first visit with them) can start that day by the weekly rules
     offering the mode (None: no rule that day holds one; `time.max` every day when the
-    practitioner keeps another time zone and a rule holds a visit); `dated_from` and
+    practitioner keeps another time zone and a rule holds a visit), and `monday_first_start`
+    ... `sunday_first_start` the earliest (the start of the first such rule; None alike;
+    `time.min` every day in another time zone); `dated_from` and
     `dated_until` span the dated openings in the mode. Home entries carry the reach box: the
     base's bounding box of the travel radius (GiST-indexed on PostgreSQL, see migration 0006);
     video entries are covered by an index of their own there (0014)."""
@@ -306,6 +308,13 @@ class MatchEntry(Base):
     friday_last_start: Mapped[time | None]
     saturday_last_start: Mapped[time | None]
     sunday_last_start: Mapped[time | None]
+    monday_first_start: Mapped[time | None]
+    tuesday_first_start: Mapped[time | None]
+    wednesday_first_start: Mapped[time | None]
+    thursday_first_start: Mapped[time | None]
+    friday_first_start: Mapped[time | None]
+    saturday_first_start: Mapped[time | None]
+    sunday_first_start: Mapped[time | None]
     dated_from: Mapped[date | None]
     dated_until: Mapped[date | None]
     latitude: Mapped[float | None]
@@ -317,7 +326,6 @@ class MatchEntry(Base):
     east: Mapped[float | None]
 
 
-WEEKDAY_LAST_STARTS = tuple(
-    getattr(MatchEntry, f"{day}_last_start")
-    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY_LAST_STARTS = tuple(getattr(MatchEntry, f"{day}_last_start") for day in WEEKDAYS)
+WEEKDAY_FIRST_STARTS = tuple(getattr(MatchEntry, f"{day}_first_start") for day in WEEKDAYS)

@@ -372,8 +372,7 @@ def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None
     monday = today + timedelta(days=7 - today.weekday())  # Mon-Fri 09:00-17:00, 60-min visits
 
     def first_open_day(first_day: date, earliest: time) -> int | None:
-        opens = datetime.combine(first_day, earliest, BUSINESS_ZONE)
-        window = matching.Window(first_day, 7, earliest, opens)
+        window = matching.Window(first_day, 7, earliest, earliest)
         shape = matching.Shape(
             "any", Mode.VIDEO, first_day.weekday(), window.later_days, False, False
         )
@@ -461,6 +460,95 @@ def test_paged_search_finds_an_earlier_slot_among_equal_bounds_on_a_later_page(
     request = request_at(db, 0, mode=mode, earliest=tomorrow, latest=tomorrow + timedelta(days=7))
     assert matched(db, request, limit=1) == [earliest.id]
     assert matched(db, request, limit=2)[0] == earliest.id
+
+
+def a_weekday_ahead() -> date:
+    """A weekday at least two days ahead, so a minimum notice of 12 hours never reaches it."""
+    day = business_today() + timedelta(days=2)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_a_first_slot_later_than_its_earliest_start_ties_with_one_read_after_it(
+    db: Session, monkeypatch: pytest.MonkeyPatch, mode: Mode
+) -> None:
+    """A candidate read early (its hours open at 09:00) may be booked till its first slot is
+    13:00, where a candidate read after it (hours from 13:00) with a smaller id ties with it and
+    wins on id: the search must not stop at an earliest start equal to the last slot kept unless
+    the id comes after too."""
+    import marketplace.matching.service as matching
+
+    wins, booked = sorted((make_practitioner(db) for _ in range(2)), key=lambda p: p.id)
+    opens_at_one(db, wins)
+    monkeypatch.setattr(matching, "PAGE", 2)
+    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    day = a_weekday_ahead()
+    pad = timedelta(minutes=45 if mode is Mode.HOME else 15)  # the buffer (and travel buffer)
+    nine, one = (datetime.combine(day, time(hour), BUSINESS_ZONE) for hour in (9, 13))
+    make_booking(db, booked, nine, one - pad, mode=mode)
+    opens = datetime.combine(day, time(), BUSINESS_ZONE)
+    request = request_at(db, 0, mode=mode, earliest=opens, latest=opens + timedelta(days=7))
+    now = utcnow()
+    found = match_practitioners(db, request, now=now, today=business_today(now), limit=2)
+    assert [m.next_slots[0].start for m in found] == [one, one]
+    assert matched(db, request, limit=1) == [wins.id]
+
+
+def test_equal_video_bounds_are_read_by_first_start_and_the_search_stops_early(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Equal video bounds (a tier shares one) are read by the earliest each first slot can start
+    (the hours' first start that day), so once the answer is full of slots at 09:00, those whose
+    hours open at 13:00 are not evaluated (the search used to evaluate the whole tier). Home
+    bounds hardly ever tie, and home ranking does not read the hours' first starts."""
+    import marketplace.matching.service as matching
+
+    made = [make_practitioner(db) for _ in range(10)]
+    for practitioner in made[:6]:
+        opens_at_one(db, practitioner)
+    monkeypatch.setattr(matching, "PAGE", 2)
+    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    evaluated: list[uuid.UUID] = []
+    evaluate = matching._evaluate
+
+    def counted(candidate: Any, *rest: Any) -> Any:
+        evaluated.append(candidate.practitioner_id)
+        return evaluate(candidate, *rest)
+
+    monkeypatch.setattr(matching, "_evaluate", counted)
+    opens = datetime.combine(a_weekday_ahead(), time(), BUSINESS_ZONE)
+    request = request_at(db, mode=Mode.VIDEO, earliest=opens, latest=opens + timedelta(days=7))
+    at_nine = sorted(p.id for p in made[6:])
+    assert matched(db, request, limit=2) == at_nine[:2]
+    assert set(evaluated) <= set(at_nine)
+
+
+def test_earliest_starts_rise_and_never_pass_a_slot_when_the_clocks_change() -> None:
+    """`Window.earliest_start` is read in order of (first open day, time it opens), so it must
+    rise strictly with them, across midnights too, and never pass the moment
+    `availability.expand` gives that London time, including the nights the clocks change (29
+    March and 25 October 2026)."""
+    import marketplace.matching.service as matching
+    from marketplace.practitioners.availability import local_to_utc
+
+    for first_day in (date(2026, 3, 27), date(2026, 10, 23)):
+        window = matching.Window(first_day, 5, time(), time())
+        times = [time(hour, minute) for hour in range(24) for minute in range(0, 60, 5)]
+        times.append(time.max)
+        starts = []
+        for day in range(5):
+            for moment in times:
+                start = window.earliest_start(day, moment)
+                real = local_to_utc(first_day + timedelta(days=day), moment, BUSINESS_ZONE)
+                assert start <= real
+                if moment.hour >= 3:  # away from the change it is the moment itself
+                    assert start == real
+                starts.append(start)
+        assert all(earlier < later for earlier, later in itertools.pairwise(starts))
 
 
 def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(

@@ -50,6 +50,8 @@ def test_a_listed_practitioner_has_an_entry_per_specialty_and_mode(db: Session) 
     assert home is not None
     weekdays = [home.monday_last_start, home.friday_last_start, home.saturday_last_start]
     assert weekdays == [time(16), time(16), None]  # Monday to Friday 09:00-17:00, 60-min visits
+    first_starts = [home.monday_first_start, home.friday_first_start, home.saturday_first_start]
+    assert first_starts == [time(9), time(9), None]
     assert home.south is not None
     assert home.north is not None
     assert home.south < practitioner.latitude < home.north  # type: ignore[operator]
@@ -100,8 +102,9 @@ def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
     )
     monday = [{"weekday": 0, "start": time(9), "end": time(12), "modes": ["video"]}]
     availability(db, practitioner, weekly=monday, timezone="Asia/Tokyo")
-    entry = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
-    assert [(e.monday_last_start, e.sunday_last_start) for e in entry] == [(time.max, time.max)]
+    [entry] = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
+    assert (entry.monday_last_start, entry.sunday_last_start) == (time.max, time.max)
+    assert (entry.monday_first_start, entry.sunday_first_start) == (time.min, time.min)
     # An hour that holds only a follow-up by the clock still counts: their clocks change on
     # other nights than London's, when such hours last longer.
     one_hour = [{"weekday": 6, "start": time(2), "end": time(3), "modes": ["video"]}]
