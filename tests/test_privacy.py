@@ -42,7 +42,7 @@ def a_patient_with_history(db: Session) -> tuple[User, Practitioner, Booking, Bo
     request = CareRequest(
         patient_id=patient.id, mode=Mode.HOME, specialty="stroke", postcode="SW1A 1AA",
         outcode="SW1A", latitude=51.50123, longitude=-0.14187, earliest=weekday_at(9),
-        latest=weekday_at(17), notes=NOTES,
+        latest=weekday_at(17), notes=NOTES, address=HOME["address"],
     )  # fmt: skip
     db.add(request)
     db.flush()
@@ -67,6 +67,7 @@ class TestExport:
         assert data["account"]["phone"] == "+447911123456"
         assert "password_hash" not in data["account"]
         assert data["care_requests"][0]["notes"] == NOTES
+        assert data["care_requests"][0]["address"] == HOME["address"]
         assert {b["id"] for b in data["bookings"]} >= {str(future.id)}
         assert data["bookings"][0]["address"] == HOME["address"]
         assert any(message["template"] == "booking_confirmed" for message in data["messages"])
@@ -127,7 +128,7 @@ class TestErasure:
         assert login(client, email=email).status_code == 401
         assert client.get("/api/v1/me").status_code == 401  # the session ended
         request = db.scalars(select(CareRequest).where(CareRequest.patient_id == patient.id)).one()
-        assert (request.notes, request.postcode) == (None, None)
+        assert (request.notes, request.postcode, request.address) == (None, None, None)
         assert (request.latitude, request.longitude) == (51.5, -0.1)  # the district, ~10 km
         cancelled = db.get_one(Booking, future.id)
         assert cancelled.status is BookingStatus.CANCELLED

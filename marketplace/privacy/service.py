@@ -4,7 +4,7 @@ Erasure keeps what the business must keep and nothing that says who the person w
 - the user row stays (bookings, requests and the audit log point at its id) with the name,
   email, phone and password replaced; it can never log in again and the email is free;
 - future visits are cancelled, each as an ordinary cancellation (the other party is told);
-- care requests lose their notes and postcode (the point is kept to about 10 km, with the
+- care requests lose their notes, address and postcode (the point is kept to about 10 km, with the
   outward code, since a home request must have one); bookings keep ids, times, mode and status (the
   practitioner's work record, and what the books need), but lose the address and meeting room;
 - a practitioner is delisted; their profile text, languages, base location, hours and any
@@ -232,7 +232,7 @@ def _cancel_future_visits(
 
 def _erase_patient_data(session: Session, user: User) -> None:
     for request in session.scalars(select(CareRequest).where(CareRequest.patient_id == user.id)):
-        request.notes = request.postcode = None
+        request.notes = request.postcode = request.address = None
         if request.latitude is not None and request.longitude is not None:
             # A home request must keep a point: only the district's, to about 10 km.
             request.latitude = round(request.latitude, DISTRICT_DECIMALS)
