@@ -9,7 +9,7 @@ from flask import current_app
 
 from marketplace.accounts import service as accounts
 from marketplace.booking import service as care_requests
-from marketplace.booking.bookings import cancel_visits_past_listing
+from marketplace.booking.bookings import cancel_visits_of_lapsed
 from marketplace.clock import business_today
 from marketplace.db import get_database, utcnow
 from marketplace.notifications import delivery
@@ -84,11 +84,9 @@ def check_credential_lapses() -> dict[str, int]:
     now = utcnow()
     with get_database().session_scope() as session:
         report = check_lapses(session, business_today(now))
-        cancelled = sum(
-            len(cancel_visits_past_listing(session, practitioner, now=now, actor_id=None))
-            for practitioner in report.lapsed
-        )
-    return {"delisted": report.delisted, "warned": report.warned, "visits_cancelled": cancelled}
+        cancelled = cancel_visits_of_lapsed(session, now=now)
+    return {"delisted": report.delisted, "warned": report.warned,
+            "visits_cancelled": len(cancelled)}  # fmt: skip
 
 
 @shared_task

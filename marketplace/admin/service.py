@@ -19,7 +19,7 @@ from marketplace.notifications import service as notifications
 from marketplace.notifications.models import Notification
 from marketplace.notifications.service import queue_notification
 from marketplace.pagination import Page, paginate
-from marketplace.practitioners.listing import ListingDecision, refresh_listing
+from marketplace.practitioners.listing import ListingDecision, listing_ends, refresh_listing
 from marketplace.practitioners.models import (
     CREDENTIAL_LABELS,
     Credential,
@@ -176,8 +176,10 @@ def decide_credential(
     credential.decided_at = utcnow()
     credential.decided_by_id = admin.id
     session.flush()
+    now = utcnow()
+    ended = listing_ends(practitioner, now)
     listing = refresh_listing(session, practitioner, today, actor_id=admin.id)
-    cancel_visits_past_listing(session, practitioner, now=utcnow(), actor_id=admin.id)
+    cancel_visits_past_listing(session, practitioner, ended, now=now, actor_id=admin.id)
     record_audit(
         session,
         actor_id=admin.id,
@@ -263,10 +265,12 @@ def suspend_practitioner(
     practitioner = _get_practitioner(session, practitioner_id)
     if practitioner.suspended_at is not None:
         raise Conflict("This practitioner is already suspended.", code="already_suspended")
-    suspended_at = practitioner.suspended_at = utcnow()
+    suspended_at = utcnow()
+    ended = listing_ends(practitioner, suspended_at)
+    practitioner.suspended_at = suspended_at
     practitioner.suspension_reason = reason
     refresh_listing(session, practitioner, today, actor_id=admin.id)
-    cancel_visits_past_listing(session, practitioner, now=suspended_at, actor_id=admin.id)
+    cancel_visits_past_listing(session, practitioner, ended, now=suspended_at, actor_id=admin.id)
     _record_suspension_change(
         session, admin, practitioner, "suspended", reason, suspended_at, {"reason": reason}
     )

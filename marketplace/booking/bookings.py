@@ -50,13 +50,8 @@ from marketplace.notifications.service import (
     queue_notifications,
 )
 from marketplace.pagination import Page, paginate
-from marketplace.practitioners.listing import (
-    get_listed_practitioner,
-    is_listed,
-    listed_clause,
-    listing_ends_at,
-)
-from marketplace.practitioners.models import Mode, Practitioner, VisitType
+from marketplace.practitioners.listing import get_listed_practitioner, is_listed, listing_ends
+from marketplace.practitioners.models import ListingStatus, Mode, Practitioner, VisitType
 from marketplace.practitioners.service import find_profile
 
 VIDEO_ROOM_BYTES = 16  # 128 bits: a meeting link nobody can guess
@@ -704,22 +699,62 @@ def _cancel(
 def cancel_visits_past_listing(
     session: Session,
     practitioner: Practitioner,
+    before: datetime | None,
     *,
     now: datetime,
     actor_id: uuid.UUID | None,
     policy: BookingPolicy = DEFAULT_POLICY,
 ) -> list[Booking]:
-    """Design decision 7: once a listing has ended (suspension, deactivation, a lapse or a
-    rejected renewal) or will end sooner than it did, the practitioner's visits that have not
-    started and fall after its end are cancelled (`practitioner_unavailable`, never counted as
-    late), each on the record. Run after the listing was refreshed, in the same transaction."""
-    today = business_today(now)
-    listed = session.scalar(select(listed_clause(today)).where(Practitioner.id == practitioner.id))
-    ends = now if not listed else None
-    if listed and practitioner.listed_until is not None:
-        ends = listing_ends_at(practitioner.listed_until)
-    if ends is None:
+    """Design decision 7: when a change (a suspension, a credential decision) made the listing
+    end sooner than `before` (when it ended until then, `listing_ends`; None: no end), the
+    visits that have not started and run past the new end are cancelled. Run after the listing
+    was refreshed, in the same transaction. A listing that did not end sooner leaves every visit
+    alone (a practitioner delisted by their own profile change keeps the visits they booked)."""
+    after = listing_ends(practitioner, now)
+    if after is None or (before is not None and after >= before):
         return []
+    return _cancel_visits_after(session, practitioner, after, now=now, actor_id=actor_id,
+                                policy=policy)  # fmt: skip
+
+
+def cancel_visits_of_lapsed(
+    session: Session, *, now: datetime, policy: BookingPolicy = DEFAULT_POLICY
+) -> list[Booking]:
+    """The daily sweep after the lapse check: practitioners delisted because their credential
+    expired lose every visit still to come (the system cancels them)."""
+    lapsed = session.scalars(
+        select(Practitioner).where(
+            Practitioner.status != ListingStatus.LISTED,
+            Practitioner.status_reason == "credential_expired",
+            select(Booking.id)
+            .where(
+                Booking.practitioner_id == Practitioner.id,
+                Booking.status.in_(TIME_HOLDING),
+                Booking.starts_at > now,
+            )
+            .exists(),
+        )
+    ).all()
+    return [
+        booking
+        for practitioner in lapsed
+        for booking in _cancel_visits_after(
+            session, practitioner, now, now=now, actor_id=None, policy=policy
+        )
+    ]
+
+
+def _cancel_visits_after(
+    session: Session,
+    practitioner: Practitioner,
+    ends: datetime,
+    *,
+    now: datetime,
+    actor_id: uuid.UUID | None,
+    policy: BookingPolicy,
+) -> list[Booking]:
+    """Cancel the practitioner's held visits that have not started and run past `ends`
+    (`practitioner_unavailable`, never counted as late), each on the record."""
     affected = session.scalars(
         select(Booking)
         .where(

@@ -18,12 +18,8 @@ WARNING_DAYS = (7, 30)  # most urgent first
 
 @dataclass(frozen=True)
 class LapseReport:
-    lapsed: list[Practitioner]  # delisted by this check
+    delisted: int
     warned: int
-
-    @property
-    def delisted(self) -> int:
-        return len(self.lapsed)
 
 
 def warning_threshold(days_left: int) -> int | None:
@@ -72,4 +68,4 @@ def check_credential_lapses(session: Session, today: date) -> LapseReport:
         )
     ).all()
     warned = sum(_warn_if_expiring(session, practitioner, today) for practitioner in expiring)
-    return LapseReport(lapsed=list(lapsed), warned=warned)
+    return LapseReport(delisted=len(lapsed), warned=warned)

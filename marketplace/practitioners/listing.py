@@ -87,6 +87,16 @@ def listing_ends_at(listed_until: date) -> datetime:
     return datetime.combine(listed_until + timedelta(days=1), time(), BUSINESS_ZONE)
 
 
+def listing_ends(practitioner: Practitioner, now: datetime) -> datetime | None:
+    """When the practitioner stops being bookable, by the listing as stored: `now` when they
+    are not listed, the end of the listing's last day, or None when it has no end."""
+    if practitioner.status is not ListingStatus.LISTED or practitioner.suspended_at is not None:
+        return now
+    if practitioner.listed_until is None:
+        return None
+    return listing_ends_at(practitioner.listed_until)
+
+
 def profile_is_complete(practitioner: Practitioner) -> bool:
     if not (practitioner.specialties and practitioner.modes):
         return False

@@ -28,10 +28,11 @@ from marketplace.booking.models import (
 )
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
+from marketplace.matching.geocoding import TableGeocoder
 from marketplace.matching.service import match_practitioners
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.models import Mode, Practitioner
+from marketplace.practitioners.models import ListingStatus, Mode, Practitioner
 from tests.booking.test_claims import claim, open_request
 from tests.conftest import log_in_as
 from tests.factories import (
@@ -42,6 +43,7 @@ from tests.factories import (
     make_carer,
     make_practitioner,
     make_user,
+    profile_input,
 )
 
 TODAY = business_today()
@@ -241,3 +243,37 @@ def test_the_cancellation_message_says_why(app: Flask, db: Session) -> None:
         assert "Nothing is charged" in texts[patient_side]
     assert "your listing ended before the visit" in texts[practitioner.user_id]
     assert "late cancellation" not in "".join(texts.values())
+
+
+def test_a_decision_that_does_not_shorten_the_listing_cancels_nothing(db: Session) -> None:
+    practitioner = make_practitioner(db)
+    _, _, video, home = future_visits(db, practitioner)
+    # Delisted by their own profile change: their booked visits stand (they may cancel them).
+    changed = profile_input(profession="neuromuscular_therapist", specialties=["stroke"])
+    practitioners.save_profile(db, practitioner.user, changed, TODAY, TableGeocoder())
+    assert (practitioner.status, practitioner.status_reason) == (
+        ListingStatus.DELISTED,
+        "credential_missing",
+    )
+    rejected = practitioners.submit_credential(db, practitioner.user, hcpc_fields(), TODAY)
+    admin.decide_credential(db, make_user(db, Role.ADMIN), rejected.id,
+                            decision=admin.Decision.REJECT, reason="Not on the register.",
+                            expires_on=None, register_check=None, today=TODAY)  # fmt: skip
+    assert video.status is home.status is BookingStatus.CONFIRMED
+
+
+def test_the_daily_check_sweeps_a_lapse_recorded_before_it(app: Flask, db: Session) -> None:
+    from worker.tasks import check_credential_lapses
+
+    lapsed = make_practitioner(db, expires_on=TODAY - timedelta(days=1),
+                               today=TODAY - timedelta(days=30))  # fmt: skip
+    start = weekday_after(TODAY, 10, days=3)
+    visit = make_booking(db, lapsed, start, start + timedelta(hours=1))
+    # A profile save in the morning records the lapse before the daily check runs.
+    practitioners.save_profile(db, lapsed.user, profile_input(), TODAY, TableGeocoder())
+    assert lapsed.status_reason == "credential_expired"
+    with app.app_context():
+        report = check_credential_lapses.run()
+    assert report == {"delisted": 0, "warned": 0, "visits_cancelled": 1}
+    db.expire_all()
+    assert visit.cancellation_code == bookings.PRACTITIONER_UNAVAILABLE
