@@ -35,7 +35,12 @@ from marketplace.booking.models import (
     RequestStatus,
 )
 from marketplace.booking.service import RequestNotOpen
-from marketplace.booking.slots import free_slots, held_bookings, visit_type_for
+from marketplace.booking.slots import (
+    follow_ups_before_assessment,
+    free_slots,
+    held_bookings,
+    visit_type_for,
+)
 from marketplace.caregivers.service import acts_for, carers_of, patient_for, patients_acted_for
 from marketplace.clock import business_today
 from marketplace.db import insert_on_conflict
@@ -800,9 +805,12 @@ def reschedule_booking(
     policy: BookingPolicy = DEFAULT_POLICY,
 ) -> Booking:
     """Move the visit in one UPDATE: there is never a moment when both or neither time is held.
-    If the new time is taken, 409 and the old time stays."""
+    If the new time is taken, or would put a follow-up before the assessment it follows, 409
+    and the old time stays."""
+    seen = visible_booking(session, actor, booking_id)
+    # The diaries before the booking: the order a listing's end locks them in.
+    lock_diaries(session, seen.practitioner_id, seen.patient_id)
     booking = _changeable(session, actor, booking_id, now, admin=False)
-    lock_diaries(session, booking.practitioner_id, booking.patient_id)
     practitioner = get_listed_practitioner(session, booking.practitioner_id, business_today(now))
     end = _require_free_slot(
         session, practitioner, start, booking.mode, now, booking.visit_type, ignoring=booking.id
@@ -813,6 +821,8 @@ def reschedule_booking(
         booking.rescheduled_by_id = actor.id
         booking.sequence += 1
         session.flush()
+        if follow_ups_before_assessment(session, booking.patient_id, booking.practitioner_id):
+            raise AssessmentRequired()
     _rewrite_reminders(session, booking, now, policy, "The visit moved to another time.")
     _tell(session, booking, "rescheduled", practitioner)
     return booking

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from marketplace.booking.models import TIME_HOLDING, Booking, BookingStatus
 from marketplace.errors import ValidationFailed
@@ -139,13 +139,45 @@ def free_slots_of(
     return free_slots(practitioner, start, end, now, mode, bookings, visit_type)
 
 
-def _assessed(by: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
-    """SQL: the booking is an assessment that took place or still holds its time, and is over
-    by `by`, so a visit with that practitioner from then on is a follow-up."""
+def _assessed(
+    by: datetime | ColumnElement[datetime] | InstrumentedAttribute[datetime],
+    visits: type[Booking] = Booking,
+) -> ColumnElement[bool]:
+    """SQL: the booking (of `visits`, the table or an alias of it) is an assessment that took
+    place or still holds its time, and is over by `by`, so a visit with that practitioner from
+    then on is a follow-up."""
     return and_(
-        Booking.visit_type == VisitType.ASSESSMENT,
-        Booking.status.in_([*TIME_HOLDING, BookingStatus.COMPLETED]),
-        Booking.ends_at <= by,
+        visits.visit_type == VisitType.ASSESSMENT,
+        visits.status.in_([*TIME_HOLDING, BookingStatus.COMPLETED]),
+        visits.ends_at <= by,
+    )
+
+
+def follow_ups_before_assessment(
+    session: Session, patient_id: uuid.UUID, practitioner_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The pair's follow-ups that hold time but start before any assessment of the pair is
+    over (what moving a visit must not leave behind)."""
+    assessment = aliased(Booking)
+    assessed_first = (
+        select(assessment.id)
+        .where(
+            assessment.patient_id == Booking.patient_id,
+            assessment.practitioner_id == Booking.practitioner_id,
+            _assessed(Booking.starts_at, assessment),
+        )
+        .exists()
+    )
+    return list(
+        session.scalars(
+            select(Booking.id).where(
+                Booking.patient_id == patient_id,
+                Booking.practitioner_id == practitioner_id,
+                Booking.visit_type == VisitType.FOLLOW_UP,
+                Booking.status.in_(TIME_HOLDING),
+                ~assessed_first,
+            )
+        )
     )
 
 

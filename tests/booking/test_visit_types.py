@@ -142,3 +142,21 @@ def test_a_follow_up_starts_only_once_the_assessment_is_over(db: Session) -> Non
     )
     after = book(db, patient, practitioner, assessment.ends_at + timedelta(minutes=30))
     assert after.visit_type is VisitType.FOLLOW_UP
+
+
+def test_a_reschedule_keeps_follow_ups_after_the_assessment(db: Session) -> None:
+    practitioner, patient = assessing(db), make_user(db)
+    assessment = book(db, patient, practitioner, weekday_at(9, days_ahead=8))
+    follow_up = book(db, patient, practitioner, weekday_at(14, days_ahead=8))
+    assert follow_up.visit_type is VisitType.FOLLOW_UP
+    with pytest.raises(bookings.AssessmentRequired):  # the follow-up before the assessment
+        bookings.reschedule_booking(db, patient, follow_up.id, weekday_at(9, days_ahead=7),
+                                    now=utcnow())  # fmt: skip
+    with pytest.raises(bookings.AssessmentRequired):  # the assessment after its follow-up
+        bookings.reschedule_booking(db, patient, assessment.id, weekday_at(9, days_ahead=15),
+                                    now=utcnow())  # fmt: skip
+    assert follow_up.starts_at == weekday_at(14, days_ahead=8)
+    assert assessment.starts_at == weekday_at(9, days_ahead=8)
+    moved = bookings.reschedule_booking(db, patient, follow_up.id, weekday_at(15, days_ahead=8),
+                                        now=utcnow())  # fmt: skip
+    assert moved.starts_at == weekday_at(15, days_ahead=8)
