@@ -73,8 +73,8 @@ class CareRequestSchema(ma.Schema):
     location_approximate = ma.fields.Boolean(
         required=True,
         metadata={
-            "description": "True when the postcode could not be looked up (the geocoder was "
-            "out of reach) and its district's centre was used instead"
+            "description": "True when the point is only the centre of the postcode's "
+            "district (the table knows no closer point, or the online geocoder was out of reach)"
         },
     )
     notes = ma.fields.String(allow_none=True)

@@ -1,6 +1,7 @@
 """Postcodes to points, behind one interface.
 
-`TableGeocoder` reads the centroid table (the full postcode first, then its outward code);
+`TableGeocoder` reads the centroid table (the full postcode first, then its outward code, whose
+centre is an approximate point);
 `PostcodesIoGeocoder` asks postcodes.io for full postcodes the table lacks and keeps the answer
 in the table. Which one runs is configuration (`GEOCODER`: `table` or `postcodes_io`).
 """
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http import HTTPStatus
 from importlib.resources import files
 from pathlib import Path
@@ -62,8 +63,11 @@ class TableGeocoder:
                 PostcodeCentroid.code, PostcodeCentroid.latitude, PostcodeCentroid.longitude
             ).where(PostcodeCentroid.code.in_([postcode, outward_code(postcode)]))
         ).all()
-        by_code = {code: Point(latitude, longitude) for code, latitude, longitude in rows}
-        return by_code.get(postcode) or by_code.get(outward_code(postcode))
+        by_code = {code: (latitude, longitude) for code, latitude, longitude in rows}
+        if postcode in by_code:
+            return Point(*by_code[postcode])
+        district = by_code.get(outward_code(postcode))
+        return None if district is None else Point(*district, approximate=True)
 
 
 class PostcodesIoGeocoder:
@@ -106,8 +110,7 @@ class PostcodesIoGeocoder:
                 session, [(postcode, fetched.latitude, fetched.longitude)], "postcodes.io"
             )
             return fetched
-        district = self.table.locate(session, postcode)
-        return None if district is None else replace(district, approximate=True)
+        return self.table.locate(session, postcode)  # its district's centre: approximate
 
 
 def geocode(
