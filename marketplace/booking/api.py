@@ -53,7 +53,8 @@ def create_request(body: dict[str, Any]) -> CareRequest:
 @blp.response(200, CareRequestSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="Not found or not yours")
 def get_request(request_id: uuid.UUID) -> CareRequest:
-    """A request, for its patient or an admin."""
+    """A request, for its patient (or their carer), an admin, or the practitioner of a visit
+    booked from it while that visit is confirmed."""
     return service.get_request(request_session(), current_account(), request_id)
 
 
