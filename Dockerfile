@@ -19,7 +19,7 @@ RUN groupadd --system app \
 
 # Project metadata first, then the code; `pip install .` pulls in the
 # runtime dependencies (psycopg[binary], gunicorn, redis, celery, ...).
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md alembic.ini gunicorn.conf.py ./
 COPY marketplace/ marketplace/
 COPY worker/ worker/
 COPY migrations/ migrations/
@@ -35,5 +35,6 @@ USER app
 EXPOSE 8000
 
 # Shell form via `sh -c` so $PORT is honoured (defaults to 8000);
-# gunicorn reads WEB_CONCURRENCY for the worker count.
-CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT:-8000} --access-logfile - --error-logfile - marketplace.wsgi:app"]
+# gunicorn reads WEB_CONCURRENCY for the worker count, and the rest (request limits, logs)
+# from gunicorn.conf.py, shared with `./dev run`.
+CMD ["sh", "-c", "exec gunicorn --config gunicorn.conf.py --bind 0.0.0.0:${PORT:-8000} marketplace.wsgi:app"]

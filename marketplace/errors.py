@@ -77,9 +77,11 @@ HTTP_ERROR_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "rate_limited",
+    431: "header_fields_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }

@@ -9,13 +9,25 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Request, Response, current_app, g, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import (
+    RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    RequestURITooLarge,
+    UnsupportedMediaType,
+)
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 from marketplace.errors import Forbidden
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The request head the app accepts; gunicorn.conf.py lets a little more through, so that what
+# is refused here is answered in the error envelope rather than by gunicorn's HTML.
+MAX_URL_BYTES = 4096
+MAX_HEADER_BYTES = 16 * 1024  # every header line together
+MAX_HEADER_FIELDS = 64
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -49,6 +61,63 @@ def allow_body_up_to(limit: int) -> Callable[[F], F]:
         return cast(F, wrapper)
 
     return decorator
+
+
+class _WholeBodyLimit(LimitedStream):
+    """A body without Content-Length (chunked), read to at most `limit` bytes. Werkzeug's own
+    stream stops silently at the limit when the whole body is read (`get_data`), so a chunked
+    body one byte over MAX_CONTENT_LENGTH reached the JSON parser cut short; this one raises
+    413 as a body with a Content-Length over the limit does."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        super().__init__(stream, limit, is_max=True)
+        self._source = stream
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted and self._source.read(1):
+            raise RequestEntityTooLarge()
+        return data
+
+
+class LimitedRequest(Request):
+    """Flask's request, with chunked bodies held to `max_content_length` as a whole."""
+
+    @cached_property
+    def stream(self) -> Any:
+        limit = self.max_content_length
+        terminated = self.environ.get("wsgi.input_terminated")
+        if limit is not None and terminated and get_content_length(self.environ) is None:
+            return _WholeBodyLimit(self.environ["wsgi.input"], limit)
+        return super().stream
+
+
+def refuse_oversized_heads() -> None:
+    """414 for a URL over MAX_URL_BYTES, 431 for headers over MAX_HEADER_BYTES or
+    MAX_HEADER_FIELDS, in the error envelope (gunicorn's own limits are set above these)."""
+    environ = request.environ
+    if _request_target_bytes(environ) > MAX_URL_BYTES:
+        raise RequestURITooLarge(f"The URL is longer than {MAX_URL_BYTES} bytes.")
+    fields = [(name, value) for name, value in environ.items() if _is_header(name)]
+    size = sum(len(name) + len(str(value)) + 4 for name, value in fields)  # "name: value\r\n"
+    if len(fields) > MAX_HEADER_FIELDS or size > MAX_HEADER_BYTES:
+        raise RequestHeaderFieldsTooLarge(
+            f"Send at most {MAX_HEADER_FIELDS} header fields and {MAX_HEADER_BYTES} bytes of "
+            "headers."
+        )
+
+
+def _is_header(key: str) -> bool:
+    return key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+def _request_target_bytes(environ: dict[str, Any]) -> int:
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        return len(raw)
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    return len(path) + (len(query) + 1 if query else 0)
 
 
 def _has_body() -> bool:
@@ -142,7 +211,9 @@ def echo_request_id(response: Response) -> Response:
 
 
 def register_request_guards(app: Flask) -> None:
+    app.request_class = LimitedRequest
     app.before_request(assign_request_id)
+    app.before_request(refuse_oversized_heads)
     app.before_request(refuse_cross_site_requests)
     app.before_request(require_json_body)
     app.after_request(echo_request_id)

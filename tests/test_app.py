@@ -98,6 +98,14 @@ class TestErrorEnvelope:
         response = client.post("/api/v1/auth/login", data=body, content_type="application/json")
         assert_envelope(response, 413, "payload_too_large")
 
+    def test_a_url_over_4_kib_is_414(self, client: FlaskClient) -> None:
+        response = client.get("/api/v1/practitioners?q=" + "a" * 5000)
+        assert_envelope(response, 414, "uri_too_long")
+
+    def test_headers_over_16_kib_are_431(self, client: FlaskClient) -> None:
+        response = client.get("/api/v1/specialties", headers={"X-Big": "b" * 20_000})
+        assert_envelope(response, 431, "header_fields_too_large")
+
     @pytest.mark.parametrize(
         "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
     )

@@ -1,0 +1,15 @@
+"""gunicorn's settings, one place for `./dev run` and the Docker image (`gunicorn --config
+gunicorn.conf.py ...`); the command line adds only where to bind and how many workers.
+
+Request head limits: the app refuses a URL over 4 KiB (414), more than 16 KiB or 64 fields of
+headers (431) in its JSON error envelope (marketplace/requests.py). gunicorn's own limits sit
+above those, so what the app refuses reaches it; gunicorn answers what is past its own limits
+(a request line over 8190 bytes, a header line over 32 KiB, more than 100 fields) with an
+HTML page, so the proxy in front must refuse those first (see the README)."""
+
+limit_request_line = 8190  # gunicorn's ceiling: any larger value is taken as 8190
+limit_request_fields = 100
+limit_request_field_size = 32 * 1024
+
+accesslog = "-"
+errorlog = "-"
