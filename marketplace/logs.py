@@ -3,7 +3,8 @@ one JSON object per line (python-json-logger), development plain lines.
 
 What is logged is ids, codes and counts, never what people typed: no names, emails, phone
 numbers, postcodes, addresses, notes, meeting links, tokens or passwords (a test walks a whole
-journey at DEBUG and looks for each). SQL parameters are hidden from logs and errors (`db`).
+journey at DEBUG and looks for each), and no client's network address (nor does gunicorn's
+access log: gunicorn.conf.py). SQL parameters are hidden from logs and errors (`db`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 NO_ID = "-"
 SQL_LOGGER = "sqlalchemy.engine.Engine"
+LIMITER_LOGGER = "flask-limiter"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s"
 
@@ -46,16 +48,31 @@ def _above_debug(record: logging.LogRecord) -> bool:
     return record.levelno > logging.DEBUG
 
 
+def _without_limit_keys(record: logging.LogRecord) -> bool:
+    """Flask-Limiter logs each breach with the limit's key, which holds the client address
+    ("ratelimit 10 per 1 minute (203.0.113.7) exceeded at endpoint: ..."): keep the line, not
+    the key."""
+    message = str(record.msg)
+    if message.startswith("ratelimit ") and "exceeded" in message and len(record.args or ()) == 3:
+        assert isinstance(record.args, tuple)
+        record.args = (record.args[0], NO_ID, record.args[2])
+    return True
+
+
 def install_request_ids() -> None:
-    """Every log record, from any library, gets `request_id`; and SQLAlchemy never logs result
+    """Every log record, from any library, gets `request_id`; SQLAlchemy never logs result
     rows (its DEBUG lines, which hold whatever was read: names, addresses, notes), whatever the
-    level. Installed once per process."""
+    level; and rate limit breaches are logged without their keys (client addresses).
+    Installed once per process."""
     factory = logging.getLogRecordFactory()
     if not getattr(factory, "adds_request_ids", False):
         logging.setLogRecordFactory(_with_request_ids(factory))
     engine_logger = logging.getLogger(SQL_LOGGER)
     if _above_debug not in engine_logger.filters:
         engine_logger.addFilter(_above_debug)
+    limiter_logger = logging.getLogger(LIMITER_LOGGER)
+    if _without_limit_keys not in limiter_logger.filters:
+        limiter_logger.addFilter(_without_limit_keys)
 
 
 def formatter(log_format: str) -> logging.Formatter:

@@ -162,3 +162,31 @@ def test_gunicorn_lets_through_what_the_app_refuses() -> None:
     assert settings["limit_request_line"] - request_line_overhead > MAX_URL_BYTES
     assert settings["limit_request_field_size"] > MAX_HEADER_BYTES
     assert settings["limit_request_fields"] > MAX_HEADER_FIELDS
+
+
+def test_the_access_log_format_has_no_client_address() -> None:
+    log_format = runpy.run_path(str(CONFIG))["access_log_format"]
+    assert "%(h)s" not in log_format
+    assert "%(r)s" not in log_format  # the request line carries the query string
+    assert "%(q)s" not in log_format
+
+
+def test_access_and_error_logs_hold_no_client_address(gunicorn: Gunicorn) -> None:
+    request_id = "edge-test-request-0001"
+    status, _, _ = gunicorn.send(
+        head("/api/v1/specialties?patient_id=query-secret", f"X-Request-ID: {request_id}")
+    )
+    assert status == 200
+    # Past gunicorn's own limit: gunicorn answers, and warns in its error log.
+    status, _, _ = gunicorn.send(head("/" + "a" * 9000))
+    assert status == 414
+    deadline = time.monotonic() + 5
+    while request_id not in gunicorn.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = gunicorn.log.read_text()
+    (access,) = [line for line in log.splitlines() if request_id in line]
+    assert '"GET /api/v1/specialties" 200' in access
+    assert "Invalid request" in log
+    assert "query-secret" not in log
+    client_lines = [line for line in log.splitlines() if "Listening at: http" not in line]
+    assert [line for line in client_lines if "127.0.0.1" in line] == []

@@ -120,3 +120,20 @@ def test_task_lines_carry_the_task_id(app: Flask) -> None:
 
     log_probe.apply(task_id="task-0123456789")
     assert seen == ["task-0123456789"]
+
+
+def test_a_rate_limit_breach_logs_no_client_address(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    address = "203.0.113.77"
+    answers = [
+        client.post("/api/v1/auth/register", json={}, environ_base={"REMOTE_ADDR": address})
+        for _ in range(11)
+    ]
+    assert answers[-1].status_code == 429
+    breaches = [r for r in caplog.records if r.name == "flask-limiter" and "exceeded" in r.msg]
+    assert breaches, "the breach is still logged"
+    kinds = ("json", "plain")
+    lines = [formatter(kind).format(record) for record in caplog.records for kind in kinds]
+    assert [line for line in lines if address in line] == []
