@@ -60,7 +60,7 @@ def book_course(
     practitioner = get_listed_practitioner(session, practitioner_id, today)
     patient = session.get(User, patient_id)
     if patient is None or patient.role is not Role.PATIENT or not patient.is_active:
-        raise NotFound("No such patient.")
+        raise NotYourPatient()
     if visit_type_for(session, patient.id, practitioner.id, data.first_start) is not (
         VisitType.FOLLOW_UP
     ):
@@ -96,6 +96,21 @@ def weekly_starts(first: datetime, weeks: int, zone: ZoneInfo) -> list[datetime]
     return [(local + timedelta(weeks=week)).astimezone(UTC) for week in range(weeks)]
 
 
+class NotYourPatient(NotFound):
+    code = "not_your_patient"
+    message = "No such patient of yours."
+
+
+def _has_booked(session: Session, practitioner_id: uuid.UUID, patient_id: uuid.UUID) -> bool:
+    """Whether the patient has (or had) any booking with the practitioner."""
+    found = session.scalar(
+        select(Booking.id)
+        .where(Booking.practitioner_id == practitioner_id, Booking.patient_id == patient_id)
+        .limit(1)
+    )
+    return found is not None
+
+
 def _parties(session: Session, actor: User, data: CourseInput) -> tuple[uuid.UUID, uuid.UUID]:
     if actor.role is Role.PATIENT:
         if data.practitioner_id is None:
@@ -107,6 +122,11 @@ def _parties(session: Session, actor: User, data: CourseInput) -> tuple[uuid.UUI
             raise Forbidden("You have no practitioner profile.")
         if data.patient_id is None:
             raise ValidationFailed.for_field("patient_id", "Say which patient.")
+        # Before anything that tells a patient's account exists (an assessment still needed,
+        # a clash): anyone the practitioner has never had a booking with is a 404 like an id
+        # that belongs to no one, so the endpoint is no oracle for who is a patient here.
+        if not _has_booked(session, profile.id, data.patient_id):
+            raise NotYourPatient()
         return data.patient_id, profile.id
     raise Forbidden("A course is booked by its patient, their carer or its practitioner.")
 
