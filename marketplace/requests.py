@@ -28,6 +28,12 @@ STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_URL_BYTES = 4096
 MAX_HEADER_BYTES = 16 * 1024  # every header line together
 MAX_HEADER_FIELDS = 64
+# Any HTML answer without a policy of its own (the back office and the API docs set stricter
+# or wider ones): the project's own script, styles and images only, nothing framed or framing.
+HTML_CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -187,8 +193,8 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     if request.path.startswith("/api/"):  # answers hold personal data: never in a shared cache
         headers["Cache-Control"] = "no-store"
-    if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    if response.mimetype == "text/html":  # pages (and redirects, error pages) set no other
+        headers.setdefault("Content-Security-Policy", HTML_CONTENT_SECURITY_POLICY)
     else:  # JSON, files: nothing in them may run or be framed
         headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
     if current_app.config["HSTS_SECONDS"]:
