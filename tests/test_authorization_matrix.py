@@ -46,6 +46,7 @@ from tests.factories import (
     profile_input,
     weekday_at,
 )
+from tests.support.evidence_files import pdf_file
 
 ACTORS = ("anonymous", "patient_a", "patient_b", "practitioner_x", "practitioner_y", "admin",
           "carer_a", "ex_carer")  # fmt: skip
@@ -68,7 +69,7 @@ def build_world(db: Session, app: Flask) -> World:
     practitioners.save_profile(db, pending_user, profile_input(), business_today(), TableGeocoder())
     credential = practitioners.submit_credential(db, pending_user, hcpc_fields(), business_today())
     evidence = practitioners.add_evidence(
-        db, pending_user, credential.id, io.BytesIO(b"%PDF-1.4 e"), app.extensions["evidence_store"]
+        db, pending_user, credential.id, io.BytesIO(pdf_file()), app.extensions["evidence_store"]
     )
     request = care_requests.create_request(db, patient_a, {
         "mode": Mode.HOME, "specialty": "stroke", "postcode": "SW1A 1AA", "address": ADDRESS,
@@ -297,7 +298,7 @@ def call(client: FlaskClient, world: World, actor: str, method: str, path: str,
     payload = _fill(body, world.ids)
     if path.endswith("/evidence") and method == "POST":
         response = client.post(url, headers=headers, content_type="multipart/form-data",
-                               data={"file": (io.BytesIO(b"%PDF-1.4 x"), "x.pdf")})  # fmt: skip
+                               data={"file": (io.BytesIO(pdf_file()), "x.pdf")})  # fmt: skip
     elif payload is None:
         response = client.open(url, method=method, headers=headers)
     else:

@@ -28,6 +28,7 @@ from marketplace.reviews import service as reviews
 from marketplace.reviews.models import Review
 from tests.conftest import PASSWORD, log_in_as, login
 from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
+from tests.support.evidence_files import pdf_file
 from tests.support.storage import Backend
 
 NOTES = "Left-sided weakness after a stroke"
@@ -169,7 +170,7 @@ class TestErasure:
             db,
             practitioner.user,
             credential.id,
-            io.BytesIO(b"%PDF-1.4 evidence"),
+            io.BytesIO(pdf_file()),
             evidence_backend.store,
         )
         assert evidence_backend.names() == {evidence.stored_name}

@@ -23,9 +23,10 @@ from tests.admin.test_pages import sign_in
 from tests.admin.test_verification import credential_through_the_api, pending_credential
 from tests.conftest import PASSWORD, log_in_as, logged_in
 from tests.factories import make_user
+from tests.support.evidence_files import pdf_file
 from tests.support.storage import REGION, Backend, BucketBackend, MotoS3, free_loopback_port
 
-PDF = b"%PDF-1.4 a scanned certificate"
+PDF = pdf_file()
 
 
 def upload(client: FlaskClient, credential_id: str, content: bytes = PDF) -> Any:

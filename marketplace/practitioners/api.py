@@ -126,6 +126,13 @@ def submit_credential(body: dict[str, Any]) -> Any:
 @blp.arguments(EvidenceUploadSchema, location="files")
 @blp.response(201, EvidenceSchema)
 @blp.alt_response(413, schema=ErrorSchema, description="Over 10 MB")
+@blp.alt_response(
+    422,
+    schema=ErrorSchema,
+    description="Not a PDF, PNG or JPEG (`validation_failed`); one that does not parse whole "
+    "(`evidence_unreadable`); a PDF with JavaScript, embedded files, launch actions or XFA "
+    "(`evidence_unsafe`); too many pages, objects or pixels (`evidence_too_complex`)",
+)
 @blp.alt_response(503, schema=ErrorSchema, description="`storage_unavailable`")
 def upload_evidence(files: dict[str, Any], credential_id: uuid.UUID) -> Evidence:
     """Upload evidence (PDF, PNG or JPEG, checked by content, at most 10 MB)."""

@@ -29,6 +29,7 @@ from marketplace.practitioners.models import (
 from tests.admin.test_verification import pending_credential
 from tests.conftest import PASSWORD, logged_in
 from tests.factories import make_practitioner, make_user
+from tests.support.evidence_files import pdf_file
 from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
@@ -245,7 +246,7 @@ class TestCredentials:
     ) -> None:
         credential = pending_credential(db)
         user = credential.practitioner.user
-        pdf = io.BytesIO(b"%PDF-1.4 evidence")
+        pdf = io.BytesIO(pdf_file())
         store = evidence_backend.store
         evidence = practitioners.add_evidence(db, user, credential.id, pdf, store)
         page = f"/admin/credentials/{credential.id}"
@@ -254,7 +255,7 @@ class TestCredentials:
         inline = admin_pages.get(url)
         assert inline.status_code == 200
         assert inline.headers["Content-Disposition"].startswith("inline")
-        assert inline.data == b"%PDF-1.4 evidence"
+        assert inline.data == pdf.getvalue()
         download = admin_pages.get(f"{url}?download=1")
         assert download.headers["Content-Disposition"].startswith("attachment")
         views = db.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.viewed")).all()

@@ -27,6 +27,7 @@ from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, CredentialStatus, Practitioner
 from tests.conftest import log_in_as, logged_in
 from tests.factories import hcpc_fields, make_practitioner, make_user, profile_input
+from tests.support.evidence_files import pdf_file
 from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
@@ -275,16 +276,17 @@ def test_admin_evidence_reads_are_audited(
     owner = app.test_client()
     user = logged_in(owner, "practitioner")
     credential_id = credential_through_the_api(owner, "PH7")
+    pdf = pdf_file()
     evidence_id = owner.post(
         f"/api/v1/practitioners/me/credentials/{credential_id}/evidence",
-        data={"file": (io.BytesIO(b"%PDF-1.4 test"), "x.pdf", "application/pdf")},
+        data={"file": (io.BytesIO(pdf), "x.pdf", "application/pdf")},
         content_type="multipart/form-data",
     ).json["id"]
     assert len(evidence_backend.names()) == 1
     response = admin_client.get(f"/api/v1/admin/credentials/{credential_id}/evidence/{evidence_id}")
     assert response.status_code == 200
-    assert response.data == b"%PDF-1.4 test"
-    assert response.content_length == len(b"%PDF-1.4 test")
+    assert response.data == pdf
+    assert response.content_length == len(pdf)
     [row] = audit_rows(db, "evidence.viewed")
     assert str(row.subject_id) == credential_id
     assert row.details == {"evidence_id": evidence_id}

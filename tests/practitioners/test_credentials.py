@@ -2,23 +2,35 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from pypdf import PdfReader
+from pypdf.actions import JavaScript
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    NameObject,
+    StreamObject,
+    TextStringObject,
+)
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from marketplace.admin.models import AuditEntry
-from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
+from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES, MAX_PDF_PAGES
 from marketplace.practitioners.models import Evidence
 from tests.conftest import logged_in
 from tests.practitioners.test_profile_api import put_profile
+from tests.support.evidence_files import pdf_file, pdf_of_size, pdf_writer, written
 from tests.support.storage import Backend
 
-PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PDF = pdf_file()
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 EXECUTABLE = b"\x7fELF\x02\x01\x01" + b"\x00" * 64
@@ -173,7 +185,7 @@ class TestEvidence:
     def test_a_large_scan_within_ten_megabytes_is_accepted(
         self, physio: FlaskClient, evidence_backend: Backend
     ) -> None:
-        content = PDF + b"0" * (MAX_EVIDENCE_BYTES - len(PDF))
+        content = pdf_of_size(MAX_EVIDENCE_BYTES)
         response = self.upload(
             physio, self.credential(physio), content, "scan.pdf", "application/pdf"
         )
@@ -228,3 +240,147 @@ class TestEvidence:
             content_type="multipart/form-data",
         )
         assert response.status_code == 415
+
+
+_NUMBERS = itertools.count(300100)
+
+
+def upload_evidence(client: FlaskClient, content: bytes, name: str = "scan.pdf") -> Any:
+    """A new HCPC credential of the client's, with `content` uploaded as its evidence."""
+    number = f"PH{next(_NUMBERS)}"
+    credential_id = submit(client, kind="hcpc", number=number).json["id"]
+    return client.post(
+        f"/api/v1/practitioners/me/credentials/{credential_id}/evidence",
+        data={"file": (io.BytesIO(content), name, "application/octet-stream")},
+        content_type="multipart/form-data",
+    )
+
+
+def assert_refused(response: Any, code: str, backend: Backend, db: Session) -> None:
+    """A clear 422 in the error envelope, naming the file, and nothing kept."""
+    assert response.status_code == 422, response.json
+    assert response.json["error"]["code"] == code
+    assert response.json["error"]["details"]["fields"]["file"][0]
+    assert backend.names() == set()
+    assert db.scalars(select(Evidence)).all() == []
+
+
+def with_open_action_script() -> bytes:
+    writer = pdf_writer()
+    writer.add_open_action(JavaScript("app.alert('hi')"))
+    return written(writer)
+
+
+def with_named_script() -> bytes:
+    """Document-level JavaScript in the catalog's name tree, with no action pointing at it."""
+    writer = pdf_writer()
+    script = writer._add_object(DictionaryObject({
+        NameObject("/S"): NameObject("/JavaScript"),
+        NameObject("/JS"): TextStringObject("app.alert('hi')"),
+    }))  # fmt: skip
+    names = DictionaryObject({NameObject("/Names"): ArrayObject([TextStringObject("a"), script])})
+    writer.root_object[NameObject("/Names")] = DictionaryObject(
+        {NameObject("/JavaScript"): writer._add_object(names)}
+    )
+    return written(writer)
+
+
+def with_page_action(kind: str) -> bytes:
+    """An additional action (on the page opening) of the given kind, with no script key."""
+    writer = pdf_writer()
+    action = DictionaryObject({NameObject("/S"): NameObject(kind),
+                               NameObject("/F"): TextStringObject("calc.exe")})  # fmt: skip
+    writer.pages[0][NameObject("/AA")] = DictionaryObject({NameObject("/O"): action})
+    return written(writer)
+
+
+def with_embedded_file() -> bytes:
+    writer = pdf_writer()
+    writer.add_attachment("payload.html", b"<script>alert(1)</script>")
+    return written(writer)
+
+
+def with_xfa_form() -> bytes:
+    writer = pdf_writer()
+    xfa = StreamObject()
+    xfa.set_data(b"<xdp:xdp xmlns:xdp='http://ns.adobe.com/xdp/'/>")
+    writer.root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject(), NameObject("/XFA"): writer._add_object(xfa)}
+    )
+    return written(writer)
+
+
+class TestPdfContent:
+    """The whole PDF is parsed (pypdf); its header alone proves nothing."""
+
+    def test_a_pdf_header_followed_by_html_and_script_is_refused(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        polyglot = b"%PDF-1.4\n<html><body><script>fetch('/api/v1/admin/audit')</script>\n%%EOF\n"
+        response = upload_evidence(physio, polyglot)
+        assert_refused(response, "evidence_unreadable", evidence_backend, db)
+
+    def test_a_real_pdf_made_with_pypdf_is_accepted_as_it_is(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        writer = pdf_writer(pages=2)
+        writer.add_metadata({"/Title": "HCPC registration"})
+        content = written(writer)
+        response = upload_evidence(physio, content)
+        assert response.status_code == 201, response.json
+        assert response.json["content_type"] == "application/pdf"
+        assert evidence_backend.read(db.scalars(select(Evidence)).one().stored_name) == content
+
+    def test_a_pdf_protected_only_against_editing_is_accepted(self, physio: FlaskClient) -> None:
+        writer = pdf_writer()
+        writer.encrypt(user_password="", owner_password="issuer", algorithm="AES-256")
+        assert upload_evidence(physio, written(writer)).status_code == 201
+
+    def test_a_pdf_that_needs_a_password_is_refused(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        writer = pdf_writer()
+        writer.encrypt(user_password="secret", algorithm="AES-256")
+        response = upload_evidence(physio, written(writer))
+        assert_refused(response, "evidence_unreadable", evidence_backend, db)
+        assert "password" in response.json["error"]["message"]
+
+    @pytest.mark.parametrize(
+        ("build", "what"),
+        [
+            pytest.param(with_open_action_script, "JavaScript", id="open-action-javascript"),
+            pytest.param(with_named_script, "JavaScript", id="names-javascript"),
+            pytest.param(lambda: with_page_action("/Launch"), "launch", id="launch-action"),
+            pytest.param(with_embedded_file, "embedded file", id="embedded-file"),
+            pytest.param(with_xfa_form, "XFA", id="xfa-form"),
+        ],
+    )
+    def test_active_content_is_refused(
+        self,
+        physio: FlaskClient,
+        db: Session,
+        evidence_backend: Backend,
+        build: Callable[[], bytes],
+        what: str,
+    ) -> None:
+        content = build()
+        assert PdfReader(io.BytesIO(content)).pages  # a valid PDF, refused for what it holds
+        response = upload_evidence(physio, content)
+        assert_refused(response, "evidence_unsafe", evidence_backend, db)
+        assert what in response.json["error"]["message"]
+
+    def test_data_after_the_end_of_a_real_pdf_is_refused(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        content = pdf_file() + b"<html><script>alert(document.domain)</script></html>"
+        response = upload_evidence(physio, content)
+        assert_refused(response, "evidence_unsafe", evidence_backend, db)
+
+    def test_a_pdf_with_too_many_pages_is_refused(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        assert upload_evidence(physio, pdf_file(pages=MAX_PDF_PAGES)).status_code == 201
+        db.execute(delete(Evidence))
+        response = upload_evidence(physio, pdf_file(pages=MAX_PDF_PAGES + 1))
+        assert response.status_code == 422
+        assert response.json["error"]["code"] == "evidence_too_complex"

@@ -27,6 +27,7 @@ from tests.conftest import fresh_database_url, log_in_as, logged_in
 from tests.factories import approve, hcpc_fields, make_practitioner, make_user, profile_input
 from tests.practitioners.test_credentials import NMT, submit
 from tests.practitioners.test_profile_api import put_profile
+from tests.support.evidence_files import pdf_file
 from tests.support.storage import Backend
 
 TODAY = business_today()
@@ -216,7 +217,7 @@ def test_evidence_written_for_a_rolled_back_upload_is_removed(
 
     savepoint = db.begin_nested()
     evidence = practitioners.add_evidence(
-        db, practitioner.user, credential.id, io.BytesIO(b"%PDF-1.4 x"), evidence_backend.store
+        db, practitioner.user, credential.id, io.BytesIO(pdf_file()), evidence_backend.store
     )
     assert evidence_backend.names() == {evidence.stored_name}
     savepoint.rollback()
