@@ -2,10 +2,13 @@
 evidence store, with their SHA-256.
 
 The first bytes only say which parser to try; the whole file must then pass it. A file that
-starts like a PDF but is HTML and script after its header (a polyglot a browser could be led to
-run) fails to parse and is refused, as is a real PDF that carries active content: JavaScript,
-embedded files, launch actions or XFA forms. Nothing is stored for a refused file, and no row is
-written. Parsing is bounded (pages, objects) so a hostile file cannot hold a web worker for long.
+starts like a PDF or an image but is HTML and script after its header (a polyglot a browser
+could be led to run) fails to parse and is refused, as is a real PDF that carries active
+content: JavaScript, embedded files, launch actions or XFA forms. Images are decoded in full
+and stored re-encoded from their pixels alone, so neither trailing data nor metadata (EXIF with
+its GPS position, comments, text chunks) survives. Nothing is stored for a refused file, and no
+row is written. Decoding is bounded (pages, objects, pixels) so a hostile file cannot hold a web
+worker or its memory for long.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import io
 import logging
 import secrets
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
+from PIL import Image, ImageOps
 from pypdf import PasswordType, PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
@@ -34,6 +39,10 @@ MAX_PDF_OBJECTS = 10_000
 # Dictionary entries and array items looked at, over all objects (compressed object streams
 # can hold more than the file's size suggests).
 MAX_PDF_VALUES = 1_000_000
+# An A4 page scanned at 600 dpi is 35 million pixels, a 48-megapixel phone photo 48 million; a
+# decoded image takes three or four bytes a pixel.
+MAX_IMAGE_PIXELS = 50_000_000
+JPEG_QUALITY = 90
 _CHUNK = 64 * 1024
 _SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 
@@ -114,32 +123,109 @@ def sniff_content_type(head: bytes) -> str:
 
 
 def store_evidence(stream: BinaryIO, store: ObjectStore) -> StoredFile:
-    """Check the whole upload, then put it in the store; nothing is stored if it is refused."""
+    """Check the whole upload, then put what passed in the store (a PDF as it came, an image
+    re-encoded); nothing is stored if it is refused."""
     head = stream.read(16)
     content_type = sniff_content_type(head)
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES) as spool:
-        size, sha256 = _copy_within_limit(head, stream, spool)
+        _copy_within_limit(head, stream, spool)
         spool.seek(0)
         if content_type == "application/pdf":
             check_pdf(spool.read())
-        spool.seek(0)
+            content: IO[bytes] = spool
+        else:
+            content = io.BytesIO(reencode_image(spool, content_type))
+        size, sha256 = _measure(content)
         stored_name = secrets.token_hex(16)
-        store.put(stored_name, spool, content_type)
+        store.put(stored_name, content, content_type)
     return StoredFile(stored_name, content_type, size, sha256)
 
 
-def _copy_within_limit(head: bytes, stream: BinaryIO, out: IO[bytes]) -> tuple[int, str]:
-    """Copy the upload (its first bytes already read) to `out`: its size and SHA-256."""
-    digest = hashlib.sha256(head)
+def _copy_within_limit(head: bytes, stream: BinaryIO, out: IO[bytes]) -> None:
+    """Copy the upload (its first bytes already read) to `out`, refusing it past 10 MB."""
     size = len(head)
     out.write(head)
     while chunk := stream.read(_CHUNK):
         size += len(chunk)
         if size > MAX_EVIDENCE_BYTES:
             raise EvidenceTooLarge()
-        digest.update(chunk)
         out.write(chunk)
+
+
+def _measure(content: IO[bytes]) -> tuple[int, str]:
+    """The size and SHA-256 of what will be stored; `content` is left at its start."""
+    content.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := content.read(_CHUNK):
+        size += len(chunk)
+        digest.update(chunk)
+    content.seek(0)
     return size, digest.hexdigest()
+
+
+# --- images ------------------------------------------------------------------------------------
+
+# Pillow's format for each accepted type, and the formats it may report on opening one (a
+# phone's multi-picture JPEG opens as MPO; only its first picture is kept).
+_IMAGE_FORMATS = {"image/png": ("PNG", {"PNG"}), "image/jpeg": ("JPEG", {"JPEG", "MPO"})}
+_PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
+
+
+def reencode_image(upload: IO[bytes], content_type: str) -> bytes:
+    """Decode the whole image (Pillow), then encode its pixels again in the same format."""
+    save_as, formats = _IMAGE_FORMATS[content_type]
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its own limit and twice it; a bomb is refused either way.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(upload, formats=[save_as]) as image:
+                _check_image(image, formats)
+                image.verify()  # PNG chunk checksums; nothing is decoded yet
+            upload.seek(0)
+            with Image.open(upload, formats=[save_as]) as image:
+                _check_image(image, formats)
+                image.load()  # every pixel: a truncated or corrupt image fails here
+                clean = _pixels_only(image, save_as)
+        out = io.BytesIO()
+        if save_as == "JPEG":  # 4:4:4, so the small print on a certificate stays sharp
+            clean.save(out, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+        else:
+            clean.save(out, "PNG")
+    except EvidenceRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise EvidenceTooComplex(_too_many_pixels()) from None
+    except Exception as error:  # Pillow raises many kinds on a broken file; all mean "unreadable"
+        log.info("evidence image refused as unreadable: %s", type(error).__name__)
+        kind = "PNG" if save_as == "PNG" else "JPEG"
+        raise EvidenceUnreadable(f"This is not a readable {kind} image.") from None
+    return out.getvalue()
+
+
+def _check_image(image: Image.Image, formats: set[str]) -> None:
+    if image.format not in formats:
+        raise EvidenceUnreadable("Upload a PDF, PNG or JPEG file.")
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise EvidenceTooComplex(_too_many_pixels())
+
+
+def _too_many_pixels() -> str:
+    return f"This image has more than {MAX_IMAGE_PIXELS // 1_000_000} million pixels."
+
+
+def _pixels_only(image: Image.Image, save_as: str) -> Image.Image:
+    """The image turned upright as its EXIF orientation says, in a mode the format stores, with
+    no metadata left to write (Pillow falls back on `info` for some of it)."""
+    upright = ImageOps.exif_transpose(image)
+    if save_as == "JPEG":
+        if upright.mode not in {"L", "RGB"}:  # CMYK, YCbCr: as browsers show it
+            upright = upright.convert("RGB")
+    elif upright.mode not in _PNG_MODES or "transparency" in upright.info:
+        upright = upright.convert("RGBA")  # a palette's or a colour's transparency, kept
+    upright.info = {}
+    return upright
 
 
 # --- PDF ---------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import ExifTags, Image
 from pypdf import PdfReader
 from pypdf.actions import JavaScript
 from pypdf.generic import (
@@ -23,16 +26,25 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from marketplace.admin.models import AuditEntry
-from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES, MAX_PDF_PAGES
+from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES, MAX_IMAGE_PIXELS, MAX_PDF_PAGES
 from marketplace.practitioners.models import Evidence
 from tests.conftest import logged_in
 from tests.practitioners.test_profile_api import put_profile
-from tests.support.evidence_files import pdf_file, pdf_of_size, pdf_writer, written
+from tests.support.evidence_files import (
+    gps_exif,
+    image_file,
+    jpeg_file,
+    pdf_file,
+    pdf_of_size,
+    pdf_writer,
+    png_file,
+    written,
+)
 from tests.support.storage import Backend
 
 PDF = pdf_file()
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PNG = png_file()
+JPEG = jpeg_file()
 EXECUTABLE = b"\x7fELF\x02\x01\x01" + b"\x00" * 64
 
 NMT = {
@@ -160,10 +172,13 @@ class TestEvidence:
         )
         assert response.status_code == 201, response.json
         assert response.json["content_type"] == kind
-        assert response.json["sha256"] == hashlib.sha256(content).hexdigest()
         stored = db.scalars(select(Evidence)).one()
         assert evidence_backend.names() == {stored.stored_name}
-        assert evidence_backend.read(stored.stored_name) == content
+        kept = evidence_backend.read(stored.stored_name)
+        assert response.json["sha256"] == hashlib.sha256(kept).hexdigest()
+        assert response.json["size_bytes"] == len(kept)
+        if kind == "application/pdf":
+            assert kept == content  # checked, not rewritten (images are re-encoded)
         assert "scan" not in stored.stored_name
         assert not Path(app.static_folder or "/none").joinpath(stored.stored_name).exists()
 
@@ -217,7 +232,7 @@ class TestEvidence:
             f"/api/v1/practitioners/me/credentials/{credential_id}/evidence/{evidence_id}"
         )
         assert own.status_code == 200
-        assert own.data == PNG
+        assert own.data == evidence_backend.read(db.scalars(select(Evidence)).one().stored_name)
         assert own.headers["Content-Type"] == "image/png"
         assert own.headers["Content-Disposition"].startswith("attachment")
         assert db.scalar(select(AuditEntry).where(AuditEntry.action == "evidence.viewed")) is None
@@ -384,3 +399,101 @@ class TestPdfContent:
         response = upload_evidence(physio, pdf_file(pages=MAX_PDF_PAGES + 1))
         assert response.status_code == 422
         assert response.json["error"]["code"] == "evidence_too_complex"
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` one-bit pixels, with a few rows of data: a
+    small upload that would take gigabytes to decode."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    rows = zlib.compress((b"\x00" * (1 + (width + 7) // 8)) * 64)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+def stored_image(db: Session, backend: Backend) -> tuple[bytes, Image.Image]:
+    kept = backend.read(db.scalars(select(Evidence)).one().stored_name)
+    image = Image.open(io.BytesIO(kept))
+    image.load()
+    return kept, image
+
+
+class TestImageContent:
+    """Images are decoded whole (Pillow) and stored re-encoded: only their pixels are kept."""
+
+    @pytest.mark.parametrize(
+        "header", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0"], ids=["png", "jpeg"]
+    )
+    def test_an_image_header_followed_by_html_is_refused(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend, header: bytes
+    ) -> None:
+        polyglot = header + b"<html><body><script>alert(document.cookie)</script></body></html>"
+        response = upload_evidence(physio, polyglot, "photo.png")
+        assert_refused(response, "evidence_unreadable", evidence_backend, db)
+
+    def test_a_real_png_with_html_after_it_is_stored_re_encoded_without_the_html(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        html = b"<html><script>alert(document.domain)</script></html>"
+        response = upload_evidence(physio, png_file(320, 200) + html, "photo.png")
+        assert response.status_code == 201, response.json
+        assert response.json["content_type"] == "image/png"
+        kept, image = stored_image(db, evidence_backend)
+        assert html not in kept
+        assert b"script" not in kept
+        assert kept.endswith(b"IEND\xaeB`\x82")  # nothing after the image's last chunk
+        assert (image.format, image.size) == ("PNG", (320, 200))
+        assert response.json["sha256"] == hashlib.sha256(kept).hexdigest()
+
+    def test_a_jpeg_is_stored_without_its_exif_gps_position(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        photo = image_file("JPEG", 640, 480, exif=gps_exif())
+        assert Image.open(io.BytesIO(photo)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+        response = upload_evidence(physio, photo, "photo.jpg")
+        assert response.status_code == 201, response.json
+        assert response.json["content_type"] == "image/jpeg"
+        kept, image = stored_image(db, evidence_backend)
+        assert (image.format, image.size) == ("JPEG", (640, 480))
+        assert not image.getexif()
+        assert b"Exif" not in kept
+        assert b"PhoneCo" not in kept
+
+    def test_a_photo_is_turned_upright_before_its_orientation_is_dropped(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        exif = Image.Exif()
+        exif[ExifTags.Base.Orientation] = 6  # taken with the phone on its side
+        response = upload_evidence(physio, image_file("JPEG", 640, 480, exif=exif), "photo.jpg")
+        assert response.status_code == 201, response.json
+        _, image = stored_image(db, evidence_backend)
+        assert image.size == (480, 640)
+
+    @pytest.mark.parametrize(
+        ("width", "height"),
+        [(MAX_IMAGE_PIXELS // 5000 + 1, 5000), (100_000, 100_000)],
+        ids=["over-our-limit", "over-pillows-limit"],
+    )
+    def test_a_decompression_bomb_is_refused(
+        self,
+        physio: FlaskClient,
+        db: Session,
+        evidence_backend: Backend,
+        width: int,
+        height: int,
+    ) -> None:
+        bomb = png_declaring(width, height)
+        assert len(bomb) < 100_000
+        response = upload_evidence(physio, bomb, "photo.png")
+        assert_refused(response, "evidence_too_complex", evidence_backend, db)
+
+    def test_a_truncated_image_is_refused(
+        self, physio: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        photo = image_file("JPEG", 640, 480)
+        response = upload_evidence(physio, photo[: len(photo) // 2], "photo.jpg")
+        assert_refused(response, "evidence_unreadable", evidence_backend, db)

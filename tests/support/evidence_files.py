@@ -1,10 +1,11 @@
 """Real, minimal evidence files for tests: the upload checks parse the whole file, so a header
-followed by anything no longer passes for a PDF."""
+followed by anything no longer passes for a PDF or an image."""
 
 from __future__ import annotations
 
 import io
 
+from PIL import ExifTags, Image
 from pypdf import PdfWriter
 from pypdf.generic import StreamObject
 
@@ -42,3 +43,38 @@ def pdf_of_size(size: int) -> bytes:
             return data
         padding += size - len(data)
     raise AssertionError(f"could not make a PDF of {size} bytes")
+
+
+def image_file(
+    kind: str = "PNG", width: int = 240, height: int = 120, exif: Image.Exif | None = None
+) -> bytes:
+    """A valid PNG or JPEG of a pale certificate-coloured block, with `exif` if given."""
+    out = io.BytesIO()
+    image = Image.new("RGB", (width, height), (235, 228, 200))
+    image.save(out, kind, **({"exif": exif} if exif is not None else {}))
+    return out.getvalue()
+
+
+def png_file(width: int = 240, height: int = 120) -> bytes:
+    return image_file("PNG", width, height)
+
+
+def jpeg_file(width: int = 240, height: int = 120) -> bytes:
+    return image_file("JPEG", width, height)
+
+
+def gps_exif(latitude: float = 51.5014, longitude: float = -0.1419) -> Image.Exif:
+    """EXIF saying where a photo was taken (as a phone writes it), and by which camera."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneCo"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = _degrees(latitude)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E" if longitude >= 0 else "W"
+    gps[ExifTags.GPS.GPSLongitude] = _degrees(abs(longitude))
+    return exif
+
+
+def _degrees(value: float) -> tuple[float, float, float]:
+    minutes = (value % 1) * 60
+    return (float(int(value)), float(int(minutes)), round((minutes % 1) * 60, 2))
