@@ -29,7 +29,8 @@ from marketplace.practitioners.models import (
 from tests.admin.test_verification import pending_credential
 from tests.conftest import PASSWORD, logged_in
 from tests.factories import make_practitioner, make_user
-from tests.support.evidence_files import pdf_file
+from tests.practitioners.test_credentials import assert_sandboxed
+from tests.support.evidence_files import pdf_file, png_file
 from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
@@ -251,15 +252,44 @@ class TestCredentials:
         evidence = practitioners.add_evidence(db, user, credential.id, pdf, store)
         page = f"/admin/credentials/{credential.id}"
         url = f"{page}/evidence/{evidence.id}"
-        assert f'<iframe src="{url}"' in text(admin_pages.get(page))
+        assert f'<iframe sandbox src="{url}"' in text(admin_pages.get(page))
         inline = admin_pages.get(url)
         assert inline.status_code == 200
         assert inline.headers["Content-Disposition"].startswith("inline")
+        assert inline.headers["Content-Security-Policy"].startswith("sandbox;")
         assert inline.data == pdf.getvalue()
         download = admin_pages.get(f"{url}?download=1")
         assert download.headers["Content-Disposition"].startswith("attachment")
         views = db.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.viewed")).all()
         assert len(views) == 2
+
+    def test_a_pdf_is_previewed_in_a_frame_sandboxed_without_any_allowance(
+        self, admin_pages: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        credential = pending_credential(db)
+        user, pdf = credential.practitioner.user, io.BytesIO(pdf_file())
+        evidence = practitioners.add_evidence(db, user, credential.id, pdf, evidence_backend.store)
+        page = text(admin_pages.get(f"/admin/credentials/{credential.id}"))
+        url = f"/admin/credentials/{credential.id}/evidence/{evidence.id}"
+        (frame,) = re.findall(r"<iframe[^>]*>", page)
+        assert f'src="{url}"' in frame
+        attributes = re.fullmatch(r'<iframe sandbox src="[^"]+" title="[^"]+">', frame)
+        assert attributes, frame  # `sandbox` alone: no allow-scripts, no allow-same-origin
+        assert "allow-" not in frame
+        assert f'href="{url}" target="_blank" rel="noopener noreferrer"' in page
+
+    def test_evidence_is_served_sandboxed_unsniffed_and_framed_by_the_back_office_only(
+        self, admin_pages: FlaskClient, db: Session, evidence_backend: Backend
+    ) -> None:
+        credential = pending_credential(db)
+        user, png = credential.practitioner.user, io.BytesIO(png_file())
+        evidence = practitioners.add_evidence(db, user, credential.id, png, evidence_backend.store)
+        url = f"/admin/credentials/{credential.id}/evidence/{evidence.id}"
+        for response in (admin_pages.get(url), admin_pages.get(f"{url}?download=1")):
+            assert response.status_code == 200
+            assert_sandboxed(response, frame_ancestors="'self'")
+            assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+            assert response.mimetype == "image/png"
 
     def test_an_unknown_credential_is_a_404_page(self, admin_pages: FlaskClient) -> None:
         response = admin_pages.get(f"/admin/credentials/{uuid.uuid4()}")

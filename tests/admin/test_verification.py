@@ -27,6 +27,7 @@ from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, CredentialStatus, Practitioner
 from tests.conftest import log_in_as, logged_in
 from tests.factories import hcpc_fields, make_practitioner, make_user, profile_input
+from tests.practitioners.test_credentials import assert_sandboxed
 from tests.support.evidence_files import pdf_file
 from tests.support.storage import Backend
 
@@ -287,6 +288,8 @@ def test_admin_evidence_reads_are_audited(
     assert response.status_code == 200
     assert response.data == pdf
     assert response.content_length == len(pdf)
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert_sandboxed(response, frame_ancestors="'none'")
     [row] = audit_rows(db, "evidence.viewed")
     assert str(row.subject_id) == credential_id
     assert row.details == {"evidence_id": evidence_id}

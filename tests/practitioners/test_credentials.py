@@ -235,6 +235,7 @@ class TestEvidence:
         assert own.data == evidence_backend.read(db.scalars(select(Evidence)).one().stored_name)
         assert own.headers["Content-Type"] == "image/png"
         assert own.headers["Content-Disposition"].startswith("attachment")
+        assert_sandboxed(own, frame_ancestors="'none'")
         assert db.scalar(select(AuditEntry).where(AuditEntry.action == "evidence.viewed")) is None
 
         stranger = app.test_client()
@@ -255,6 +256,16 @@ class TestEvidence:
             content_type="multipart/form-data",
         )
         assert response.status_code == 415
+
+
+def assert_sandboxed(response: Any, frame_ancestors: str) -> None:
+    """An evidence file runs nothing on this site, even opened directly: a CSP sandbox (with no
+    allowances), nothing else loads, and the browser keeps the checked content type."""
+    policy = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    assert policy[0] == "sandbox"
+    assert "default-src 'none'" in policy
+    assert f"frame-ancestors {frame_ancestors}" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 _NUMBERS = itertools.count(300100)
