@@ -115,9 +115,16 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         # Rate limits (Flask-Limiter): Redis storage when REDIS_URL is set, memory otherwise.
         "RATELIMIT_ENABLED": _env_bool(environ, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # A second at most to reach Redis: when it is down, limited requests answer 503 quickly.
+        "RATELIMIT_STORAGE_OPTIONS": (
+            {"socket_connect_timeout": 1, "socket_timeout": 1} if redis_url else {}
+        ),
         "RATELIMIT_HEADERS_ENABLED": True,
-        # If Redis is unreachable, count in memory for a while rather than failing logins.
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Never count in memory instead: each process would keep its own counters, forgotten at
+        # every restart, and an error of any kind (not only Redis being down) switched a process
+        # over. Limited requests fail closed (503) while Redis is down; see README.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False,
+        "RATELIMIT_SWALLOW_ERRORS": False,
         # Failed logins of one account from one client address (and wrong current passwords of
         # one signed-in account): an hour's share well under the account's own budget below.
         "RATELIMIT_FAILED_LOGIN": environ.get(
@@ -127,6 +134,11 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "RATELIMIT_FAILED_LOGIN_ACCOUNT": environ.get(
             "RATELIMIT_FAILED_LOGIN_ACCOUNT", "100 per hour"
         ),
+        # After this many failures of an account in a row, a site (IPv4 address, IPv6 /48) that
+        # has failed on it waits 1, 2, 4 ... seconds, at most LOGIN_DELAY_MAX_SECONDS, between
+        # attempts; a site new to the account does not (its owner gets in; see README).
+        "LOGIN_DELAY_AFTER_FAILURES": _env_int(environ, "LOGIN_DELAY_AFTER_FAILURES", 10),
+        "LOGIN_DELAY_MAX_SECONDS": _env_int(environ, "LOGIN_DELAY_MAX_SECONDS", 300),
         # Failed logins from one client address, whatever the account: only a ceiling, since
         # many people may share the address (a care home or a hospital behind one NAT).
         "RATELIMIT_FAILED_LOGIN_ADDRESS": environ.get(

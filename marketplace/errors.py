@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 import marshmallow as ma
+import redis
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -32,6 +33,7 @@ class DomainError(Exception):
         self.message = message or self.message
         self.code = code or self.code
         self.details = details or {}
+        self.headers: dict[str, str] = {}  # e.g. Retry-After
         super().__init__(self.message)
 
 
@@ -129,7 +131,20 @@ def http_error_response(error: HTTPException) -> Response:
 
 
 def domain_error_response(error: DomainError) -> Response:
-    return error_response(error.status, error.code, error.message, error.details)
+    response = error_response(error.status, error.code, error.message, error.details)
+    response.headers.update(error.headers)
+    return response
+
+
+def storage_unavailable_response(error: Exception) -> Response:
+    """Redis, where rate limits are counted, cannot be reached: the limited request is refused
+    (fail closed), never let through uncounted."""
+    log.warning("rate-limit storage unavailable: %s", type(error).__name__)
+    response = error_response(
+        503, "service_unavailable", "This cannot be done just now. Try again in a minute."
+    )
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def unexpected_error_response(error: Exception) -> Response:
@@ -142,6 +157,8 @@ def unexpected_error_response(error: Exception) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, domain_error_response)
+    app.register_error_handler(redis.ConnectionError, storage_unavailable_response)
+    app.register_error_handler(redis.TimeoutError, storage_unavailable_response)
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(InternalServerError, unexpected_error_response)
     app.register_error_handler(Exception, unexpected_error_response)

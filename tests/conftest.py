@@ -98,6 +98,7 @@ def db(app: Flask) -> Iterator[Session]:
 def _fresh_rate_limits(app: Flask) -> None:
     with app.app_context():
         limiter.reset()
+    app.extensions["login_throttle"].store.reset()
 
 
 @pytest.fixture

@@ -187,4 +187,19 @@ class TestGuessing:
 
         assert [attempt(f"2001:db8:1:2::{host:x}") for host in range(10)] == [401] * 10
         assert attempt("2001:db8:1:2::99") == 429  # a new address in the same /64
-        assert attempt("2001:db8:1:3::1") == 401  # another /64
+        assert attempt("2001:db8:2:3::1") == 401  # another /64, at another site
+        # The account's failures in a row delay a /64 of the same /48 (one site), not refuse it.
+        assert attempt("2001:db8:1:3::1") == 429
+
+    def test_ipv4_clients_of_a_dual_stack_server_are_told_apart(self, client: FlaskClient) -> None:
+        """A server listening on [::] sees IPv4 clients as ::ffff:a.b.c.d: each is its own
+        client, not one /64 shared by every IPv4 client there is."""
+        statuses = [
+            client.post(
+                "/api/v1/auth/register",
+                json={"email": "nope"},
+                environ_base={"REMOTE_ADDR": f"::ffff:198.51.100.{number}"},
+            ).status_code
+            for number in range(1, 13)
+        ]
+        assert statuses == [422] * 12  # registrations: 10 a minute per client

@@ -10,6 +10,7 @@ from flask import current_app
 from marketplace.accounts import service
 from marketplace.accounts.auth import (
     authenticated,
+    counted_password_check,
     current_access_token,
     current_account,
     log_in,
@@ -27,7 +28,7 @@ from marketplace.accounts.schemas import (
 )
 from marketplace.db import request_session
 from marketplace.errors import ErrorSchema
-from marketplace.extensions import limit_failed_logins, limit_password_checks, limiter
+from marketplace.extensions import limiter
 from marketplace.pagination import PageQuerySchema
 from marketplace.schemas import ApiBlueprint
 
@@ -45,13 +46,17 @@ def register(body: dict[str, Any]) -> User:
 
 
 @blp.route("/auth/login", methods=["POST"])
-@limit_failed_logins
 @blp.arguments(LoginSchema)
 @blp.response(200, UserSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="Wrong email or password")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many failed logins: Retry-After")
+@blp.alt_response(503, schema=ErrorSchema, description="Failed logins cannot be counted just now")
 def login(body: dict[str, Any]) -> User:
     """Log in with email and password; answers with a session cookie."""
-    user = service.authenticate(request_session(), body["email"], body["password"])
+    email, password = body["email"], body["password"]
+    user = counted_password_check(
+        email, lambda: service.authenticate(request_session(), email, password)
+    )
     log_in(user)
     return user
 
@@ -114,15 +119,19 @@ def get_my_account() -> User:
 
 @blp.route("/me/password", methods=["POST"])
 @authenticated()
-@limit_password_checks
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
+@blp.alt_response(429, schema=ErrorSchema, description="Too many wrong passwords: Retry-After")
 def change_password(body: dict[str, Any]) -> None:
     """Change your password; every other session and API token ends."""
-    service.change_password(
-        request_session(),
-        current_account(),
-        current_password=body["current_password"],
-        new_password=body["new_password"],
-        current_token=current_access_token(),
+    user = current_account()
+    counted_password_check(  # a stolen session cannot guess its way to the password
+        user.email,
+        lambda: service.change_password(
+            request_session(),
+            user,
+            current_password=body["current_password"],
+            new_password=body["new_password"],
+            current_token=current_access_token(),
+        ),
     )

@@ -7,18 +7,20 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Request, current_app, g, session
+from flask import Flask, Request, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
 from flask_smorest import Blueprint
 
 from marketplace.accounts import service
 from marketplace.accounts.models import AccessToken, Role, TokenKind, User
+from marketplace.accounts.throttle import LoginThrottle, ThrottlePolicy, failure_store
 from marketplace.db import request_session
 from marketplace.errors import Forbidden, Unauthenticated
 from marketplace.extensions import login_manager
 from marketplace.requests import bearer_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 SESSION_TOKEN_KEY = "sid"  # noqa: S105 (a session key name, not a secret)
 SECURITY_REQUIREMENTS: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
@@ -107,7 +109,33 @@ def authenticated(*roles: Role) -> Callable[[F], F]:
     return decorator
 
 
+def login_throttle() -> LoginThrottle:
+    throttle: LoginThrottle = current_app.extensions["login_throttle"]
+    return throttle
+
+
+def counted_password_check(email: str, check: Callable[[], T]) -> T:
+    """Run `check`, which checks a password of the account `email` names, within that account's
+    one budget of guesses (see `marketplace.accounts.throttle`): every way to present a password
+    goes through here. A wrong one (`InvalidCredentials`, `WrongPassword`) counts; 429 with
+    Retry-After when no guess is left, before the password is looked at."""
+    attempt = login_throttle().begin(email, request.remote_addr)
+    try:
+        result = check()
+    except (service.InvalidCredentials, service.WrongPassword):
+        raise
+    except BaseException:
+        attempt.not_checked()
+        raise
+    attempt.right()
+    return result
+
+
 def init_auth(app: Flask) -> None:
+    config = app.config
+    app.extensions["login_throttle"] = LoginThrottle(
+        failure_store(config["RATELIMIT_STORAGE_URI"]), lambda: ThrottlePolicy.from_config(config)
+    )
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are server-side rows, checked per request
     login_manager.request_loader(load_user_from_request)

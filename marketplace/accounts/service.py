@@ -38,6 +38,13 @@ class InvalidCredentials(DomainError):
     message = "The email or password is wrong."
 
 
+class WrongPassword(ValidationFailed):
+    """The password a signed-in request confirms itself with is wrong (422, like any field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(details={"fields": {field: [message]}})
+
+
 class EmailTaken(Conflict):
     code = "email_taken"
     message = "An account with this email already exists."
@@ -261,7 +268,7 @@ def change_password(
     current_token: AccessToken | None,
 ) -> None:
     if not verify_password(user.password_hash, current_password):
-        raise ValidationFailed.for_field("current_password", "The current password is wrong.")
+        raise WrongPassword("current_password", "The current password is wrong.")
     check_new_password(new_password, field="new_password")
     user.password_hash = hash_password(new_password)
     revoke_other_tokens(session, user, keep=current_token)

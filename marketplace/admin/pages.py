@@ -31,8 +31,8 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from marketplace.accounts import service as accounts
-from marketplace.accounts.auth import current_account, log_in, log_out
-from marketplace.accounts.models import Role
+from marketplace.accounts.auth import counted_password_check, current_account, log_in, log_out
+from marketplace.accounts.models import Role, User
 from marketplace.admin import audit, service
 from marketplace.admin.forms import ActionForm, ApproveForm, ReasonForm, RejectForm, SignInForm
 from marketplace.clock import BUSINESS_ZONE, business_today
@@ -44,7 +44,6 @@ from marketplace.errors import (
     http_error_response,
     unexpected_error_response,
 )
-from marketplace.extensions import limit_failed_logins
 from marketplace.notifications import service as notifications
 from marketplace.notifications.models import NotificationStatus
 from marketplace.practitioners import service as practitioners
@@ -178,21 +177,26 @@ def _next_page() -> str:
 
 @pages.route("/login", methods=["GET", "POST"])
 @accepts_forms
-@limit_failed_logins
 def sign_in() -> Any:
     form = SignInForm()
     status = 200
     if form.validate_on_submit():
+        email, password = form.email.data or "", form.password.data or ""
+
+        def admin_with_this_password() -> User:
+            user = accounts.authenticate(request_session(), email, password)
+            if user.role is not Role.ADMIN:
+                # The same answer as a wrong password, and counted like one: this page must
+                # not tell anyone that a password is right for an account that is not an admin.
+                raise accounts.InvalidCredentials()
+            return user
+
         try:
-            user = accounts.authenticate(
-                request_session(), form.email.data or "", form.password.data or ""
-            )
+            # The same budget of guesses as the API login (one per account, however presented).
+            user = counted_password_check(email, admin_with_this_password)
         except DomainError as error:
             form.form_errors.append(error.message)
-            return render_template("admin/sign_in.html", form=form), error.status
-        if user.role is not Role.ADMIN:
-            form.form_errors.append("The back office is for admins only.")
-            return render_template("admin/sign_in.html", form=form), 403
+            return render_template("admin/sign_in.html", form=form), error.status, error.headers
         log_in(user)
         flash(f"Signed in as {user.email}.", "success")
         return redirect(_next_page())

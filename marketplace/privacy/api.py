@@ -7,12 +7,16 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from marketplace.accounts.auth import authenticated, current_account, log_out
+from marketplace.accounts.auth import (
+    authenticated,
+    counted_password_check,
+    current_account,
+    log_out,
+)
 from marketplace.booking.bookings_api import booking_policy
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
-from marketplace.extensions import limit_password_checks
 from marketplace.privacy import service
 from marketplace.schemas import ApiBlueprint, StrictSchema
 from marketplace.storage import evidence_store
@@ -49,21 +53,25 @@ def export_my_data() -> dict[str, Any]:
 
 @blp.route("/me", methods=["DELETE"])
 @authenticated()
-@limit_password_checks
 @blp.arguments(ErasureSchema)
 @blp.response(204)
 @blp.alt_response(422, schema=ErrorSchema, description="Wrong password")
+@blp.alt_response(429, schema=ErrorSchema, description="Too many wrong passwords: Retry-After")
 @blp.alt_response(409, schema=ErrorSchema, description="`admin_not_erasable`")
 def erase_my_account(body: dict[str, Any]) -> None:
     """Erase your account: personal data and notes are erased, future visits cancelled (the
     other party is told), a practitioner is delisted and their evidence deleted."""
-    service.erase_account(
-        request_session(),
-        current_account(),
-        body["password"],
-        now=utcnow(),
-        today=business_today(),
-        policy=booking_policy(),
-        evidence_store=evidence_store(),
+    user = current_account()
+    counted_password_check(  # a stolen session cannot guess its way to the password
+        user.email,
+        lambda: service.erase_account(
+            request_session(),
+            user,
+            body["password"],
+            now=utcnow(),
+            today=business_today(),
+            policy=booking_policy(),
+            evidence_store=evidence_store(),
+        ),
     )
     log_out()

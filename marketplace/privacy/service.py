@@ -38,7 +38,7 @@ from marketplace.booking.models import TIME_HOLDING, Booking, CareRequest, Reque
 from marketplace.caregivers import service as carers
 from marketplace.caregivers.models import CarerGrant
 from marketplace.db import after_commit
-from marketplace.errors import Conflict, ValidationFailed
+from marketplace.errors import Conflict
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.practitioners.listing import refresh_listing
 from marketplace.practitioners.models import (
@@ -192,7 +192,7 @@ def erase_account(
     try:
         accounts.authenticate(session, user.email, password)
     except accounts.InvalidCredentials:
-        raise ValidationFailed.for_field("password", "The password is wrong.") from None
+        raise accounts.WrongPassword("password", "The password is wrong.") from None
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user.id))
     _cancel_future_visits(session, user, practitioner, now, policy)
     _erase_patient_data(session, user)

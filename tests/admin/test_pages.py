@@ -27,7 +27,7 @@ from marketplace.practitioners.models import (
     Practitioner,
 )
 from tests.admin.test_verification import pending_credential
-from tests.conftest import PASSWORD, logged_in
+from tests.conftest import PASSWORD, logged_in, login
 from tests.factories import make_practitioner, make_user
 from tests.practitioners.test_credentials import assert_sandboxed
 from tests.support.evidence_files import pdf_file, png_file
@@ -113,10 +113,33 @@ class TestWhoGetsIn:
         self, client: FlaskClient, db: Session, role: Role
     ) -> None:
         user = make_user(db, role)
-        response = sign_in(client, user.email)
-        assert response.status_code == 403
-        assert "for admins only" in text(response)
+        right = sign_in(client, user.email)
+        wrong = sign_in(client, user.email, "not the password")
+        # No password oracle: the right password of a non-admin gets the wrong one's answer.
+        assert right.status_code == wrong.status_code == 401
+        assert "The email or password is wrong." in text(right)
+        assert CSRF.sub("", text(right)) == CSRF.sub("", text(wrong))  # the very same page
         assert client.get("/admin/credentials").status_code == 302
+
+    def test_a_non_admins_right_password_counts_as_a_failure(
+        self, client: FlaskClient, db: Session
+    ) -> None:
+        user = make_user(db)
+        statuses = [sign_in(client, user.email).status_code for _ in range(11)]
+        assert statuses == [401] * 10 + [429]
+
+    def test_the_back_office_and_the_api_share_one_budget(
+        self, client: FlaskClient, admin: User
+    ) -> None:
+        """One budget of guesses per account, however the password is presented."""
+        api = [login(client, admin.email, "not the password").status_code for _ in range(5)]
+        pages = [sign_in(client, admin.email, "not the password").status_code for _ in range(5)]
+        assert api + pages == [401] * 10
+        assert login(client, admin.email, "not the password").status_code == 429
+        refused = sign_in(client, admin.email)
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) > 0
+        assert "Too many attempts" in text(refused)
 
     @pytest.mark.parametrize("role", ["patient", "practitioner"])
     def test_a_signed_in_patient_or_practitioner_is_refused_with_a_page(
