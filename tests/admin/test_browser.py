@@ -183,7 +183,8 @@ def test_patients_are_refused_at_the_back_office(page: Any, served: Served) -> N
     from playwright.sync_api import expect
 
     sign_in(page, served, served.people["patient"])
-    expect(page.get_by_role("alert")).to_contain_text("for admins only")
+    # The same answer as a wrong password: the sign-in tells nobody who is not an admin.
+    expect(page.get_by_role("alert")).to_contain_text("The email or password is wrong.")
     assert page.url.startswith(f"{served.url}/admin/login")
 
     # Signed in through the API (the app's own cookie), the pages still refuse them.
