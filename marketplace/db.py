@@ -23,6 +23,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from marketplace.errors import database_unavailable, replace_with_database_unavailable
+
 log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
@@ -257,6 +259,15 @@ def init_database(app: Flask) -> None:
                 session.commit()
             else:
                 session.rollback()
+        except Exception as exc:
+            # PostgreSQL went away before the commit was acknowledged: the answer built for the
+            # change must not go out. (Rolling back an error answer on a dead connection has
+            # nothing to undo, so that answer stands.) The dead connection is invalidated by
+            # SQLAlchemy, so the next request gets a fresh one.
+            if not database_unavailable(exc):
+                raise
+            if response.status_code < 400:
+                response = replace_with_database_unavailable(response, exc)
         finally:
             session.close()
         return response

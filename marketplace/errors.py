@@ -9,8 +9,10 @@ import logging
 from typing import Any
 
 import marshmallow as ma
+import psycopg
 import redis
 from flask import Flask, Response, jsonify
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -147,10 +149,84 @@ def storage_unavailable_response(error: Exception) -> Response:
     return response
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+# SQLSTATEs of a server that is not there (yet) or going away: connection exceptions (class 08),
+# admin and crash shutdown, "the database system is starting up" (57P01-57P03), and too many
+# connections (53300). A failure without a SQLSTATE was raised by the client: refused, reset,
+# "server closed the connection unexpectedly", "the connection is closed".
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` (or what it was raised from) says PostgreSQL could not be reached or the
+    connection died: a brief outage, not a bug. SQLite errors and query errors are not."""
+    for _ in range(5):  # the exception and a few it was raised from or while handling
+        if error is None:
+            return False
+        if isinstance(error, sa_exc.TimeoutError):  # no pooled connection came free in time
+            return True
+        if isinstance(error, sa_exc.DBAPIError):
+            if error.connection_invalidated:
+                return True
+            original = error.orig
+            if isinstance(original, psycopg.OperationalError | psycopg.InterfaceError):
+                sqlstate = original.sqlstate
+                return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+            return False
+        if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            return error.sqlstate is None or error.sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _database_unavailable_body() -> Response:
+    response = error_response(
+        503,
+        "database_unavailable",
+        "The database cannot be reached just now. Try again in a few seconds.",
+    )
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+def _log_database_unavailable(error: BaseException) -> None:
+    # The kind only: a DBAPIError's text holds the statement and the server's address.
+    original = getattr(error, "orig", None)
+    log.warning(
+        "database unavailable: %s%s",
+        type(error).__name__,
+        f" ({type(original).__name__})" if original is not None else "",
+    )
+
+
+def database_unavailable_response(error: BaseException) -> Response:
+    """503 `database_unavailable` with Retry-After: PostgreSQL is restarting, failing over or
+    out of connections. The request's transaction did not commit."""
+    _log_database_unavailable(error)
+    return _database_unavailable_body()
+
+
+def replace_with_database_unavailable(response: Response, error: BaseException) -> Response:
+    """Turn an answer whose commit failed into the 503, in place, keeping the headers other
+    hooks added (request id, security headers) and dropping those about what was not made."""
+    _log_database_unavailable(error)
+    replacement = _database_unavailable_body()
+    response.status_code = replacement.status_code
+    response.direct_passthrough = False
+    response.set_data(replacement.get_data())
+    for name in ("Location", "ETag", "Last-Modified", "Content-Disposition", "Set-Cookie"):
+        del response.headers[name]
+    response.headers["Content-Type"] = replacement.headers["Content-Type"]
+    response.headers["Retry-After"] = replacement.headers["Retry-After"]
+    return response
+
+
 def unexpected_error_response(error: Exception) -> Response:
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return http_error_response(error)
     original = getattr(error, "original_exception", error)
+    if database_unavailable(original):
+        return database_unavailable_response(original)
     log.error("unhandled error: %s", type(original).__name__, exc_info=original)
     return error_response(500, "internal_error", "Something went wrong on our side.")
 

@@ -10,8 +10,16 @@ from celery import Celery, Task
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 from flask import Flask
 
+from marketplace.errors import database_unavailable
 from marketplace.logs import format_celery_handlers
 from worker.schedule import beat_schedule
+
+# A task that finds PostgreSQL away (a restart, a failover) is sent again this many seconds
+# later, up to this many times (a minute and more), instead of failing with a traceback. Tasks
+# are idempotent and their unit of work rolled back, so a repeat is safe.
+DATABASE_RETRY_SECONDS = 5
+DATABASE_MAX_RETRIES = 12
+log = logging.getLogger("worker")
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -20,7 +28,18 @@ def celery_init_app(app: Flask) -> Celery:
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
-                return self.run(*args, **kwargs)
+                try:
+                    return self.run(*args, **kwargs)
+                except Exception as exc:
+                    if self.request.called_directly or not database_unavailable(exc):
+                        raise
+                    log.warning(
+                        "task %s: database unavailable (%s), retrying in %ss",
+                        self.name, type(exc).__name__, DATABASE_RETRY_SECONDS,
+                    )  # fmt: skip
+                    raise self.retry(
+                        exc=exc, countdown=DATABASE_RETRY_SECONDS, max_retries=DATABASE_MAX_RETRIES
+                    ) from exc
 
     celery_app: Celery = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
@@ -39,7 +58,6 @@ def celery_init_app(app: Flask) -> Celery:
 def say_where_messages_go(app: Flask) -> None:
     """Without an SMTP server (the embedded default) emails are files: say where to find them."""
     outbox = Path(app.instance_path) / "outbox"
-    log = logging.getLogger("worker")
     if not app.config["MAIL_SERVER"]:
         log.warning("No MAIL_SERVER is set: emails are written as .eml files into %s", outbox)
     if app.config["SMS_BACKEND"] == "file":
