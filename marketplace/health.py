@@ -14,6 +14,10 @@ from marketplace.errors import error_response
 log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
+# A broker that is down answers "down" at once (one attempt, no retry sleep), and one that takes
+# connections but never answers within a second: a load balancer's probe never hangs.
+BROKER_TIMEOUT_SECONDS = 1
+
 
 def database_is_up() -> bool:
     try:
@@ -42,8 +46,16 @@ def broker_is_up() -> bool:
         if url.startswith("sqla+"):
             _check_sqlalchemy_broker(url)
         else:
-            with celery.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=3)
+            options = {
+                **(celery.conf.broker_transport_options or {}),
+                "socket_connect_timeout": BROKER_TIMEOUT_SECONDS,
+                "socket_timeout": BROKER_TIMEOUT_SECONDS,
+            }
+            with celery.connection_for_write(
+                connect_timeout=BROKER_TIMEOUT_SECONDS, transport_options=options
+            ) as connection:
+                # Opening the connection opens a channel, which pings Redis.
+                connection.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
     except Exception as exc:
         log.warning("health: broker down (%s)", type(exc).__name__)
         return False

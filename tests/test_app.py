@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.config import ConfigurationError, build_config
 from marketplace.db import after_commit, get_database
+from tests.support.storage import free_loopback_port
 
 ENVELOPE_KEYS = {"code", "message", "details"}
 
@@ -305,11 +308,31 @@ class TestHealth:
         assert response.status_code == 200
         assert response.json == {"database": "ok", "broker": "ok"}
 
-    def test_names_the_broker_when_it_is_down(
+    def test_names_the_broker_when_it_is_down_at_once(
         self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(app.extensions["celery"].conf, "broker_url", "redis://127.0.0.1:1/0")
+        closed = free_loopback_port()
+        monkeypatch.setattr(
+            app.extensions["celery"].conf, "broker_url", f"redis://127.0.0.1:{closed}/0"
+        )
+        started = time.monotonic()
         error = assert_envelope(client.get("/healthz"), 503, "service_unavailable")
+        assert time.monotonic() - started < 1.5  # one attempt, no retry sleep
+        assert error["details"] == {"database": "ok", "broker": "down"}
+
+    def test_a_broker_that_takes_the_connection_but_never_answers_is_down_within_seconds(
+        self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with socket.socket() as silent:  # the kernel accepts connections; nobody ever reads
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            port = silent.getsockname()[1]
+            monkeypatch.setattr(
+                app.extensions["celery"].conf, "broker_url", f"redis://127.0.0.1:{port}/0"
+            )
+            started = time.monotonic()
+            error = assert_envelope(client.get("/healthz"), 503, "service_unavailable")
+            assert time.monotonic() - started < 2.5
         assert error["details"] == {"database": "ok", "broker": "down"}
 
     def test_checks_the_embedded_broker_for_real(
