@@ -8,9 +8,9 @@ key or nothing, so a row naming a key never points at half a file.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,13 +64,24 @@ class FilesystemStore:
         self.folder = folder
 
     def put(self, key: str, data: IO[bytes], content_type: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        # Written beside the target and renamed into place: readers never see part of a file.
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
+        """A disk that is full or a folder that cannot be written (or is not a folder) is
+        StorageUnavailable, with nothing left behind; a failing `data` is raised as it is."""
+        target = self._path(key)
+        with _disk_failure("create"):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            # Written beside the target and renamed into place: readers never see part of it.
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
         try:
-            with os.fdopen(handle, "wb") as out:
-                shutil.copyfileobj(data, out)
-            os.replace(temporary, self._path(key))
+            try:
+                while chunk := data.read(_CHUNK):
+                    with _disk_failure("write"):
+                        _write_all(handle, chunk)
+                with _disk_failure("write"):
+                    os.fsync(handle)  # a full disk may only say so here
+            finally:
+                os.close(handle)
+            with _disk_failure("rename"):
+                os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -88,6 +99,27 @@ class FilesystemStore:
         if not key or Path(key).name != key or key.startswith("."):
             raise ValueError("a storage key is a plain file name")
         return self.folder / key
+
+
+_CHUNK = 1024 * 1024
+
+
+def _write_all(handle: int, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(handle, view) :]
+
+
+@contextmanager
+def _disk_failure(operation: str) -> Iterator[None]:
+    """A full disk (ENOSPC, EDQUOT), a folder that cannot be written (EACCES, EROFS) or is not a
+    folder at all: StorageUnavailable. Only the kind is logged."""
+    try:
+        yield
+    except OSError as error:
+        reason = errno.errorcode.get(error.errno or 0, type(error).__name__)
+        log.error("evidence folder %s failed: %s", operation, reason)
+        raise StorageUnavailable() from error
 
 
 class S3Store:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from marketplace.admin.models import AuditEntry
 from marketplace.config import ConfigurationError, build_config
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Evidence
-from marketplace.storage import S3Store, s3_client, store_from_config
+from marketplace.storage import FilesystemStore, S3Store, s3_client, store_from_config
 from tests.admin.test_pages import sign_in
 from tests.admin.test_verification import credential_through_the_api, pending_credential
 from tests.conftest import PASSWORD, log_in_as, logged_in
@@ -146,6 +149,107 @@ class TestS3:
         assert left == [
             f"erased evidence {evidence.stored_name} is still in storage: delete it by hand"
         ]
+
+
+class TestFilesystemFailures:
+    """A full disk or a folder that cannot be written: a clean 503, no row, no file left."""
+
+    @staticmethod
+    def assert_nothing_kept(db: Session, folder: Path) -> None:
+        assert db.scalars(select(Evidence)).all() == []
+        if folder.is_dir():
+            assert list(folder.iterdir()) == []  # no partial file either
+
+    @pytest.mark.parametrize("where", ["folder", "parent"])
+    def test_a_file_where_the_folder_should_be_is_a_503(
+        self,
+        practitioner: tuple[FlaskClient, str],
+        app: Flask,
+        db: Session,
+        tmp_path: Path,
+        monkeypatch: Any,
+        where: str,
+    ) -> None:
+        in_the_way = tmp_path / "evidence"
+        in_the_way.write_bytes(b"not a folder")
+        folder = in_the_way if where == "folder" else in_the_way / "files"
+        use_store(app, monkeypatch, FilesystemStore(folder))
+        client, credential_id = practitioner
+        assert_storage_unavailable(upload(client, credential_id))
+        assert db.scalars(select(Evidence)).all() == []
+        assert in_the_way.read_bytes() == b"not a folder"
+
+    def test_an_unwritable_folder_is_a_503(
+        self,
+        practitioner: tuple[FlaskClient, str],
+        app: Flask,
+        db: Session,
+        tmp_path: Path,
+        monkeypatch: Any,
+    ) -> None:
+        folder = tmp_path / "evidence"
+        folder.mkdir()
+        folder.chmod(0o500)
+        if os.geteuid() == 0:  # root writes anyway (CI): make the folder refuse as it would
+
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+            monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        use_store(app, monkeypatch, FilesystemStore(folder))
+        client, credential_id = practitioner
+        try:
+            assert_storage_unavailable(upload(client, credential_id))
+        finally:
+            folder.chmod(0o700)
+        self.assert_nothing_kept(db, folder)
+
+    @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to find the fd")
+    @pytest.mark.parametrize("fails_at", ["write", "fsync"])
+    def test_a_full_disk_is_a_503_and_leaves_no_partial_file(
+        self,
+        practitioner: tuple[FlaskClient, str],
+        app: Flask,
+        db: Session,
+        tmp_path: Path,
+        monkeypatch: Any,
+        caplog: pytest.LogCaptureFixture,
+        fails_at: str,
+    ) -> None:
+        """ENOSPC cannot be made safely for real, so the store's own writes meet it: the first
+        write takes half the bytes (a partial file exists), the next one or the fsync fails."""
+        folder = tmp_path / "evidence"
+        real_write, real_fsync = os.write, os.fsync
+        written: list[int] = []
+
+        def in_store(fd: int) -> bool:
+            return os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder))
+
+        def write(fd: int, data: Any) -> int:
+            if not in_store(fd):
+                return real_write(fd, data)
+            if written and fails_at == "write":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written.append(real_write(fd, bytes(data)[: max(len(data) // 2, 1)]))
+            return written[-1]
+
+        def fsync(fd: int) -> None:
+            if in_store(fd) and fails_at == "fsync":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "write", write)
+        monkeypatch.setattr(os, "fsync", fsync)
+        use_store(app, monkeypatch, FilesystemStore(folder))
+        client, credential_id = practitioner
+        with caplog.at_level(logging.ERROR, logger="marketplace.storage"):
+            assert_storage_unavailable(upload(client, credential_id))
+        assert written  # part of the file had reached the disk
+        self.assert_nothing_kept(db, folder)
+        assert "ENOSPC" in caplog.text
+        monkeypatch.setattr(os, "write", real_write)
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        assert upload(client, credential_id).status_code == 201  # space again: it works
 
 
 class TestEveryBackend:
