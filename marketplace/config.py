@@ -158,10 +158,13 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "NO_SHOW_GRACE_MINUTES": _env_int(environ, "NO_SHOW_GRACE_MINUTES", 15),
         "REMINDER_SMS": _env_bool(environ, "REMINDER_SMS", True),
         # Outbox delivery: attempts before `failed`, the first retry's delay (doubled after each
-        # failure), how long a dispatched or sending row is leased, how often the beat dispatches.
+        # failure), how long a sender owns the row it claimed, how long a row handed to the
+        # broker waits to be claimed before the dispatcher hands it out again (its task may
+        # have been lost with the broker), how often the beat dispatches.
         "NOTIFICATION_MAX_ATTEMPTS": _env_int(environ, "NOTIFICATION_MAX_ATTEMPTS", 5),
         "NOTIFICATION_RETRY_SECONDS": _env_int(environ, "NOTIFICATION_RETRY_SECONDS", 60),
         "NOTIFICATION_LEASE_SECONDS": _env_int(environ, "NOTIFICATION_LEASE_SECONDS", 300),
+        "NOTIFICATION_HANDOVER_SECONDS": _env_int(environ, "NOTIFICATION_HANDOVER_SECONDS", 60),
         "NOTIFICATION_DISPATCH_SECONDS": _env_int(environ, "NOTIFICATION_DISPATCH_SECONDS", 60),
         # SMS: text files in instance/outbox/ by default, or a Twilio-style HTTP API.
         "SMS_BACKEND": environ.get("SMS_BACKEND", "file"),

@@ -1,12 +1,16 @@
 """The outbox: queue messages with the change that causes them, dispatch due ones, send each once.
 
 - `queue_notification(s)` writes the rows in the caller's transaction. Once that transaction
-  commits, send tasks carry the ids it queued (design decision 4); each row is leased to its
-  task for a while, so the dispatcher does not send it a second task meanwhile.
+  commits, send tasks carry the ids it queued (design decision 4). A row handed to the broker
+  is `pending` with a short handover lease (`NOTIFICATION_HANDOVER_SECONDS`, a minute): the
+  dispatcher leaves it alone meanwhile. A sender that claims it (`sending`) holds the longer
+  send lease (`NOTIFICATION_LEASE_SECONDS`) instead, so a message in flight is never handed out
+  again while it may still be sent.
 - `dispatch_due` (the beat, every minute) leases due rows in batches with one statement
   (`FOR UPDATE SKIP LOCKED` inside it on PostgreSQL) and returns their ids for send tasks: rows
-  whose after-commit task never came (broker down), retries whose backoff is over, and rows whose
-  sender died mid-send (their lease ran out).
+  whose task was not claimed within the handover lease (never published, or lost with the
+  broker's queue), retries whose backoff is over, and rows whose sender died mid-send (their
+  send lease ran out). A task that arrives after all claims nothing: the claim is conditional.
 - Sending itself is in `delivery`.
 """
 
@@ -50,6 +54,9 @@ class DeliveryPolicy:
     retry_after: timedelta = timedelta(minutes=1)  # doubled after each failed attempt
     longest_retry: timedelta = timedelta(hours=6)
     lease: timedelta = timedelta(minutes=5)  # longer than one message can take to send
+    # How long a row handed to the broker waits for a sender to claim it before it is handed out
+    # again: a broker that lost its queue delays messages this long, not a whole send lease.
+    handover: timedelta = timedelta(minutes=1)
     dispatch_limit: int = 1000  # rows leased per statement
 
     @classmethod
@@ -58,6 +65,7 @@ class DeliveryPolicy:
             max_attempts=config["NOTIFICATION_MAX_ATTEMPTS"],
             retry_after=timedelta(seconds=config["NOTIFICATION_RETRY_SECONDS"]),
             lease=timedelta(seconds=config["NOTIFICATION_LEASE_SECONDS"]),
+            handover=timedelta(seconds=config["NOTIFICATION_HANDOVER_SECONDS"]),
         )
 
     def backoff(self, attempts: int) -> timedelta:
@@ -67,10 +75,10 @@ class DeliveryPolicy:
 
 def handover_lease() -> timedelta:
     """How long the after-commit send task has to claim a new row before the dispatcher sends
-    another task for it (the first may have been lost with the broker): the configured lease."""
+    another task for it (the first may have been lost with the broker)."""
     if has_app_context():
-        return timedelta(seconds=current_app.config["NOTIFICATION_LEASE_SECONDS"])
-    return DeliveryPolicy.lease
+        return timedelta(seconds=current_app.config["NOTIFICATION_HANDOVER_SECONDS"])
+    return DeliveryPolicy.handover
 
 
 # --- queueing ----------------------------------------------------------------------------------
@@ -174,7 +182,7 @@ def _send_committed(session: Session) -> None:
         return
     try:
         send_tasks_for(ids)
-    except Exception:  # the broker is down: the dispatcher sends them once the lease runs out
+    except Exception:  # the broker is down: the dispatcher sends them once the handover is over
         log.exception("could not hand %d notifications to the worker", len(ids))
 
 
@@ -220,7 +228,7 @@ def dispatch_due(session: Session, now: datetime, policy: DeliveryPolicy) -> lis
     leased = session.scalars(
         update(Notification)
         .where(Notification.id.in_(batch.scalar_subquery()))
-        .values(status=NotificationStatus.PENDING, lease_expires_at=now + policy.lease)
+        .values(status=NotificationStatus.PENDING, lease_expires_at=now + policy.handover)
         .returning(Notification.id)
         .execution_options(synchronize_session=False)
     )

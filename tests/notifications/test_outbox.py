@@ -119,8 +119,24 @@ class TestQueueAndDispatch:
         assert notification_id not in outbox.dispatch_due(db, now, POLICY)
         expire_handover(db, notification_id)  # that task never came (the broker was down)
         assert notification_id in outbox.dispatch_due(db, now, POLICY)
-        assert row(db, notification_id).lease_expires_at == now + POLICY.lease
+        assert row(db, notification_id).lease_expires_at == now + POLICY.handover
         assert notification_id not in outbox.dispatch_due(db, now, POLICY)  # leased now
+
+    def test_a_task_lost_with_the_broker_is_replaced_after_the_handover_not_the_send_lease(
+        self, db: Session
+    ) -> None:
+        assert POLICY.handover < POLICY.lease
+        lost, claimed = queue(db), queue(db)
+        now = utcnow()
+        delivery.claim_for_sending(db, [claimed], now, POLICY)  # its sender is at work
+        just_before = now + POLICY.handover - timedelta(seconds=5)
+        assert outbox.dispatch_due(db, just_before, POLICY) == []
+        after_handover = now + POLICY.handover + timedelta(seconds=1)
+        assert outbox.dispatch_due(db, after_handover, POLICY) == [lost]  # not the one in flight
+        assert row(db, claimed).status is NotificationStatus.SENDING
+        # The replacement task and the lost one, should it ever come, claim it once between them.
+        assert len(delivery.claim_for_sending(db, [lost], after_handover, POLICY)) == 1
+        assert delivery.claim_for_sending(db, [lost], after_handover, POLICY) == []
 
     def test_a_sender_that_died_leaves_a_row_the_dispatcher_hands_out_again(
         self, db: Session

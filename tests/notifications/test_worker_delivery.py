@@ -1,14 +1,15 @@
 """End to end: real Celery workers (prefork, with the beat) on Redis deliver the outbox to a real
 SMTP server on loopback (aiosmtpd), from a database of the kind under test. Messages are counted
-at the server by their dedupe key: each must arrive, and only once."""
+at the server by their dedupe key: each must arrive, and only once.
+
+Each test has a redis-server of its own when one is installed (the tests that stop Redis need
+one, and skip without it), so the shared Redis is never flushed or stopped."""
 
 from __future__ import annotations
 
-import contextlib
 import email
 import email.policy
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -43,10 +44,11 @@ from marketplace.practitioners.models import Mode
 from tests import conftest
 from tests.conftest import fresh_database_url, login
 from tests.factories import book, make_booking, make_practitioner, make_user, weekday_at
-from tests.support.services import IN_CI, REDIS_URL, require_redis
+from tests.support.services import PrivateRedis, missing_service, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 4
+HANDOVER_SECONDS = 2
 WORKER_PROCESSES = 2
 pytestmark = pytest.mark.worker
 
@@ -106,25 +108,29 @@ def wait_until(
 class Stack:
     """The database, the SMTP sink, the app the test writes through, and the workers."""
 
-    def __init__(self, tmp: Path, url: str, sink: SmtpSink) -> None:
+    def __init__(
+        self, tmp: Path, url: str, sink: SmtpSink, broker: str, redis_server: PrivateRedis | None
+    ) -> None:
         self.tmp, self.url, self.sink = tmp, url, sink
+        self.broker, self.redis_server = broker, redis_server
         self.env = {
             **os.environ,
             "MARKETPLACE_ENV": "testing",
             "SECRET_KEY": "worker-delivery-test",
             "DATABASE_URL": url,
-            "CELERY_BROKER_URL": REDIS_URL,
+            "CELERY_BROKER_URL": broker,
             "INSTANCE_PATH": str(tmp / "instance"),
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": str(sink.port),
             "MAIL_USE_TLS": "false",
             "NOTIFICATION_LEASE_SECONDS": str(LEASE_SECONDS),
+            "NOTIFICATION_HANDOVER_SECONDS": str(HANDOVER_SECONDS),
             "NOTIFICATION_RETRY_SECONDS": "1",
             "NOTIFICATION_DISPATCH_SECONDS": "1",
             "NOTIFICATION_MAX_ATTEMPTS": "3",
             "REMINDER_SMS": "false",
         }
-        config = conftest.testing_config(url) | {"CELERY": {"broker_url": REDIS_URL}}
+        config = conftest.testing_config(url) | {"CELERY": {"broker_url": broker}}
         self.app: Flask = create_app(config)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.logs = tmp / "workers.log"
@@ -172,13 +178,31 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, app: Flask) -> Iterator[Stack]:
-    redis.Redis.from_url(require_redis()).flushdb()
+def redis_server(tmp_path: Path) -> Iterator[PrivateRedis | None]:
+    """A redis-server of the test's own if one is installed, else None (the shared one)."""
+    if not PrivateRedis.available():
+        yield None
+        return
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, app: Flask, redis_server: PrivateRedis | None) -> Iterator[Stack]:
+    if redis_server is None:
+        broker = require_redis()
+        redis.Redis.from_url(broker).flushdb()
+    else:
+        broker = redis_server.url
     url = fresh_database_url(tmp_path, "marketplace_delivery")
     migrate.upgrade(url)
     sink = SmtpSink()
     sink.start()
-    built = Stack(tmp_path, url, sink)
+    built = Stack(tmp_path, url, sink, broker, redis_server)
     with built.app.app_context(), built.session() as session:
         load_builtin_london_outcodes(session)
     try:
@@ -300,29 +324,69 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(stack: Stack) -> No
     assert_each_arrives_once(stack, expected, in_flight)
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None and not IN_CI, reason="no redis-server")
+def own_redis(stack: Stack) -> PrivateRedis:
+    """The test's own Redis, to kill and restart; without redis-server the test cannot run."""
+    if stack.redis_server is None:
+        missing_service("redis-server is not installed: a test that stops Redis needs its own")
+    assert stack.redis_server is not None
+    return stack.redis_server
+
+
 def test_redis_restarting_during_dispatch_loses_and_doubles_nothing(stack: Stack) -> None:
+    server = own_redis(stack)
     expected = seed_due_reminders(stack, 125)
     stack.start_worker()
     wait_until(lambda: len(reminder_counts(stack)) >= 100, 120, "the first messages")
-    client = redis.Redis.from_url(REDIS_URL)
-    with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it goes
-        client.shutdown(nosave=True)
+    server.kill()  # without saving: whatever it held is gone
     time.sleep(1)
-    subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-         "--save", "", "--appendonly", "no"],
-        check=True,
-    )  # fmt: skip
-    wait_until(lambda: _pings(client), 30, "Redis to come back")
+    server.start()
     assert_each_arrives_once(stack, expected)
 
 
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
+def test_redis_losing_its_queue_delays_confirmations_by_the_handover_not_the_lease(
+    stack: Stack,
+) -> None:
+    """Bookings are made while their send tasks wait in Redis (no worker yet) and while Redis
+    is down; Redis dies without saving and comes back empty. The dispatcher hands the rows out
+    again once their handover is over (here 5 s), far sooner than the send lease (5 min), and
+    each message arrives once."""
+    server = own_redis(stack)
+    handover = 5
+    stack.env |= {"NOTIFICATION_HANDOVER_SECONDS": str(handover),
+                  "NOTIFICATION_LEASE_SECONDS": "300"}  # fmt: skip
+    stack.app.config["NOTIFICATION_HANDOVER_SECONDS"] = handover
+    hours = (9, 11, 13, 15)
+    with stack.session() as session:
+        practitioners = [make_practitioner(session) for _ in range(3)]
+        patient_ids = [make_user(session).id for _ in range(12)]
+
+    def book_one(index: int) -> None:
+        with stack.session() as session:  # one booking, one commit, its own after-commit task
+            patient = session.get_one(User, patient_ids[index])
+            practitioner = practitioners[index // len(hours)]
+            book(session, patient, practitioner, weekday_at(hours[index % len(hours)]))
+
+    for index in range(8):  # their send tasks are in Redis
+        book_one(index)
+    server.kill()
+    for index in range(8, 12):  # the after-commit send fails: nothing is in Redis for these
+        book_one(index)
+    with stack.session() as session:
+        expected = set(session.scalars(select(Notification.dedupe_key)))
+    confirmations = {key for key in expected if ":confirmed:" in key}
+    assert len(confirmations) == 2 * 12
+    server.start()
+    back = time.monotonic()
+    stack.start_worker()
+    wait_until(lambda: set(stack.sink.counts()) >= expected, 90, "every message", stack)
+    took = time.monotonic() - back
+    print(f"every message delivered {took:.1f} s after Redis came back")
+    assert took < 30, took  # the handover and a beat or two, not the 300 s send lease
+    time.sleep(2 * handover + 2)  # long enough for a second copy to show
+    counts = stack.sink.counts()
+    assert set(counts) == expected  # none lost
+    assert {key: n for key, n in counts.items() if n > 1} == {}  # none doubled
+    assert stack.outbox_counts() == {NotificationStatus.SENT: len(expected)}
 
 
 def test_smtp_refusing_connections_fails_then_an_admin_retry_sends(stack: Stack) -> None:
@@ -330,10 +394,12 @@ def test_smtp_refusing_connections_fails_then_an_admin_retry_sends(stack: Stack)
     with stack.session() as session:
         booking = book(session, make_user(session), make_practitioner(session), weekday_at(10))
         admin = make_user(session, Role.ADMIN)
+    started = time.monotonic()
     stack.start_worker()
     # The practitioner's "credential verified" and the booking's two confirmations.
     all_failed = lambda: stack.outbox_counts().get(NotificationStatus.FAILED, 0) == 3  # noqa: E731
     wait_until(all_failed, 60, "failed messages", stack)
+    assert time.monotonic() - started >= 1 + 2  # retried after 1 s, then 2 s: backed off
     with stack.session() as session:
         failed = session.scalars(
             select(Notification).where(Notification.subject_id == booking.id)
