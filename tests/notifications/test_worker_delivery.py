@@ -212,7 +212,10 @@ def stack(tmp_path: Path, app: Flask, redis_server: PrivateRedis | None) -> Iter
         built.stop_workers()
         sink.stop()
         get_database(built.app).engine.dispose()
-        app.extensions["celery"].set_default()  # the suite's app sends tasks again
+        # The suite's app sends tasks again: current as well as default, or every later
+        # after-commit send would retry against this test's broker, gone with its Redis.
+        app.extensions["celery"].set_default()
+        app.extensions["celery"].set_current()
 
 
 def make_due(session: Session, booking_id: uuid.UUID) -> None:
