@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90  # migrations, demo data and a cold worker on a busy two-core machine
@@ -29,12 +30,6 @@ pytestmark = [
     pytest.mark.worker,
     pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def process_table() -> dict[int, tuple[str, int, int]]:

@@ -8,11 +8,8 @@ written byte by byte on a socket, so nothing in between tidies them."""
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,13 +20,9 @@ import pytest
 
 from marketplace import migrate
 from marketplace.requests import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_URL_BYTES
+from tests.support.gunicorn import CONFIG, serving
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "gunicorn.conf.py"
-START_TIMEOUT = 60
 MAX_CONTENT_LENGTH = 1024 * 1024  # the default
-FOREIGN_SETTINGS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
-                    "MAIL_SERVER", "TEST_DATABASE", "MAX_CONTENT_LENGTH", "LOG_FORMAT")  # fmt: skip
 
 
 @dataclass
@@ -53,49 +46,18 @@ class Gunicorn:
         return int(status_line.split()[1]), headers, content
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     folder = tmp_path_factory.mktemp("gunicorn")
     url = f"sqlite:///{folder / 'marketplace.db'}"
     migrate.upgrade(url)
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in FOREIGN_SETTINGS}
-    env |= {
-        "DATABASE_URL": url,
-        "INSTANCE_PATH": str(folder / "instance"),
-        "MARKETPLACE_ENV": "development",
-        "SECRET_KEY": "gunicorn-edge-test",
-        "PYTHONPATH": str(ROOT),
-    }
-    log_path = folder / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(CONFIG),
-             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "2",
-             "marketplace.wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    served = Gunicorn(port, log_path)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            try:
-                served.send(head("/api/v1/specialties"))
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield served
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+
+    def answers(port: int) -> bool:
+        Gunicorn(port, folder).send(head("/api/v1/specialties"))
+        return True
+
+    with serving(folder, url, workers=1, threads=2, ready=answers) as (port, log_path):
+        yield Gunicorn(port, log_path)
 
 
 def envelope(status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:

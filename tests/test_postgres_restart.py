@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,8 +36,8 @@ from marketplace.accounts.models import AccessToken, TokenKind
 from marketplace.db import Database
 from marketplace.matching.geocoding import load_builtin_london_outcodes
 from tests.factories import make_booking, make_practitioner, make_user, weekday_at
-from tests.support.services import missing_service
-from tests.test_gunicorn_edges import CONFIG, FOREIGN_SETTINGS, ROOT, free_port
+from tests.support.gunicorn import ROOT, serving
+from tests.support.services import free_port, missing_service
 
 
 def _server_binaries() -> Path:
@@ -206,37 +205,17 @@ def served(cluster: Cluster) -> Iterator[tuple[Cluster, int, Seed, Path]]:
     cluster.create_database()
     migrate.upgrade(cluster.url)
     seeded = seed(cluster.url)
-    folder = cluster.folder / "app"
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in FOREIGN_SETTINGS}
-    env |= {
-        "DATABASE_URL": cluster.url,
-        "INSTANCE_PATH": str(folder / "instance"),
-        "MARKETPLACE_ENV": "development",
-        "SECRET_KEY": "postgres-restart-test",
-        "PYTHONPATH": str(ROOT),
-    }
-    folder.mkdir()
-    log_path = folder / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(CONFIG),
-             "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "2",
-             "marketplace.wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+
+    def serves_bookings(port: int) -> bool:
         probe = Client(port, seeded.token)
-        deadline = time.monotonic() + 60
-        while probe.request("GET", "/api/v1/bookings").status != 200:
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        probe.close()
-        yield cluster, port, seeded, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+        try:
+            return probe.request("GET", "/api/v1/bookings").status == 200
+        finally:
+            probe.close()
+
+    folder = cluster.folder / "app"
+    with serving(folder, cluster.url, workers=4, threads=2, ready=serves_bookings) as (port, log):
+        yield cluster, port, seeded, log
 
 
 def test_a_postgres_restart_under_load_is_503_then_served_again(

@@ -11,7 +11,6 @@ import email
 import email.policy
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,7 +43,7 @@ from marketplace.practitioners.models import Mode
 from tests import conftest
 from tests.conftest import fresh_database_url, login
 from tests.factories import book, make_booking, make_practitioner, make_user, weekday_at
-from tests.support.services import PrivateRedis, missing_service, require_redis
+from tests.support.services import PrivateRedis, free_port, missing_service, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 4
@@ -85,12 +84,6 @@ class SmtpSink:
     def with_key(self, key: str) -> list[EmailMessage]:
         with self.lock:
             return [m for m in self.messages if str(m["X-Dedupe-Key"]).strip() == key]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(

@@ -74,7 +74,7 @@ class PrivateRedis:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -108,7 +108,8 @@ class PrivateRedis:
             return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free just now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
