@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="bench-booking-")
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.servers import free_port, start_gunicorn  # noqa: E402
 from marketplace import create_app, migrate  # noqa: E402
 from marketplace.accounts.models import Role, TokenKind  # noqa: E402
 from marketplace.accounts.service import issue_token  # noqa: E402
@@ -99,32 +99,23 @@ def slot_starts() -> Any:
         day += timedelta(days=1)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
+def start_booking_app(url: str, port: int) -> subprocess.Popen[bytes]:
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     environment = os.environ | {
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": "false",
     }
-    server = subprocess.Popen(  # noqa: S603 - a fixed command, no shell
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.booking_app:app"],
-        cwd=ROOT, env=environment,
-    )  # fmt: skip
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(
+        "bench.booking_app:app",
+        port,
+        environment,
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        seconds=10,
+    )
 
 
 Request = Callable[[http.client.HTTPConnection], int]
@@ -212,7 +203,7 @@ def main() -> None:
     migrate.upgrade(url)
     pairs = seed(url, args.clients)
     port = free_port()
-    server = start_gunicorn(url, port)
+    server = start_booking_app(url, port)
     try:
         print(f"gunicorn, 2 workers, PostgreSQL; {args.clients} clients, {args.seconds:.0f} s each")
         bare = report("bare JSON", *drive(port, [bare_request] * args.clients, args.seconds),

@@ -31,7 +31,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.servers import free_port, start_gunicorn  # noqa: E402
 from marketplace import migrate  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402
 
@@ -60,13 +60,7 @@ ODD_ADDRESSES = ["fe80::1%eth0", "::ffff:198.51.100.7", "not an address", "1.2.3
                  "[2001:db8::1]", "2001:db8::1%", "ÿ" * 2000]  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_gunicorn(database_url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_app(database_url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
     environment = os.environ | {
         "MARKETPLACE_ENV": "testing",
         "SECRET_KEY": "bench",
@@ -77,19 +71,7 @@ def start_gunicorn(database_url: str, redis_url: str, port: int) -> subprocess.P
         "PROXY_FIX_X_FOR": "1",
         "LOG_LEVEL": "ERROR",
     }
-    server = subprocess.Popen(  # noqa: S603 - a fixed command, no shell
-        [sys.executable, "-m", "gunicorn", "--workers", "4", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "marketplace.wsgi:app"],
-        cwd=ROOT, env=environment,
-    )  # fmt: skip
-    for _ in range(200):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn("marketplace.wsgi:app", port, environment, "--workers", "4")
 
 
 class Client:
@@ -259,7 +241,7 @@ def main() -> None:
     try:
         migrate.upgrade(url)
         port = free_port()
-        server = start_gunicorn(url, redis_url, port)
+        server = start_app(url, redis_url, port)
         client = Client(port)
         print("gunicorn, 4 workers, PostgreSQL, Redis; X-Forwarded-For trusted (one proxy)")
         blocked_address(client)

@@ -22,7 +22,6 @@ import os
 import re
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from celery import Celery  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
+from bench.servers import free_port  # noqa: E402
 from marketplace import create_app, migrate  # noqa: E402
 from marketplace.accounts.models import Role, User  # noqa: E402
 from marketplace.booking.models import Booking, BookingStatus, Reminder, ReminderKind  # noqa: E402
@@ -75,12 +75,6 @@ class Sink:
     def delivered(self) -> int:
         with self.lock:
             return len(self.keys)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def seed(url: str, emails: int) -> None:
