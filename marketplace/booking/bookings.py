@@ -644,11 +644,11 @@ def _require_fit(practitioner: Practitioner, request: CareRequest) -> None:
 
 
 def _changeable(
-    session: Session, actor: User, booking_id: uuid.UUID, now: datetime, *, admin: bool
-) -> Booking:
-    """The actor's booking, locked for the change; admins too when `admin`. 409 once it is over
-    or, for the parties, once the visit has started (it is then completed or a no-show)."""
-    booking = visible_booking(session, actor, booking_id)
+    session: Session, actor: User, booking: Booking, now: datetime, *, admin: bool
+) -> None:
+    """Lock the booking (`visible_booking` to the actor) for the change; admins too when
+    `admin`. 409 once it is over or, for the parties, once the visit has started (it is then
+    completed or a no-show)."""
     if actor.role is Role.ADMIN and not admin:
         raise NotFound("No such booking.")
     session.refresh(booking, with_for_update=True)
@@ -656,7 +656,6 @@ def _changeable(
         raise BookingNotActive()
     if booking.starts_at <= now and actor.role is not Role.ADMIN:
         raise Conflict("The visit has already started.", code="visit_started")
-    return booking
 
 
 def cancel_booking(
@@ -669,7 +668,8 @@ def cancel_booking(
     policy: BookingPolicy,
 ) -> Booking:
     """Free the time at once; less than the policy's notice before the start is a late cancel."""
-    booking = _changeable(session, actor, booking_id, now, admin=True)
+    booking = visible_booking(session, actor, booking_id)
+    _changeable(session, actor, booking, now, admin=True)
     booking.cancellation_reason = reason
     late = booking.starts_at - now < policy.late_cancellation
     _cancel(session, booking, _practitioner_of(session, booking), actor.id, now, policy, late=late)
@@ -807,10 +807,10 @@ def reschedule_booking(
     """Move the visit in one UPDATE: there is never a moment when both or neither time is held.
     If the new time is taken, or would put a follow-up before the assessment it follows, 409
     and the old time stays."""
-    seen = visible_booking(session, actor, booking_id)
+    booking = visible_booking(session, actor, booking_id)
     # The diaries before the booking: the order a listing's end locks them in.
-    lock_diaries(session, seen.practitioner_id, seen.patient_id)
-    booking = _changeable(session, actor, booking_id, now, admin=False)
+    lock_diaries(session, booking.practitioner_id, booking.patient_id)
+    _changeable(session, actor, booking, now, admin=False)
     practitioner = get_listed_practitioner(session, booking.practitioner_id, business_today(now))
     end = _require_free_slot(
         session, practitioner, start, booking.mode, now, booking.visit_type, ignoring=booking.id
