@@ -211,7 +211,12 @@ def video_url(booking: Booking, policy: BookingPolicy) -> str | None:
     """The meeting link, while the visit holds time (never logged)."""
     if booking.video_room is None or not booking.holds_time:
         return None
-    return f"{policy.video_base_url.rstrip('/')}/{booking.video_room}"
+    return meeting_link(booking.video_room, policy)
+
+
+def meeting_link(room: str, policy: BookingPolicy) -> str:
+    """The link to a meeting room under the configured base URL (never logged)."""
+    return f"{policy.video_base_url.rstrip('/')}/{room}"
 
 
 # --- rules shared by booking and claiming ----------------------------------------------------

@@ -20,7 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
-from marketplace.booking.bookings import PRACTITIONER_UNAVAILABLE, BookingPolicy, shows_address_to
+from marketplace.booking.bookings import (
+    PRACTITIONER_UNAVAILABLE,
+    BookingPolicy,
+    meeting_link,
+    shows_address_to,
+)
 from marketplace.booking.calendar import (
     Party,
     Visit,
@@ -217,8 +222,7 @@ def _meeting_link(booking: Booking, facts: VisitFacts) -> str | None:
     the booking as it is now: a message about an earlier revision keeps that revision's link."""
     if not facts.shows_video_link or booking.video_room is None:
         return None
-    base = BookingPolicy.from_config(current_app.config).video_base_url
-    return f"{base.rstrip('/')}/{booking.video_room}"
+    return meeting_link(booking.video_room, BookingPolicy.from_config(current_app.config))
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> str:
