@@ -46,7 +46,7 @@ from marketplace.accounts.models import Role, TokenKind  # noqa: E402
 from marketplace.accounts.service import issue_token  # noqa: E402
 from marketplace.clock import BUSINESS_ZONE, business_today  # noqa: E402
 from marketplace.db import get_database  # noqa: E402
-from marketplace.matching.geocoding import load_builtin_london_outcodes  # noqa: E402
+from marketplace.geo.geocoding import load_builtin_london_outcodes  # noqa: E402
 from tests.factories import make_practitioner, make_user  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402
 

@@ -45,7 +45,7 @@ from marketplace.app import settle_heap  # noqa: E402
 from marketplace.booking.models import Booking, BookingStatus, CareRequest  # noqa: E402
 from marketplace.clock import BUSINESS_ZONE, business_today  # noqa: E402
 from marketplace.db import Database, refresh_statistics, utcnow  # noqa: E402
-from marketplace.matching.geocoding import import_centroid_file  # noqa: E402
+from marketplace.geo.geocoding import import_centroid_file  # noqa: E402
 from marketplace.matching.service import candidate_lookup, match_practitioners  # noqa: E402
 from marketplace.practitioners.match_index import (  # noqa: E402
     entries_for,

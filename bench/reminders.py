@@ -50,7 +50,7 @@ from marketplace import create_app, migrate  # noqa: E402
 from marketplace.accounts.models import Role, User  # noqa: E402
 from marketplace.booking.models import Booking, BookingStatus, Reminder, ReminderKind  # noqa: E402
 from marketplace.db import get_database  # noqa: E402
-from marketplace.matching.geocoding import load_builtin_london_outcodes  # noqa: E402
+from marketplace.geo.geocoding import load_builtin_london_outcodes  # noqa: E402
 from marketplace.practitioners.models import Mode  # noqa: E402
 from tests.factories import make_practitioner  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402

@@ -16,8 +16,8 @@ from marketplace.config import build_config
 from marketplace.db import init_database
 from marketplace.errors import register_error_handlers
 from marketplace.extensions import MarketplaceApi, limiter
+from marketplace.http_guards import register_request_guards
 from marketplace.logs import configure_logging
-from marketplace.requests import register_request_guards
 from marketplace.storage import init_evidence_store
 
 
@@ -77,8 +77,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     from marketplace.accounts.auth import init_auth
     from marketplace.admin import api as admin_api
     from marketplace.admin.pages import init_pages as init_admin_pages
-    from marketplace.booking import api as booking_api
-    from marketplace.booking import bookings_api
+    from marketplace.booking import bookings_api, care_requests_api
     from marketplace.caregivers import api as carers_api
     from marketplace.health import blueprint as health_blueprint
     from marketplace.practitioners import api as practitioners_api
@@ -89,7 +88,7 @@ def _register_domains(app: Flask, api: MarketplaceApi) -> None:
     api.register_blueprint(accounts_api.blp)
     api.register_blueprint(practitioners_api.blp)
     api.register_blueprint(admin_api.blp)
-    api.register_blueprint(booking_api.blp)
+    api.register_blueprint(care_requests_api.blp)
     api.register_blueprint(bookings_api.blp)
     api.register_blueprint(privacy_api.blp)
     api.register_blueprint(reviews_api.blp)

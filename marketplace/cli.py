@@ -14,7 +14,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role
 from marketplace.db import get_database, refresh_statistics
 from marketplace.errors import DomainError
-from marketplace.matching.geocoding import import_centroid_file, load_builtin_london_outcodes
+from marketplace.geo.geocoding import import_centroid_file, load_builtin_london_outcodes
 from marketplace.practitioners.match_index import reindex_all, reindex_if_empty
 
 

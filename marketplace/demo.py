@@ -23,7 +23,7 @@ from marketplace.booking.slots import free_slots_of
 from marketplace.caregivers import service as carers
 from marketplace.db import utcnow
 from marketplace.errors import DomainError
-from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
+from marketplace.geo.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.models import (

@@ -5,7 +5,7 @@ from marketplace.admin.models import AuditEntry
 from marketplace.booking.models import Booking, CareRequest, Course, CourseSession, Reminder
 from marketplace.caregivers.models import CarerGrant
 from marketplace.db import Base
-from marketplace.matching.models import PostcodeCentroid
+from marketplace.geo.models import PostcodeCentroid
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import (
     AvailabilityException,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from marketplace import create_app, migrate  # noqa: E402
 from marketplace.db import Database, get_database  # noqa: E402
 from marketplace.extensions import limiter  # noqa: E402
-from marketplace.matching.geocoding import load_builtin_london_outcodes  # noqa: E402
+from marketplace.geo.geocoding import load_builtin_london_outcodes  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402
 
 DATABASE_KIND = os.environ.get("TEST_DATABASE", "sqlite")

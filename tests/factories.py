@@ -18,7 +18,7 @@ from marketplace.caregivers import service as carers
 from marketplace.caregivers.models import CarerGrant
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
-from marketplace.matching.geocoding import TableGeocoder
+from marketplace.geo.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession, VisitType
 from tests.conftest import PASSWORD

@@ -25,12 +25,11 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, TokenKind, User
-from marketplace.booking import bookings, courses
-from marketplace.booking import service as care_requests
+from marketplace.booking import bookings, care_requests, courses
 from marketplace.caregivers import service as carers
 from marketplace.clock import business_today
 from marketplace.db import utcnow
-from marketplace.matching.geocoding import TableGeocoder
+from marketplace.geo.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import queue_notification
 from marketplace.practitioners import service as practitioners

@@ -19,7 +19,7 @@ from marketplace.booking import bookings
 from marketplace.booking.models import TIME_HOLDING, Booking, CareRequest, RequestStatus
 from marketplace.clock import business_today
 from marketplace.db import Database, get_database, utcnow
-from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
+from marketplace.geo.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners.models import Mode, Practitioner
 from tests import conftest
 from tests.booking.test_bookings import weekday_at

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from marketplace import migrate
-from marketplace.requests import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_URL_BYTES
+from marketplace.http_guards import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_URL_BYTES
 from tests.support.gunicorn import CONFIG, serving
 
 MAX_CONTENT_LENGTH = 1024 * 1024  # the default

@@ -34,7 +34,7 @@ from marketplace import migrate
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import AccessToken, TokenKind
 from marketplace.db import Database
-from marketplace.matching.geocoding import load_builtin_london_outcodes
+from marketplace.geo.geocoding import load_builtin_london_outcodes
 from tests.factories import make_booking, make_practitioner, make_user, weekday_at
 from tests.support.gunicorn import ROOT, serving
 from tests.support.services import free_port, missing_service

@@ -8,7 +8,7 @@ from celery import shared_task
 from flask import current_app
 
 from marketplace.accounts import service as accounts
-from marketplace.booking import service as care_requests
+from marketplace.booking import care_requests
 from marketplace.booking.bookings import cancel_visits_of_lapsed
 from marketplace.clock import business_today
 from marketplace.db import get_database, utcnow

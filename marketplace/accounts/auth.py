@@ -17,7 +17,7 @@ from marketplace.accounts.throttle import LoginThrottle, ThrottlePolicy, failure
 from marketplace.db import request_session
 from marketplace.errors import Forbidden, Unauthenticated
 from marketplace.extensions import login_manager
-from marketplace.requests import bearer_secret
+from marketplace.http_guards import bearer_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from marketplace.errors import ErrorSchema
 from marketplace.notifications import service as notifications
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.api import send_evidence
+from marketplace.practitioners.evidence_download import send_evidence
 from marketplace.practitioners.models import Credential, Practitioner
 from marketplace.schemas import ApiBlueprint
 

@@ -44,12 +44,12 @@ from marketplace.errors import (
     http_error_response,
     unexpected_error_response,
 )
+from marketplace.http_guards import accepts_forms
 from marketplace.notifications import service as notifications
 from marketplace.notifications.models import NotificationStatus
 from marketplace.practitioners import service as practitioners
-from marketplace.practitioners.api import send_evidence
+from marketplace.practitioners.evidence_download import send_evidence
 from marketplace.practitioners.models import CREDENTIAL_LABELS, CredentialStatus, ListingStatus
-from marketplace.requests import accepts_forms
 
 pages = Blueprint("admin_pages", __name__, url_prefix="/admin")
 pages.add_app_template_global(generate_csrf, "csrf_token")  # for forms that are only a button

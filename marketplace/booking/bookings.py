@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
+from marketplace.booking.care_requests import RequestNotOpen
 from marketplace.booking.models import (
     TIME_HOLDING,
     Booking,
@@ -34,7 +35,6 @@ from marketplace.booking.models import (
     ReminderStatus,
     RequestStatus,
 )
-from marketplace.booking.service import RequestNotOpen
 from marketplace.booking.slots import (
     follow_ups_before_assessment,
     free_slots,
@@ -44,9 +44,9 @@ from marketplace.booking.slots import (
 from marketplace.caregivers.service import acts_for, carers_of, patient_for, patients_acted_for
 from marketplace.clock import business_today
 from marketplace.db import insert_on_conflict
-from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from marketplace.matching.geocoding import Geocoder, geocode
-from marketplace.matching.geometry import distance_km
+from marketplace.errors import Conflict, NotFound, ValidationFailed
+from marketplace.geo.geocoding import Geocoder, geocode
+from marketplace.geo.geometry import distance_km
 from marketplace.notifications.facts import VisitFacts
 from marketplace.notifications.service import (
     OutboxEntry,
@@ -55,7 +55,11 @@ from marketplace.notifications.service import (
     queue_notifications,
 )
 from marketplace.pagination import Page, paginate
-from marketplace.practitioners.listing import get_listed_practitioner, is_listed, listing_ends
+from marketplace.practitioners.listing import (
+    get_listed_practitioner,
+    listing_ends,
+    require_listed,
+)
 from marketplace.practitioners.models import ListingStatus, Mode, Practitioner, VisitType
 from marketplace.practitioners.service import find_profile
 
@@ -481,11 +485,11 @@ def book_visit(
         idempotency_key=idempotency_key,
         idempotency_digest=data.digest() if idempotency_key else None,
     )
-    request = None
+    care_request = None
     if data.request_id is not None:
-        request = _book_own_request(session, patient, data, booking)
+        care_request = _book_own_request(session, patient, data, booking)
     if data.mode is Mode.HOME:
-        _place_home_visit(session, booking, practitioner, data, geocoder, request)
+        _place_home_visit(session, booking, practitioner, data, geocoder, care_request)
     booking.visit_type = _choose_visit_type(
         session, patient.id, practitioner.id, data.visit_type, data.start
     )
@@ -538,12 +542,12 @@ def _place_home_visit(
     practitioner: Practitioner,
     data: BookingInput,
     geocoder: Geocoder,
-    request: CareRequest | None,
+    care_request: CareRequest | None,
 ) -> None:
     """The address to visit: as given, or else the one the patient's request gave."""
     address, raw_postcode = data.address, data.postcode
-    if not (address or raw_postcode) and request is not None:
-        address, raw_postcode = request.address, request.postcode
+    if not (address or raw_postcode) and care_request is not None:
+        address, raw_postcode = care_request.address, care_request.postcode
     problems: dict[str, list[str]] = {}
     if not address:
         problems["address"] = ["A home visit needs the address to visit."]
@@ -563,29 +567,29 @@ def _book_own_request(
     session: Session, patient: User, data: BookingInput, booking: Booking
 ) -> CareRequest:
     """Booking from one's own open request marks it booked (only if it is still open)."""
-    request = session.get(CareRequest, data.request_id)
-    if request is None or request.patient_id != patient.id:
+    care_request = session.get(CareRequest, data.request_id)
+    if care_request is None or care_request.patient_id != patient.id:
         raise ValidationFailed.for_field("request_id", "No such request of yours.")
-    if request.mode is not data.mode:
+    if care_request.mode is not data.mode:
         raise ValidationFailed.for_field("request_id", "The request is for another mode.")
-    if not request.earliest <= data.start < request.latest:
+    if not care_request.earliest <= data.start < care_request.latest:
         raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
-    _take_request(session, request)
-    booking.request_id = request.id
-    return request
+    _take_request(session, care_request)
+    booking.request_id = care_request.id
+    return care_request
 
 
-def _take_request(session: Session, request: CareRequest) -> None:
+def _take_request(session: Session, care_request: CareRequest) -> None:
     """Open -> booked in one conditional update: of two racing takers, one changes the row."""
     taken = session.execute(
         update(CareRequest)
-        .where(CareRequest.id == request.id, CareRequest.status == RequestStatus.OPEN)
+        .where(CareRequest.id == care_request.id, CareRequest.status == RequestStatus.OPEN)
         .values(status=RequestStatus.BOOKED)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise RequestTaken()
-    session.refresh(request)
+    session.refresh(care_request)
 
 
 def claim_request(
@@ -599,50 +603,50 @@ def claim_request(
     policy: BookingPolicy = DEFAULT_POLICY,
 ) -> Booking:
     """A fitting practitioner takes an open request at a start inside its window; first wins."""
-    profile = find_profile(session, practitioner_user)
-    if profile is None or not is_listed(session, profile.id, today):
-        raise Forbidden("Your profile is not listed yet.", code="not_listed")
-    request = session.get(CareRequest, request_id)
-    if request is None:
+    profile = require_listed(session, find_profile(session, practitioner_user), today)
+    care_request = session.get(CareRequest, request_id)
+    if care_request is None:
         raise NotFound("No such request.")
-    lock_diaries(session, profile.id, request.patient_id)
+    lock_diaries(session, profile.id, care_request.patient_id)
     practitioner = get_listed_practitioner(session, profile.id, today)
-    if request.status is not RequestStatus.OPEN:
+    if care_request.status is not RequestStatus.OPEN:
         raise RequestTaken()
-    _require_fit(practitioner, request)
-    visit_type = visit_type_for(session, request.patient_id, practitioner.id, start)
+    _require_fit(practitioner, care_request)
+    visit_type = visit_type_for(session, care_request.patient_id, practitioner.id, start)
     end = start + practitioner.visit_length(visit_type)
-    if start < request.earliest or end > request.latest:
+    if start < care_request.earliest or end > care_request.latest:
         raise ValidationFailed.for_field("start", "Choose a start inside the request's window.")
     booking = Booking(
         id=uuid.uuid4(),
         practitioner_id=practitioner.id,
-        patient_id=request.patient_id,
-        request_id=request.id,
-        mode=request.mode,
+        patient_id=care_request.patient_id,
+        request_id=care_request.id,
+        mode=care_request.mode,
         starts_at=start,
         visit_type=visit_type,
-        ends_at=_require_free_slot(session, practitioner, start, request.mode, now, visit_type),
+        ends_at=_require_free_slot(
+            session, practitioner, start, care_request.mode, now, visit_type
+        ),
         status=BookingStatus.CONFIRMED,
         booked_by_id=practitioner_user.id,
-        address=request.address,
-        postcode=request.postcode,
-        latitude=request.latitude,
-        longitude=request.longitude,
+        address=care_request.address,
+        postcode=care_request.postcode,
+        latitude=care_request.latitude,
+        longitude=care_request.longitude,
     )
-    _take_request(session, request)
+    _take_request(session, care_request)
     _hold(session, booking, practitioner, now, policy, patient_template="request_claimed")
     return booking
 
 
-def _require_fit(practitioner: Practitioner, request: CareRequest) -> None:
-    _require_mode(practitioner, request.mode)
-    if request.specialty not in practitioner.specialty_slugs:
+def _require_fit(practitioner: Practitioner, care_request: CareRequest) -> None:
+    _require_mode(practitioner, care_request.mode)
+    if care_request.specialty not in practitioner.specialty_slugs:
         raise ValidationFailed.for_field("request_id", "You do not list this request's specialty.")
-    if request.mode is Mode.HOME:
-        if request.address is None:
+    if care_request.mode is Mode.HOME:
+        if care_request.address is None:
             raise RequestNeedsAddress()
-        _require_in_reach(practitioner, *request.point())
+        _require_in_reach(practitioner, *care_request.point())
 
 
 # --- changing a booking ------------------------------------------------------------------------

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, current_app, g
-from sqlalchemy import select
+from flask import Response, current_app
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.auth import authenticated, current_account
@@ -21,6 +20,7 @@ from marketplace.booking.calendar import (
     visit_summary,
 )
 from marketplace.booking.models import Booking, BookingStatus, Course
+from marketplace.booking.presenters import booking_policy, on_patient_side, shown, shown_all
 from marketplace.booking.schemas import (
     BookingInputSchema,
     BookingListQuerySchema,
@@ -32,53 +32,15 @@ from marketplace.booking.schemas import (
     IdempotencyHeaderSchema,
     RescheduleInputSchema,
 )
-from marketplace.caregivers.service import patients_acted_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema
+from marketplace.geo.geocoding import geocoder_from_config
 from marketplace.links import visit_page
-from marketplace.matching.geocoding import geocoder_from_config
 from marketplace.practitioners.models import Practitioner
 from marketplace.schemas import ApiBlueprint
 
 blp = ApiBlueprint("bookings", __name__, url_prefix="/api/v1", description="Bookings")
-
-
-def booking_policy() -> bookings.BookingPolicy:
-    return bookings.BookingPolicy.from_config(current_app.config)
-
-
-def _patients_acted_for() -> frozenset[uuid.UUID]:
-    """The viewer and the patients they are a carer of (read once per request)."""
-    if "patients_acted_for" not in g:
-        g.patients_acted_for = patients_acted_for(request_session(), current_account())
-    acted_for: frozenset[uuid.UUID] = g.patients_acted_for
-    return acted_for
-
-
-def on_patient_side(booking: Booking) -> bool:
-    return booking.patient_id in _patients_acted_for()
-
-
-def shown(booking: Booking) -> dict[str, Any]:
-    session = request_session()
-    patient = session.get(User, booking.patient_id)
-    assert patient is not None  # the foreign key guarantees it
-    return bookings.booking_view(
-        booking,
-        current_account(),
-        booking_policy(),
-        patient_side=on_patient_side(booking),
-        patient=patient,
-    )
-
-
-def shown_all(items: list[Booking]) -> list[dict[str, Any]]:
-    """`shown` for many, their patients read in one query (then found in the session)."""
-    patient_ids = {booking.patient_id for booking in items}
-    if patient_ids:
-        request_session().scalars(select(User).where(User.id.in_(patient_ids))).all()
-    return [shown(booking) for booking in items]
 
 
 @blp.route("/bookings", methods=["POST"])

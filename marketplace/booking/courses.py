@@ -21,7 +21,7 @@ from marketplace.booking.models import TIME_HOLDING, Booking, Course, CourseSess
 from marketplace.booking.slots import free_slots_of, visit_type_for
 from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from marketplace.matching.geocoding import Geocoder
+from marketplace.geo.geocoding import Geocoder
 from marketplace.practitioners.listing import get_listed_practitioner
 from marketplace.practitioners.models import Mode, Practitioner, VisitType
 from marketplace.practitioners.service import find_profile

@@ -90,12 +90,12 @@ class CareRequestSchema(ma.Schema):
 class FeedItemSchema(ma.Schema):
     """What a practitioner sees of an open request: the area only, no notes, no name."""
 
-    id = ma.fields.UUID(attribute="request.id", required=True)
-    mode = ma.fields.Enum(Mode, by_value=True, attribute="request.mode", required=True)
-    specialty = ma.fields.String(attribute="request.specialty", required=True)
-    outcode = ma.fields.String(attribute="request.outcode", allow_none=True)
-    earliest = ma.fields.AwareDateTime(attribute="request.earliest", required=True)
-    latest = ma.fields.AwareDateTime(attribute="request.latest", required=True)
+    id = ma.fields.UUID(attribute="care_request.id", required=True)
+    mode = ma.fields.Enum(Mode, by_value=True, attribute="care_request.mode", required=True)
+    specialty = ma.fields.String(attribute="care_request.specialty", required=True)
+    outcode = ma.fields.String(attribute="care_request.outcode", allow_none=True)
+    earliest = ma.fields.AwareDateTime(attribute="care_request.earliest", required=True)
+    latest = ma.fields.AwareDateTime(attribute="care_request.latest", required=True)
     distance_km = ma.fields.Float(allow_none=True)
 
 

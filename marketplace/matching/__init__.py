@@ -1,1 +1,1 @@
-"""Geography, eligibility and ranking."""
+"""Ranking: who fits a care request, and in what order."""

@@ -78,7 +78,7 @@ from marketplace.booking.slots import (
     visit_history,
 )
 from marketplace.clock import BUSINESS_ZONE
-from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, distance_km
+from marketplace.geo.geometry import KM_PER_DEGREE_LATITUDE, distance_km
 from marketplace.practitioners import availability
 from marketplace.practitioners.diary import DiaryCopy, diaries_of, with_diaries
 from marketplace.practitioners.listing import listed_clause
@@ -137,11 +137,11 @@ class Window:
     first_local_start: clock_time
 
     @classmethod
-    def of(cls, request: CareRequest) -> Window:
-        earliest = request.earliest.astimezone(BUSINESS_ZONE)
-        last_day = request.latest.astimezone(BUSINESS_ZONE).date()
+    def of(cls, care_request: CareRequest) -> Window:
+        earliest = care_request.earliest.astimezone(BUSINESS_ZONE)
+        last_day = care_request.latest.astimezone(BUSINESS_ZONE).date()
         days = max(1, (last_day - earliest.date()).days + 1)
-        first_start = availability.ceil_to_grid(request.earliest.astimezone(UTC))
+        first_start = availability.ceil_to_grid(care_request.earliest.astimezone(UTC))
         first_start = first_start.astimezone(BUSINESS_ZONE)
         first_local_start = first_start.time() if first_start.date() == earliest.date() else MAX
         return cls(earliest.date(), days, earliest.time(), first_local_start)
@@ -267,25 +267,27 @@ class Shape(NamedTuple):
     with_assessed: bool  # someone has assessed the patient
 
     @classmethod
-    def of(cls, request: CareRequest, window: Window, dialect: str, history: VisitHistory) -> Shape:
+    def of(
+        cls, care_request: CareRequest, window: Window, dialect: str, history: VisitHistory
+    ) -> Shape:
         first_weekday = window.first_day.weekday()
         seen, assessed = bool(history.seen), bool(history.assessed)
-        return cls(dialect, request.mode, first_weekday, window.later_days, seen, assessed)
+        return cls(dialect, care_request.mode, first_weekday, window.later_days, seen, assessed)
 
 
 def request_values(
-    request: CareRequest, window: Window, today: date, history: VisitHistory
+    care_request: CareRequest, window: Window, today: date, history: VisitHistory
 ) -> dict[str, Any]:
     """The request's values of the parameters above."""
     values = window.values() | {
-        "specialty": request.specialty,
-        "core_profession": core_profession(request.specialty),
+        "specialty": care_request.specialty,
+        "core_profession": core_profession(care_request.specialty),
         "today": today,
         "seen": sorted(history.seen),
         "assessed": sorted(history.assessed),
     }
-    if request.mode is Mode.HOME:
-        latitude, longitude = request.point()
+    if care_request.mode is Mode.HOME:
+        latitude, longitude = care_request.point()
         km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * math.cos(math.radians(latitude))
         values |= {
             "latitude": latitude,
@@ -341,12 +343,12 @@ def _candidate_statement(mode: Mode, dialect: str) -> Select[uuid.UUID]:
 
 
 def candidate_lookup(
-    request: CareRequest, today: date, dialect: str
+    care_request: CareRequest, today: date, dialect: str
 ) -> tuple[Select[uuid.UUID], dict[str, Any]]:
     """The bare candidate lookup (what the benchmark compares matching with) and its values."""
     no_history = VisitHistory(frozenset(), frozenset())
-    values = request_values(request, Window.of(request), today, no_history)
-    return _candidate_statement(request.mode, dialect), values
+    values = request_values(care_request, Window.of(care_request), today, no_history)
+    return _candidate_statement(care_request.mode, dialect), values
 
 
 def _openings(shape: Shape) -> list[tuple[ColumnElement[bool], int, ColumnElement[Any]]]:
@@ -456,17 +458,17 @@ def _ranking_statement(
 
 
 def _candidate(
-    row: Sequence[Any], request: CareRequest, window: Window, seen: frozenset[uuid.UUID]
+    row: Sequence[Any], care_request: CareRequest, window: Window, seen: frozenset[uuid.UUID]
 ) -> Candidate | None:
     """The candidate's exact static score, or None when the patient is outside its radius."""
     practitioner_id, profession, latitude, longitude, radius, open_day, *opening, bound = row
     nearness, distance = 1.0, None
-    if request.mode is Mode.HOME:
-        distance = distance_km(*request.point(), latitude, longitude)
+    if care_request.mode is Mode.HOME:
+        distance = distance_km(*care_request.point(), latitude, longitude)
         if distance > radius:
             return None
         nearness = proximity(distance)
-    static = static_score(profession, request.specialty, nearness, practitioner_id in seen)
+    static = static_score(profession, care_request.specialty, nearness, practitioner_id in seen)
     shown_distance = None if distance is None else round(distance, 1)
     [at] = opening or [window.first_local_start if open_day == 0 else MIDNIGHT]
     earliest_start = window.earliest_start(open_day, at)
@@ -484,7 +486,7 @@ def static_score(profession: Profession, specialty: str, proximity: float, seen:
 
 def _pages(
     session: Session,
-    request: CareRequest,
+    care_request: CareRequest,
     window: Window,
     today: date,
     history: VisitHistory,
@@ -494,13 +496,15 @@ def _pages(
     together); the first page is a quarter larger than the answer, as a few bounds are not met
     (no free slot on the first open day, or outside the radius after all), and one page costs
     less than two."""
-    shape = Shape.of(request, window, session.get_bind().dialect.name, history)
-    values = request_values(request, window, today, history)
-    if request.mode is Mode.VIDEO:
-        candidates = _video_candidates(session, request, window, shape, values, history.seen)
+    shape = Shape.of(care_request, window, session.get_bind().dialect.name, history)
+    values = request_values(care_request, window, today, history)
+    if care_request.mode is Mode.VIDEO:
+        candidates = _video_candidates(session, care_request, window, shape, values, history.seen)
     else:
         batch = max(limit * RANKED_FACTOR, PAGE)
-        candidates = _home_candidates(session, request, window, shape, values, history.seen, batch)
+        candidates = _home_candidates(
+            session, care_request, window, shape, values, history.seen, batch
+        )
     size = math.ceil(limit * FIRST_PAGE_FACTOR)
     while page := list(islice(candidates, size)):
         yield page
@@ -509,7 +513,7 @@ def _pages(
 
 def _home_candidates(
     session: Session,
-    request: CareRequest,
+    care_request: CareRequest,
     window: Window,
     shape: Shape,
     values: dict[str, Any],
@@ -524,7 +528,7 @@ def _home_candidates(
     while True:
         rows = session.execute(statement, values | {"offset": offset, "size": batch}).all()
         for row in rows:
-            if (candidate := _candidate(row, request, window, seen)) is not None:
+            if (candidate := _candidate(row, care_request, window, seen)) is not None:
                 yield candidate
         if len(rows) < batch:
             return
@@ -533,7 +537,7 @@ def _home_candidates(
 
 def _video_candidates(
     session: Session,
-    request: CareRequest,
+    care_request: CareRequest,
     window: Window,
     shape: Shape,
     values: dict[str, Any],
@@ -549,7 +553,7 @@ def _video_candidates(
     tiers: dict[int, list[Iterator[Candidate]]] = defaultdict(list)
 
     def bound_and_static(profession: Profession, days: int, is_seen: bool) -> tuple[int, float]:
-        static = static_score(profession, request.specialty, 1.0, is_seen)
+        static = static_score(profession, care_request.specialty, 1.0, is_seen)
         soonness = WEIGHTS["soonness"] * max(0.0, 1 - days / window.days)
         return rank_key(static + soonness), static
 
@@ -665,12 +669,12 @@ def _listed_statement() -> Select[*tuple[Any, ...]]:
 
 
 def _load_listed(
-    session: Session, ids: list[uuid.UUID], today: date, request: CareRequest
+    session: Session, ids: list[uuid.UUID], today: date, care_request: CareRequest
 ) -> dict[uuid.UUID, tuple[MatchedPractitioner, DiaryCopy]]:
     """The candidates who are listed, with their ratings and their diaries for the request's
     window, read as rows."""
     one_day = timedelta(days=1)  # the practitioner's dates may be in another time zone
-    first, last = request.earliest.date() - one_day, request.latest.date() + one_day
+    first, last = care_request.earliest.date() - one_day, care_request.latest.date() + one_day
     values = {"ids": ids, "today": today, "diary_from": first, "diary_to": last}
     rows = session.execute(_listed_statement(), values).all()
     diaries = diaries_of(session, rows, first, last)
@@ -697,8 +701,8 @@ def describe_slot(start: datetime, now: datetime) -> str:
     return f"{day} {local:%H:%M}"
 
 
-def _reasons(match: Match, request: CareRequest, seen: bool, now: datetime) -> list[str]:
-    specialty = SPECIALTY_BY_SLUG[request.specialty]
+def _reasons(match: Match, care_request: CareRequest, seen: bool, now: datetime) -> list[str]:
+    specialty = SPECIALTY_BY_SLUG[care_request.specialty]
     verb = "treats" if specialty.kind is SpecialtyKind.CONDITION else "offers"
     reasons = []
     if seen:
@@ -763,17 +767,17 @@ def _evaluate(
     candidate: Candidate,
     practitioner: MatchedPractitioner,
     diary: DiaryCopy,
-    request: CareRequest,
+    care_request: CareRequest,
     context: _Evaluation,
 ) -> Match | None:
     """The candidate's real score, reasons and next slots (as long as the visit this patient
     would book: an assessment first); None without a free slot."""
     slots = iter_free_slots(
         diary,
-        request.earliest,
-        request.latest,
+        care_request.earliest,
+        care_request.latest,
         context.now,
-        request.mode.value,
+        care_request.mode.value,
         context.bookings.get(candidate.practitioner_id, []),
         context.visit_type(candidate.practitioner_id),
     )
@@ -784,25 +788,25 @@ def _evaluate(
     soonness = context.window.soonness(next_slots[0].start)
     match.score = candidate.static_score + WEIGHTS["soonness"] * soonness
     seen = candidate.practitioner_id in context.seen
-    match.reasons = _reasons(match, request, seen, context.now)
+    match.reasons = _reasons(match, care_request, seen, context.now)
     return match
 
 
 def match_practitioners(
     session: Session,
-    request: CareRequest,
+    care_request: CareRequest,
     *,
     now: datetime,
     today: date,
     limit: int = 20,
 ) -> list[Match]:
     """Eligible practitioners, best first, each with up to three next free slots."""
-    history = visit_history(session, request.patient_id, now, max(now, request.earliest))
-    window = Window.of(request)
+    history = visit_history(session, care_request.patient_id, now, max(now, care_request.earliest))
+    window = Window.of(care_request)
     best: list[tuple[Standing, Match]] = []  # kept in order
     # An entry the index rewrote between two reads (to another tier or page) may come twice.
     evaluated: set[uuid.UUID] = set()
-    for page in _pages(session, request, window, today, history, limit):
+    for page in _pages(session, care_request, window, today, history, limit):
         fresh = [c for c in page if c.practitioner_id not in evaluated]
         evaluated.update(c.practitioner_id for c in fresh)
         if not fresh:  # all read before
@@ -812,8 +816,8 @@ def match_practitioners(
         if not can_enter:
             break
         ids = [c.practitioner_id for c in can_enter]
-        practitioners = _load_listed(session, ids, today, request)
-        bookings = held_bookings(session, ids, request.earliest, request.latest)
+        practitioners = _load_listed(session, ids, today, care_request)
+        bookings = held_bookings(session, ids, care_request.earliest, care_request.latest)
         context = _Evaluation(now, window, history.seen, bookings, history.assessed)
         for candidate in can_enter:
             if _cannot_enter(candidate, best, limit):
@@ -821,7 +825,7 @@ def match_practitioners(
             listed = practitioners.get(candidate.practitioner_id)
             if listed is None:  # the listing rule says no (e.g. deactivated just now)
                 continue
-            match = _evaluate(candidate, *listed, request, context)
+            match = _evaluate(candidate, *listed, care_request, context)
             if match is not None:
                 insort(best, (standing(match), match))
                 del best[limit:]

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any, cast
 
-from flask import Response, current_app, send_file
+from flask import Response, current_app
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
@@ -17,9 +17,11 @@ from marketplace.caregivers.service import patient_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema, NotFound
-from marketplace.matching.geocoding import geocoder_from_config
+from marketplace.geo.geocoding import geocoder_from_config
+from marketplace.http_guards import accepts_multipart, allow_body_up_to
 from marketplace.practitioners import service
 from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES
+from marketplace.practitioners.evidence_download import send_evidence
 from marketplace.practitioners.models import Evidence, Mode, Practitioner, Profession
 from marketplace.practitioners.schemas import (
     AvailabilityInputSchema,
@@ -36,7 +38,6 @@ from marketplace.practitioners.schemas import (
     SpecialtyListSchema,
 )
 from marketplace.practitioners.vocabulary import SPECIALTIES
-from marketplace.requests import accepts_multipart, allow_body_up_to
 from marketplace.reviews import service as reviews
 from marketplace.schemas import ApiBlueprint
 from marketplace.storage import evidence_store
@@ -46,41 +47,6 @@ blp = ApiBlueprint(
 )
 DEFAULT_SLOT_DAYS = 14
 UPLOAD_OVERHEAD = 64 * 1024  # multipart headers around the file
-
-
-def evidence_policy(frame_ancestors: str = "'none'") -> str:
-    """The Content-Security-Policy of every evidence file. `sandbox` (with no allowances) gives
-    the file an opaque origin with scripts, forms, plugins' scripting and popups off, so even a
-    file opened directly (not in the back office's sandboxed frame) runs nothing on this site."""
-    return (
-        "sandbox; default-src 'none'; img-src 'self'; base-uri 'none'; form-action 'none'; "
-        f"frame-ancestors {frame_ancestors}"
-    )
-
-
-def send_evidence(
-    evidence: Evidence, *, as_attachment: bool = True, framed_by_self: bool = False
-) -> Response:
-    """The file as a download, or inline (the back office previews images and PDFs), streamed
-    from the evidence store, sandboxed and never sniffed as anything but its checked type."""
-    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
-    response = send_file(
-        evidence_store().open(evidence.stored_name),
-        mimetype=evidence.content_type,
-        as_attachment=as_attachment,
-        download_name=f"evidence-{evidence.id}.{extension[evidence.content_type]}",
-        etag=evidence.sha256,
-        max_age=0,
-    )
-    if response.status_code == 200:  # a stream has no size of its own; the row knows it
-        response.content_length = evidence.size_bytes
-    response.headers["Content-Security-Policy"] = evidence_policy(
-        "'self'" if framed_by_self else "'none'"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "SAMEORIGIN" if framed_by_self else "DENY"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    return response
 
 
 @blp.route("/specialties", methods=["GET"])

@@ -21,7 +21,7 @@ from marketplace.accounts.models import User
 from marketplace.admin.audit import record_audit
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import utcnow
-from marketplace.errors import NotFound
+from marketplace.errors import Forbidden, NotFound
 from marketplace.notifications.service import queue_notification
 from marketplace.practitioners.match_index import reindex
 from marketplace.practitioners.models import (
@@ -173,6 +173,22 @@ def listed_clause(today: date | ColumnElement[date]) -> ColumnElement[bool]:
         Practitioner.suspended_at.is_(None),
         Practitioner.user.has(User.is_active.is_(True)),
     )
+
+
+class NotListed(Forbidden):
+    """A practitioner acted on something only a listed practitioner may do."""
+
+    code = "not_listed"
+    message = "Your profile is not listed yet."
+
+
+def require_listed(
+    session: Session, practitioner: Practitioner | None, today: date
+) -> Practitioner:
+    """The practitioner, if listed today; NotListed (403) otherwise, also for no profile yet."""
+    if practitioner is None or not is_listed(session, practitioner.id, today):
+        raise NotListed()
+    return practitioner
 
 
 def is_listed(session: Session, practitioner_id: uuid.UUID, today: date) -> bool:

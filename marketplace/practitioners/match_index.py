@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.clock import BUSINESS_ZONE
-from marketplace.matching.geometry import bounding_box
+from marketplace.geo.geometry import bounding_box
 from marketplace.practitioners.models import (
     WEEKDAY_FIRST_STARTS,
     WEEKDAY_LAST_STARTS,

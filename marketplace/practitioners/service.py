@@ -21,8 +21,8 @@ from marketplace.accounts.models import Role, User
 from marketplace.admin.audit import record_audit
 from marketplace.db import after_rollback
 from marketplace.errors import Conflict, NotFound, ValidationFailed
-from marketplace.matching.geocoding import Geocoder, geocode
-from marketplace.matching.postcodes import outward_code
+from marketplace.geo.geocoding import Geocoder, geocode
+from marketplace.geo.postcodes import outward_code
 from marketplace.practitioners import availability
 from marketplace.practitioners.diary import Diary
 from marketplace.practitioners.evidence import store_evidence

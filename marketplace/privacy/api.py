@@ -13,7 +13,7 @@ from marketplace.accounts.auth import (
     current_account,
     log_out,
 )
-from marketplace.booking.bookings_api import booking_policy
+from marketplace.booking.presenters import booking_policy
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema

@@ -26,7 +26,7 @@ from marketplace import create_app, migrate
 from marketplace.accounts.models import Role
 from marketplace.clock import business_today
 from marketplace.db import get_database
-from marketplace.matching.geocoding import load_builtin_london_outcodes
+from marketplace.geo.geocoding import load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
 from tests import conftest
 from tests.conftest import PASSWORD, fresh_database_url

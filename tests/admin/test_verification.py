@@ -21,7 +21,7 @@ from marketplace.admin import service as admin
 from marketplace.admin.models import AuditEntry
 from marketplace.clock import business_today
 from marketplace.errors import Forbidden
-from marketplace.matching.geocoding import TableGeocoder
+from marketplace.geo.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, CredentialStatus, Practitioner

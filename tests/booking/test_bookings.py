@@ -25,7 +25,7 @@ from marketplace.booking.models import (
 )
 from marketplace.clock import business_today
 from marketplace.db import utcnow
-from marketplace.matching.geocoding import TableGeocoder
+from marketplace.geo.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import Mode, Practitioner
 from tests.conftest import log_in_as

@@ -28,7 +28,7 @@ from marketplace.booking.models import (
 )
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
-from marketplace.matching.geocoding import TableGeocoder
+from marketplace.geo.geocoding import TableGeocoder
 from marketplace.matching.service import match_practitioners
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
+from marketplace.booking.care_requests import expire_requests
 from marketplace.booking.models import CareRequest, RequestStatus
-from marketplace.booking.service import expire_requests
 from marketplace.db import utcnow
 from tests.conftest import log_in_as, logged_in
 from tests.factories import make_practitioner, make_user

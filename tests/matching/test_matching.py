@@ -19,7 +19,7 @@ from marketplace.booking.models import BookingStatus, CareRequest
 from marketplace.booking.slots import free_slots_of
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import refresh_statistics, utcnow
-from marketplace.matching.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
+from marketplace.geo.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause

@@ -36,7 +36,7 @@ from marketplace.accounts.models import Role, User
 from marketplace.booking import bookings
 from marketplace.booking.models import Reminder, ReminderKind
 from marketplace.db import get_database, utcnow
-from marketplace.matching.geocoding import load_builtin_london_outcodes
+from marketplace.geo.geocoding import load_builtin_london_outcodes
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import IDS_PER_TASK
 from marketplace.practitioners.models import Mode

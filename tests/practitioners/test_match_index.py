@@ -12,7 +12,7 @@ from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
 from marketplace.booking.slots import free_slots_of
 from marketplace.clock import BUSINESS_ZONE, business_today
-from marketplace.matching.geocoding import TableGeocoder
+from marketplace.geo.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.match_index import reindex_all, reindex_if_empty
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType

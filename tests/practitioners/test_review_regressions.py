@@ -20,7 +20,7 @@ from marketplace.admin.models import AuditEntry
 from marketplace.clock import business_today
 from marketplace.db import Database
 from marketplace.errors import ValidationFailed
-from marketplace.matching.geocoding import TableGeocoder, load_builtin_london_outcodes
+from marketplace.geo.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, ListingStatus, Practitioner
 from tests.conftest import fresh_database_url, log_in_as, logged_in

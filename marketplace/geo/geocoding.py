@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
 from marketplace.errors import ValidationFailed
-from marketplace.matching.models import PostcodeCentroid
-from marketplace.matching.postcodes import is_outward_code, normalise_postcode, outward_code
+from marketplace.geo.models import PostcodeCentroid
+from marketplace.geo.postcodes import is_outward_code, normalise_postcode, outward_code
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
@@ -234,7 +234,7 @@ def import_centroid_file(session: Session, path: Path) -> tuple[str, int]:
 
 def load_builtin_london_outcodes(session: Session) -> int:
     """The shipped London outcode centroids, where the table has nothing better already."""
-    text = files("marketplace.matching").joinpath("data/london-outcodes.csv").read_text()
+    text = files("marketplace.geo").joinpath("data/london-outcodes.csv").read_text()
     _, rows = read_centroid_csv(io.StringIO(text))
     return upsert_centroids(session, rows, "builtin", overwrite=False)
 

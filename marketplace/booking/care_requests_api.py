@@ -9,9 +9,9 @@ from flask import current_app
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
-from marketplace.booking import bookings, service
-from marketplace.booking.bookings_api import booking_policy, shown
+from marketplace.booking import bookings, care_requests
 from marketplace.booking.models import CareRequest
+from marketplace.booking.presenters import booking_policy, shown
 from marketplace.booking.schemas import (
     BookingSchema,
     CareRequestInputSchema,
@@ -23,10 +23,9 @@ from marketplace.booking.schemas import (
 )
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
-from marketplace.errors import ErrorSchema, Forbidden
-from marketplace.matching.geocoding import geocoder_from_config
+from marketplace.errors import ErrorSchema
+from marketplace.geo.geocoding import geocoder_from_config
 from marketplace.matching.service import match_practitioners
-from marketplace.practitioners.listing import get_listed_practitioner
 from marketplace.practitioners.service import get_own_profile
 from marketplace.schemas import ApiBlueprint
 
@@ -39,7 +38,7 @@ blp = ApiBlueprint("requests", __name__, url_prefix="/api/v1", description="Care
 @blp.response(201, CareRequestSchema)
 def create_request(body: dict[str, Any]) -> CareRequest:
     """Describe what you need: mode, specialty, where (home visits) and when."""
-    return service.create_request(
+    return care_requests.create_request(
         request_session(),
         current_account(),
         body,
@@ -55,7 +54,7 @@ def create_request(body: dict[str, Any]) -> CareRequest:
 def get_request(request_id: uuid.UUID) -> CareRequest:
     """A request, for its patient (or their carer), an admin, or the practitioner of a visit
     booked from it while that visit is confirmed."""
-    return service.get_request(request_session(), current_account(), request_id)
+    return care_requests.get_request(request_session(), current_account(), request_id)
 
 
 @blp.route("/requests/<uuid:request_id>/withdraw", methods=["POST"])
@@ -64,7 +63,7 @@ def get_request(request_id: uuid.UUID) -> CareRequest:
 @blp.alt_response(409, schema=ErrorSchema, description="No longer open")
 def withdraw_request(request_id: uuid.UUID) -> CareRequest:
     """Withdraw your open request."""
-    return service.withdraw_request(request_session(), current_account(), request_id)
+    return care_requests.withdraw_request(request_session(), current_account(), request_id)
 
 
 @blp.route("/requests/<uuid:request_id>/matches", methods=["GET"])
@@ -74,7 +73,7 @@ def withdraw_request(request_id: uuid.UUID) -> CareRequest:
 def list_matches(query: dict[str, Any], request_id: uuid.UUID) -> dict[str, Any]:
     """Practitioners who fit your request, best first, with reasons and their next free slots."""
     session = request_session()
-    care_request = service.own_request(session, current_account(), request_id)
+    care_request = care_requests.own_request(session, current_account(), request_id)
     now = utcnow()
     found = match_practitioners(
         session, care_request, now=now, today=business_today(now), limit=query["limit"]
@@ -92,11 +91,10 @@ def list_open_requests() -> dict[str, Any]:
     now = utcnow()
     today = business_today(now)
     profile = get_own_profile(session, current_account())
-    try:
-        get_listed_practitioner(session, profile.id, today)
-    except Exception as exc:
-        raise Forbidden("Your profile is not listed yet.", code="not_listed") from exc
-    return {"items": service.open_requests_for(session, profile, now, today), "next_cursor": None}
+    return {
+        "items": care_requests.open_requests_for(session, profile, now, today),
+        "next_cursor": None,
+    }
 
 
 @blp.route("/requests/<uuid:request_id>/claim", methods=["POST"])

@@ -19,10 +19,11 @@ from marketplace.booking.models import Booking, BookingStatus, CareRequest, Requ
 from marketplace.booking.slots import free_slots_of
 from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, NotFound, ValidationFailed
-from marketplace.matching.geocoding import Geocoder, geocode
-from marketplace.matching.geometry import bounding_box, distance_km
-from marketplace.matching.models import PostcodeCentroid
-from marketplace.matching.postcodes import is_outward_code, outward_code
+from marketplace.geo.geocoding import Geocoder, geocode
+from marketplace.geo.geometry import bounding_box, distance_km
+from marketplace.geo.models import PostcodeCentroid
+from marketplace.geo.postcodes import is_outward_code, outward_code
+from marketplace.practitioners.listing import require_listed
 from marketplace.practitioners.models import Mode, Practitioner
 from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS
 
@@ -44,7 +45,7 @@ class FeedItem:
     """An open request as a practitioner sees it. The distance is rounded to whole kilometres:
     exact distances from a few base postcodes would pinpoint the patient's home."""
 
-    request: CareRequest
+    care_request: CareRequest
     distance_km: float | None
 
 
@@ -125,7 +126,7 @@ def create_request(
     _check_window(fields["earliest"], fields["latest"], now)
     address = _home_address(fields)
     postcode, outcode, latitude, longitude, approximate = _place(session, geocoder, fields)
-    request = CareRequest(
+    care_request = CareRequest(
         patient_id=patient.id,
         mode=fields["mode"],
         specialty=fields["specialty"],
@@ -140,9 +141,9 @@ def create_request(
         location_approximate=approximate,
         created_by_id=actor.id,
     )
-    session.add(request)
+    session.add(care_request)
     session.flush()
-    return request
+    return care_request
 
 
 def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRequest:
@@ -152,13 +153,13 @@ def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRe
         return _request_behind_confirmed_visit(session, viewer, request_id)
     if viewer.role is not Role.ADMIN:
         return own_request(session, viewer, request_id)
-    request = session.get(CareRequest, request_id)
-    if request is None:
+    care_request = session.get(CareRequest, request_id)
+    if care_request is None:
         raise NotFound("No such request.")
     # Health notes read by staff: on the record, like evidence.
     record_audit(session, actor_id=viewer.id, action="care_request.viewed",
-                 subject_type="care_request", subject_id=request.id)  # fmt: skip
-    return request
+                 subject_type="care_request", subject_id=care_request.id)  # fmt: skip
+    return care_request
 
 
 def _request_behind_confirmed_visit(
@@ -166,7 +167,7 @@ def _request_behind_confirmed_visit(
 ) -> CareRequest:
     """The handover: the practitioner a request was booked with reads it (the notes, the
     address) while the visit is confirmed; not before it is booked, nor once it is cancelled."""
-    request = session.scalar(
+    care_request = session.scalar(
         select(CareRequest)
         .join(Booking, Booking.request_id == CareRequest.id)
         .join(Practitioner, Practitioner.id == Booking.practitioner_id)
@@ -176,27 +177,27 @@ def _request_behind_confirmed_visit(
             Booking.status == BookingStatus.CONFIRMED,
         )
     )
-    if request is None:
+    if care_request is None:
         raise NotFound("No such request.")
-    return request
+    return care_request
 
 
 def own_request(session: Session, actor: User, request_id: uuid.UUID) -> CareRequest:
     """A request of the actor's, or of a patient they are a carer of."""
-    request = session.get(CareRequest, request_id)
-    if request is None or not acts_for(session, actor, request.patient_id):
+    care_request = session.get(CareRequest, request_id)
+    if care_request is None or not acts_for(session, actor, care_request.patient_id):
         raise NotFound("No such request.")
-    return request
+    return care_request
 
 
 def withdraw_request(session: Session, actor: User, request_id: uuid.UUID) -> CareRequest:
-    request = own_request(session, actor, request_id)
-    session.refresh(request, with_for_update=True)  # a claim may be taking it right now
-    if request.status is not RequestStatus.OPEN:
+    care_request = own_request(session, actor, request_id)
+    session.refresh(care_request, with_for_update=True)  # a claim may be taking it right now
+    if care_request.status is not RequestStatus.OPEN:
         raise RequestNotOpen()
-    request.status = RequestStatus.WITHDRAWN
-    request.withdrawn_by_id = actor.id
-    return request
+    care_request.status = RequestStatus.WITHDRAWN
+    care_request.withdrawn_by_id = actor.id
+    return care_request
 
 
 def expire_requests(session: Session, now: datetime) -> int:
@@ -213,7 +214,9 @@ def open_requests_for(
     session: Session, practitioner: Practitioner, now: datetime, today: date
 ) -> list[FeedItem]:
     """Open requests this practitioner fits: their specialty and mode, within their travel
-    radius for home visits, with a free slot of theirs in the window. Soonest window first."""
+    radius for home visits, with a free slot of theirs in the window. Soonest window first.
+    Only a listed practitioner sees the feed (NotListed otherwise)."""
+    require_listed(session, practitioner, today)
     offered = [mode for mode in practitioner.modes]
     query = select(CareRequest).where(
         CareRequest.status == RequestStatus.OPEN,
@@ -225,16 +228,25 @@ def open_requests_for(
         or_(CareRequest.mode != Mode.HOME, CareRequest.address.is_not(None)),
     )
     items = []
-    for request in session.scalars(query.order_by(CareRequest.earliest, CareRequest.id)):
+    for care_request in session.scalars(query.order_by(CareRequest.earliest, CareRequest.id)):
         distance = None
-        if request.mode is Mode.HOME:
+        if care_request.mode is Mode.HOME:
             if practitioner.latitude is None or practitioner.longitude is None:
                 continue
-            distance = distance_km(practitioner.latitude, practitioner.longitude, *request.point())
+            distance = distance_km(
+                practitioner.latitude, practitioner.longitude, *care_request.point()
+            )
             if distance > (practitioner.travel_radius_km or 0):
                 continue
         if free_slots_of(
-            session, practitioner, request.earliest, request.latest, now, request.mode.value
+            session,
+            practitioner,
+            care_request.earliest,
+            care_request.latest,
+            now,
+            care_request.mode.value,
         ):
-            items.append(FeedItem(request, None if distance is None else float(round(distance))))
+            items.append(
+                FeedItem(care_request, None if distance is None else float(round(distance)))
+            )
     return items

@@ -13,10 +13,10 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketplace.booking.service import create_request
+from marketplace.booking.care_requests import create_request
 from marketplace.db import utcnow
 from marketplace.errors import ValidationFailed
-from marketplace.matching.geocoding import (
+from marketplace.geo.geocoding import (
     Point,
     PostcodesIoGeocoder,
     TableGeocoder,
@@ -25,7 +25,7 @@ from marketplace.matching.geocoding import (
     import_centroid_file,
     load_builtin_london_outcodes,
 )
-from marketplace.matching.models import PostcodeCentroid
+from marketplace.geo.models import PostcodeCentroid
 from marketplace.practitioners.models import Mode
 from tests.factories import make_user
 

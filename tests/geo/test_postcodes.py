@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from marketplace.errors import ValidationFailed
-from marketplace.matching.postcodes import is_outward_code, normalise_postcode, outward_code
+from marketplace.geo.postcodes import is_outward_code, normalise_postcode, outward_code
 
 
 @pytest.mark.parametrize(

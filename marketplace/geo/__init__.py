@@ -1,0 +1,1 @@
+"""Geography: postcodes, their centroids, geocoding and distances."""
