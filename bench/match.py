@@ -46,7 +46,8 @@ from marketplace.booking.models import Booking, BookingStatus, CareRequest  # no
 from marketplace.clock import BUSINESS_ZONE, business_today  # noqa: E402
 from marketplace.db import Database, refresh_statistics, utcnow  # noqa: E402
 from marketplace.geo.geocoding import import_centroid_file  # noqa: E402
-from marketplace.matching.service import candidate_lookup, match_practitioners  # noqa: E402
+from marketplace.matching.candidates import candidate_lookup  # noqa: E402
+from marketplace.matching.service import match_practitioners  # noqa: E402
 from marketplace.practitioners.match_index import (  # noqa: E402
     entries_for,
     place_order,

@@ -20,6 +20,8 @@ from marketplace.booking.slots import free_slots_of
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import refresh_statistics, utcnow
 from marketplace.geo.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
+from marketplace.matching import candidates
+from marketplace.matching import service as matching
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
@@ -365,18 +367,17 @@ def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None
     """The bound's first open day: the window's first day while a visit can still start on it,
     and not once the day's hours are too short for one (so the bound is tight, yet never below
     the real first slot)."""
-    import marketplace.matching.service as matching
 
     practitioner = make_practitioner(db, specialties=["stroke"], modes=["video"])
     today = business_today()
     monday = today + timedelta(days=7 - today.weekday())  # Mon-Fri 09:00-17:00, 60-min visits
 
     def first_open_day(first_day: date, earliest: time) -> int | None:
-        window = matching.Window(first_day, 7, earliest, earliest)
-        shape = matching.Shape(
+        window = candidates.Window(first_day, 7, earliest, earliest)
+        shape = candidates.Shape(
             "any", Mode.VIDEO, first_day.weekday(), window.later_days, False, False
         )
-        opening = matching.first_open_day(shape)
+        opening = candidates.first_open_day(shape)
         statement = select(opening).where(MatchEntry.practitioner_id == practitioner.id)
         return db.scalar(statement, window.values())
 
@@ -391,7 +392,6 @@ def test_the_first_day_counts_while_a_visit_can_still_start(db: Session) -> None
 def test_paged_search_finds_the_same_best_as_evaluating_everyone(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import marketplace.matching.service as matching
 
     *_, dated_only, _ = varied_practitioners(db)
     # Entries time an assessment; these two have assessed each patient below (one has seen them,
@@ -406,9 +406,9 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
         make_practitioner(db, session_minutes=30, assessment_minutes=75, weekly=evenings)
         for _ in range(2)
     ]
-    monkeypatch.setattr(matching, "PAGE", 2)
-    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
-    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    monkeypatch.setattr(candidates, "PAGE", 2)
+    monkeypatch.setattr(candidates, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(candidates, "RANKED_FACTOR", 1)
     evaluate = matching._evaluate
 
     def never_above_the_bound(candidate: Any, *rest: Any) -> Any:
@@ -446,15 +446,14 @@ def test_paged_search_finds_an_earlier_slot_among_equal_bounds_on_a_later_page(
 ) -> None:
     """Equal scores go to the earliest slot, so an equal bound on a later page, whose id comes
     last, can still win: the search must not stop at the first equal bound."""
-    import marketplace.matching.service as matching
 
     made = sorted((make_practitioner(db) for _ in range(5)), key=lambda p: p.id)
     *later, earliest = made  # read last: the ranking reads equal bounds in id order
     for practitioner in later:
         opens_at_one(db, practitioner)
-    monkeypatch.setattr(matching, "PAGE", 2)
-    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
-    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    monkeypatch.setattr(candidates, "PAGE", 2)
+    monkeypatch.setattr(candidates, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(candidates, "RANKED_FACTOR", 1)
     tomorrow = datetime.combine(business_today() + timedelta(days=1), time(), BUSINESS_ZONE)
     # At their door, where a home bound is met exactly (elsewhere it is a little above the score).
     request = request_at(db, 0, mode=mode, earliest=tomorrow, latest=tomorrow + timedelta(days=7))
@@ -478,13 +477,12 @@ def test_a_first_slot_later_than_its_earliest_start_ties_with_one_read_after_it(
     13:00, where a candidate read after it (hours from 13:00) with a smaller id ties with it and
     wins on id: the search must not stop at an earliest start equal to the last slot kept unless
     the id comes after too."""
-    import marketplace.matching.service as matching
 
     wins, booked = sorted((make_practitioner(db) for _ in range(2)), key=lambda p: p.id)
     opens_at_one(db, wins)
-    monkeypatch.setattr(matching, "PAGE", 2)
-    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
-    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    monkeypatch.setattr(candidates, "PAGE", 2)
+    monkeypatch.setattr(candidates, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(candidates, "RANKED_FACTOR", 1)
     day = a_weekday_ahead()
     pad = timedelta(minutes=45 if mode is Mode.HOME else 15)  # the buffer (and travel buffer)
     nine, one = (datetime.combine(day, time(hour), BUSINESS_ZONE) for hour in (9, 13))
@@ -504,14 +502,13 @@ def test_equal_video_bounds_are_read_by_first_start_and_the_search_stops_early(
     (the hours' first start that day), so once the answer is full of slots at 09:00, those whose
     hours open at 13:00 are not evaluated (the search used to evaluate the whole tier). Home
     bounds hardly ever tie, and home ranking does not read the hours' first starts."""
-    import marketplace.matching.service as matching
 
     made = [make_practitioner(db) for _ in range(10)]
     for practitioner in made[:6]:
         opens_at_one(db, practitioner)
-    monkeypatch.setattr(matching, "PAGE", 2)
-    monkeypatch.setattr(matching, "FIRST_PAGE_FACTOR", 1)
-    monkeypatch.setattr(matching, "RANKED_FACTOR", 1)
+    monkeypatch.setattr(candidates, "PAGE", 2)
+    monkeypatch.setattr(candidates, "FIRST_PAGE_FACTOR", 1)
+    monkeypatch.setattr(candidates, "RANKED_FACTOR", 1)
     evaluated: list[uuid.UUID] = []
     evaluate = matching._evaluate
 
@@ -532,11 +529,10 @@ def test_earliest_starts_rise_and_never_pass_a_slot_when_the_clocks_change() -> 
     rise strictly with them, across midnights too, and never pass the moment
     `availability.expand` gives that London time, including the nights the clocks change (29
     March and 25 October 2026)."""
-    import marketplace.matching.service as matching
     from marketplace.practitioners.availability import local_to_utc
 
     for first_day in (date(2026, 3, 27), date(2026, 10, 23)):
-        window = matching.Window(first_day, 5, time(), time())
+        window = candidates.Window(first_day, 5, time(), time())
         times = [time(hour, minute) for hour in range(24) for minute in range(0, 60, 5)]
         times.append(time.max)
         starts = []
@@ -557,11 +553,10 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
     """Video candidates come tier by tier (profession, first open day; those seen before apart),
     in the order the ranking statement gives when it ranks every video entry at once, those who
     assessed the patient included."""
-    import marketplace.matching.service as matching
     from marketplace.booking.slots import visit_history
 
     everyone = varied_practitioners(db)
-    monkeypatch.setattr(matching, "PAGE", 2)  # tiers are read a page at a time
+    monkeypatch.setattr(candidates, "PAGE", 2)  # tiers are read a page at a time
     now = utcnow()
     hours_ahead = itertools.count(1)  # one visit an hour: the patient's never overlap
     for window_days in (1.5, 2.5, 4, 9):
@@ -580,12 +575,12 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
                          visit_type=VisitType.ASSESSMENT)  # fmt: skip
         history = visit_history(db, request.patient_id, now, request.earliest)
         assert (len(history.seen), len(history.assessed - history.seen)) == (6, 3)
-        window = matching.Window.of(request)
-        shape = matching.Shape.of(request, window, db.get_bind().dialect.name, history)
-        values = matching.request_values(request, window, business_today(now), history)
-        ranking = matching._ranking_statement(shape)
+        window = candidates.Window.of(request)
+        shape = candidates.Shape.of(request, window, db.get_bind().dialect.name, history)
+        values = candidates.request_values(request, window, business_today(now), history)
+        ranking = candidates._ranking_statement(shape)
         ranked = db.execute(ranking, values | {"offset": 0, "size": 1000}).all()
-        tiers = matching._video_candidates(db, request, window, shape, values, history.seen)
+        tiers = candidates._video_candidates(db, request, window, shape, values, history.seen)
         assert [(c.practitioner_id, c.bound) for c in tiers] == [(r[0], r[-1]) for r in ranked]
         assert len(ranked) == len(everyone)
 
@@ -595,18 +590,17 @@ def test_a_practitioner_read_twice_is_matched_once(
 ) -> None:
     """The index can be rewritten between two reads, so an entry may come back (in another tier
     or on another page): it is evaluated once."""
-    import marketplace.matching.service as matching
 
     practitioner = make_practitioner(db)
     request = request_at(db, 0.5)
-    read_pages = matching._pages
+    read_pages = matching.candidate_pages
 
     def every_page_twice(*args: Any) -> Any:
         for page in read_pages(*args):
             yield page
             yield page
 
-    monkeypatch.setattr(matching, "_pages", every_page_twice)
+    monkeypatch.setattr(matching, "candidate_pages", every_page_twice)
     assert matched(db, request) == [practitioner.id]
 
 
