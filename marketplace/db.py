@@ -11,7 +11,7 @@ import logging
 import math
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -141,7 +141,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 class Database:
     """The engine and session factory of one application."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        """`settings` are the application's, for services to read from their session's `info`
+        (services never read Flask's configuration)."""
         self.engine = make_engine(url, echo=echo)
         bind = self.engine
         if self.engine.dialect.name == "sqlite":
@@ -149,7 +153,7 @@ class Database:
             # transaction that reads then writes waits its turn instead of failing "locked".
             bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.session_factory: sessionmaker[Session] = sessionmaker(
-            bind=bind, expire_on_commit=False
+            bind=bind, expire_on_commit=False, info={"settings": settings or {}}
         )
 
     @contextmanager
@@ -247,7 +251,9 @@ def _run_after_rollback_callbacks(session: Session, previous: Any) -> None:
 
 
 def init_database(app: Flask) -> None:
-    app.extensions["database"] = Database(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    app.extensions["database"] = Database(
+        app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"], settings=app.config
+    )
 
     @app.after_request
     def _commit_request_session(response: Any) -> Any:

@@ -1,9 +1,8 @@
 """Every table of the application, imported in one place so the metadata is complete."""
 
-from marketplace.accounts.models import AccessToken, User
-from marketplace.admin.models import AuditEntry
+from marketplace.accounts.models import AccessToken, CarerGrant, User
+from marketplace.audit.models import AuditEntry
 from marketplace.booking.models import Booking, CareRequest, Course, CourseSession, Reminder
-from marketplace.caregivers.models import CarerGrant
 from marketplace.db import Base
 from marketplace.geo.models import PostcodeCentroid
 from marketplace.notifications.models import Notification

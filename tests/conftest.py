@@ -82,7 +82,10 @@ def db(app: Flask) -> Iterator[Session]:
     transaction = connection.begin()
     original_factory = database.session_factory
     database.session_factory = sessionmaker(
-        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        bind=connection,
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+        info=original_factory.kw["info"],  # the application's settings, as in production
     )
     session = database.session_factory()
     try:

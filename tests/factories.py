@@ -10,12 +10,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import CarerGrant, Role, User
 from marketplace.admin import service as admin
 from marketplace.booking import bookings
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.caregivers import service as carers
-from marketplace.caregivers.models import CarerGrant
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
 from marketplace.geo.geocoding import TableGeocoder

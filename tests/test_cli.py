@@ -4,10 +4,10 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from marketplace.accounts import acting_for
 from marketplace.accounts.models import Role, User
 from marketplace.accounts.passwords import verify_password
 from marketplace.booking.models import Booking, BookingStatus, CourseSession
-from marketplace.caregivers import service as carers
 from marketplace.demo import CARER_EMAIL, DEMO_PASSWORD, PATIENT_EMAIL, PEOPLE
 from marketplace.practitioners.models import (
     Credential,
@@ -85,6 +85,6 @@ def test_demo_load_is_idempotent_and_prints_logins(app: Flask, db: Session) -> N
     # Peter's daughter is his carer, and booked his home visit.
     patient = db.scalars(select(User).where(User.email == PATIENT_EMAIL)).one()
     carer = db.scalars(select(User).where(User.email == CARER_EMAIL)).one()
-    assert carers.cared_for_ids(db, carer.id) == [patient.id]
+    assert acting_for.cared_for_ids(db, carer.id) == [patient.id]
     [home] = [v for v in visits if v.mode is Mode.HOME]
     assert (home.patient_id, home.booked_by_id) == (patient.id, carer.id)

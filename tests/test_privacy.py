@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import AccessToken, Role, User
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.booking.models import Booking, BookingStatus, CareRequest
 from marketplace.clock import business_today
 from marketplace.db import utcnow

@@ -13,11 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketplace.booking.reminders import queue_due_reminders
 from marketplace.http_guards import assign_request_id
 from marketplace.logs import NO_ID, SQL_LOGGER, formatter
 from marketplace.notifications.channels import Channels
 from marketplace.notifications.models import Notification
-from marketplace.notifications.reminders import queue_due_reminders
 from tests.conftest import PASSWORD
 from tests.factories import make_practitioner, weekday_at
 from tests.notifications.test_outbox import send

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.config import ConfigurationError, build_config
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Evidence

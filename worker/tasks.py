@@ -10,12 +10,12 @@ from flask import current_app
 from marketplace.accounts import service as accounts
 from marketplace.booking import care_requests
 from marketplace.booking.bookings import cancel_visits_of_lapsed
+from marketplace.booking.reminders import ReminderReport, queue_due_reminders
 from marketplace.clock import business_today
 from marketplace.db import get_database, utcnow
-from marketplace.notifications import delivery
+from marketplace.messages import delivery
 from marketplace.notifications import service as notifications
 from marketplace.notifications.channels import Channels
-from marketplace.notifications.reminders import ReminderReport, queue_due_reminders
 from marketplace.notifications.service import DeliveryPolicy
 from marketplace.practitioners.lapses import check_credential_lapses as check_lapses
 

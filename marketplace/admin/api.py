@@ -10,7 +10,7 @@ from flask import Response
 
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role
-from marketplace.admin import audit, service
+from marketplace.admin import service
 from marketplace.admin.schemas import (
     AdminCredentialListSchema,
     AdminCredentialSchema,
@@ -24,6 +24,7 @@ from marketplace.admin.schemas import (
     PractitionerSummarySchema,
     ReasonSchema,
 )
+from marketplace.audit import service as audit
 from marketplace.clock import business_today
 from marketplace.db import request_session
 from marketplace.errors import ErrorSchema

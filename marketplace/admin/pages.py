@@ -33,8 +33,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from marketplace.accounts import service as accounts
 from marketplace.accounts.auth import counted_password_check, current_account, log_in, log_out
 from marketplace.accounts.models import Role, User
-from marketplace.admin import audit, service
+from marketplace.admin import service
 from marketplace.admin.forms import ActionForm, ApproveForm, ReasonForm, RejectForm, SignInForm
+from marketplace.audit import service as audit
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import request_session
 from marketplace.errors import (

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.accounts.models import Role, User
-from marketplace.admin.audit import record_audit
+from marketplace.audit.service import record_audit
 from marketplace.booking.bookings import cancel_visits_past_listing
 from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed

@@ -22,10 +22,12 @@ from sqlalchemy import ColumnElement, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import acts_for, carers_of, patient_for, patients_acted_for
 from marketplace.accounts.models import Role, User
-from marketplace.admin.audit import record_audit
+from marketplace.audit.service import record_audit
 from marketplace.booking.care_requests import RequestNotOpen
 from marketplace.booking.models import (
+    REMINDER_TEMPLATES,
     TIME_HOLDING,
     Booking,
     BookingStatus,
@@ -41,17 +43,16 @@ from marketplace.booking.slots import (
     held_bookings,
     visit_type_for,
 )
-from marketplace.caregivers.service import acts_for, carers_of, patient_for, patients_acted_for
+from marketplace.booking.visit_facts import VisitFacts
 from marketplace.clock import business_today
 from marketplace.db import insert_on_conflict
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.geo.geocoding import Geocoder, geocode
 from marketplace.geo.geometry import distance_km
-from marketplace.notifications.facts import VisitFacts
 from marketplace.notifications.service import (
     OutboxEntry,
     booking_recipients,
-    drop_queued_reminders,
+    drop_pending,
     queue_notifications,
 )
 from marketplace.pagination import Page, paginate
@@ -385,7 +386,7 @@ def _rewrite_reminders(
         .values(status=ReminderStatus.DROPPED, dropped_reason=reason)
         .execution_options(synchronize_session=False)
     )
-    drop_queued_reminders(session, booking.id, reason)
+    drop_pending(session, "booking", booking.id, REMINDER_TEMPLATES, reason)
     if booking.holds_time:
         _add_reminders(session, booking, now, policy)
 

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import acts_for, patient_for
 from marketplace.accounts.models import Role, User
-from marketplace.admin.audit import record_audit
+from marketplace.audit.service import record_audit
 from marketplace.booking.models import Booking, BookingStatus, CareRequest, RequestStatus
 from marketplace.booking.slots import free_slots_of
-from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.geo.geocoding import Geocoder, geocode
 from marketplace.geo.geometry import bounding_box, distance_km

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import acts_for, patient_for
 from marketplace.accounts.models import Role, User
 from marketplace.booking import bookings
 from marketplace.booking.models import TIME_HOLDING, Booking, Course, CourseSession
 from marketplace.booking.slots import free_slots_of, visit_type_for
-from marketplace.caregivers.service import acts_for, patient_for
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.geo.geocoding import Geocoder
 from marketplace.practitioners.listing import get_listed_practitioner

@@ -143,6 +143,14 @@ class ReminderKind(enum.StrEnum):
     EARLY = "early"  # the day before by default (REMINDER_EARLY_HOURS)
     LATE = "late"  # a couple of hours before by default (REMINDER_LATE_HOURS)
 
+    @property
+    def template(self) -> str:
+        """The template of its messages."""
+        return f"reminder_{self.value}"
+
+
+REMINDER_TEMPLATES = tuple(kind.template for kind in ReminderKind)
+
 
 class ReminderStatus(enum.StrEnum):
     PENDING = "pending"

@@ -9,11 +9,11 @@ from typing import Any
 from flask import current_app, g
 from sqlalchemy import select
 
+from marketplace.accounts.acting_for import patients_acted_for
 from marketplace.accounts.auth import current_account
 from marketplace.accounts.models import User
 from marketplace.booking import bookings
 from marketplace.booking.models import Booking
-from marketplace.caregivers.service import patients_acted_for
 from marketplace.db import request_session
 
 

@@ -10,9 +10,8 @@ from typing import Any
 from flask import current_app
 
 from marketplace.accounts.auth import authenticated, current_account
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import CarerGrant, Role, User
 from marketplace.caregivers import service
-from marketplace.caregivers.models import CarerGrant
 from marketplace.caregivers.schemas import (
     AcceptInputSchema,
     CaredForListSchema,

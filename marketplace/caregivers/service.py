@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,9 +24,8 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts.models import LIVE, CarerGrant, CarerStatus, Role, User
 from marketplace.booking.models import Booking
-from marketplace.caregivers.models import LIVE, CarerGrant, CarerStatus
 from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import queue_notification
@@ -249,59 +247,3 @@ def grants_held(session: Session, carer: User) -> list[CarerGrant]:
             .order_by(CarerGrant.accepted_at, CarerGrant.id)
         )
     )
-
-
-def patients_acted_for(session: Session, user: User) -> frozenset[uuid.UUID]:
-    """The user and the patients they are an active carer of."""
-    return frozenset([user.id, *cared_for_ids(session, user.id)])
-
-
-def cared_for_ids(session: Session, carer_id: uuid.UUID) -> list[uuid.UUID]:
-    return list(
-        session.scalars(
-            select(CarerGrant.patient_id).where(
-                CarerGrant.carer_id == carer_id, CarerGrant.status == CarerStatus.ACTIVE
-            )
-        )
-    )
-
-
-def acts_for(session: Session, user: User, patient_id: uuid.UUID) -> bool:
-    """Whether `user` is the patient, or an active carer of theirs."""
-    if user.id == patient_id:
-        return True
-    if user.role is not Role.PATIENT:
-        return False
-    return patient_id in cared_for_ids(session, user.id)
-
-
-def patient_for(session: Session, actor: User, patient_id: uuid.UUID | None) -> User:
-    """Whom a patient-side action is for: the actor, or (`patient_id`) a patient they are an
-    active carer of. Anyone else's id is a 404, as if there were no such patient."""
-    if patient_id is None or patient_id == actor.id:
-        return actor
-    if not acts_for(session, actor, patient_id):
-        raise NotFound("No such patient of yours.", code="not_your_patient")
-    patient = session.get(User, patient_id)
-    if patient is None or not patient.is_active:
-        raise NotFound("No such patient of yours.", code="not_your_patient")
-    return patient
-
-
-def carers_of(
-    session: Session, patient_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """The active carers of each patient (patients without any are left out)."""
-    found: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    ids = set(patient_ids)
-    if not ids:
-        return found
-    rows = session.execute(
-        select(CarerGrant.patient_id, CarerGrant.carer_id).where(
-            CarerGrant.patient_id.in_(ids), CarerGrant.status == CarerStatus.ACTIVE
-        )
-    )
-    for patient_id, carer_id in rows:
-        if carer_id is not None:
-            found[patient_id].append(carer_id)
-    return found

@@ -31,11 +31,30 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from marketplace.db import utcnow
-from marketplace.notifications.messages import OutgoingMessage
 from marketplace.notifications.models import Channel
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+    parameters: tuple[tuple[str, str], ...] = ()  # of the Content-Type, e.g. ("method", "REQUEST")
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    notification_id: str
+    dedupe_key: str
+    email: str
+    phone: str | None
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 class PermanentFailure(Exception):

@@ -24,11 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app as current_celery
-from flask import current_app, has_app_context
 from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
-from marketplace.booking.models import ReminderKind
 from marketplace.db import after_commit, insert_on_conflict, utcnow
 from marketplace.errors import Conflict, NotFound
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
@@ -39,13 +37,6 @@ log = logging.getLogger(__name__)
 SEND_TASK = "worker.tasks.send_notifications"
 ERROR_LENGTH = 500
 IDS_PER_TASK = 50
-
-
-def reminder_template(kind: ReminderKind) -> str:
-    return f"reminder_{kind.value}"
-
-
-REMINDER_TEMPLATES = tuple(reminder_template(kind) for kind in ReminderKind)
 
 
 @dataclass(frozen=True)
@@ -73,12 +64,12 @@ class DeliveryPolicy:
         return min(self.longest_retry, backoff)
 
 
-def handover_lease() -> timedelta:
+def handover_lease(session: Session) -> timedelta:
     """How long the after-commit send task has to claim a new row before the dispatcher sends
-    another task for it (the first may have been lost with the broker)."""
-    if has_app_context():
-        return timedelta(seconds=current_app.config["NOTIFICATION_HANDOVER_SECONDS"])
-    return DeliveryPolicy.handover
+    another task for it (the first may have been lost with the broker): the application's
+    setting, read from the session's `info` (see `db.Database`)."""
+    seconds = session.info.get("settings", {}).get("NOTIFICATION_HANDOVER_SECONDS")
+    return DeliveryPolicy.handover if seconds is None else timedelta(seconds=seconds)
 
 
 # --- queueing ----------------------------------------------------------------------------------
@@ -149,7 +140,7 @@ def queue_notifications(session: Session, entries: Sequence[OutboxEntry]) -> lis
     if not entries:
         return []
     now = utcnow()
-    lease_expires_at = now + handover_lease()
+    lease_expires_at = now + handover_lease(session)
     rows = [
         asdict(entry) | {"id": uuid.uuid4(), "status": NotificationStatus.PENDING, "attempts": 0,
                          "created_at": now, "due_at": now, "lease_expires_at": lease_expires_at}
@@ -186,14 +177,21 @@ def _send_committed(session: Session) -> None:
         log.exception("could not hand %d notifications to the worker", len(ids))
 
 
-def drop_queued_reminders(session: Session, booking_id: uuid.UUID, reason: str) -> None:
-    """Reminder messages of a booking that are still waiting are not sent after all."""
+def drop_pending(
+    session: Session,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    templates: Sequence[str],
+    reason: str,
+) -> None:
+    """Messages of these templates about the subject that are still waiting are not sent after
+    all (one being sent now is not stopped)."""
     session.execute(
         update(Notification)
         .where(
-            Notification.subject_type == "booking",
-            Notification.subject_id == booking_id,
-            Notification.template.in_(REMINDER_TEMPLATES),
+            Notification.subject_type == subject_type,
+            Notification.subject_id == subject_id,
+            Notification.template.in_(templates),
             Notification.status == NotificationStatus.PENDING,
         )
         .values(status=NotificationStatus.DROPPED, dropped_reason=reason, lease_expires_at=None)
@@ -283,7 +281,7 @@ def retry_notification(session: Session, notification_id: uuid.UUID) -> Notifica
     notification.status = NotificationStatus.PENDING
     notification.attempts = 0
     notification.due_at = now
-    notification.lease_expires_at = now + handover_lease()
+    notification.lease_expires_at = now + handover_lease(session)
     session.flush()
     _send_after_commit(session, [notification.id])
     return notification

@@ -10,10 +10,10 @@ from flask import Response, current_app
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import patient_for
 from marketplace.accounts.auth import authenticated, current_account
 from marketplace.accounts.models import Role, User
 from marketplace.booking.slots import public_slots, visit_type_for
-from marketplace.caregivers.service import patient_for
 from marketplace.clock import business_today
 from marketplace.db import request_session, utcnow
 from marketplace.errors import ErrorSchema, NotFound

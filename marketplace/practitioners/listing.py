@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
-from marketplace.admin.audit import record_audit
+from marketplace.audit.service import record_audit
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import utcnow
 from marketplace.errors import Forbidden, NotFound

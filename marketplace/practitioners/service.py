@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
-from marketplace.admin.audit import record_audit
+from marketplace.audit.service import record_audit
 from marketplace.db import after_rollback
 from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.geo.geocoding import Geocoder, geocode

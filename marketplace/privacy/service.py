@@ -30,13 +30,12 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import AccessToken, Role, User
-from marketplace.admin.audit import record_audit
-from marketplace.admin.models import AuditEntry
+from marketplace.accounts.models import AccessToken, CarerGrant, Role, User
+from marketplace.audit.models import AuditEntry
+from marketplace.audit.service import record_audit
 from marketplace.booking import bookings
 from marketplace.booking.models import TIME_HOLDING, Booking, CareRequest, RequestStatus
 from marketplace.caregivers import service as carers
-from marketplace.caregivers.models import CarerGrant
 from marketplace.db import after_commit
 from marketplace.errors import Conflict
 from marketplace.notifications.models import Notification, NotificationStatus

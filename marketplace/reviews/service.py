@@ -14,10 +14,10 @@ from sqlalchemy import BindParameter, ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import acts_for
 from marketplace.accounts.models import Role, User
-from marketplace.admin.audit import record_audit
+from marketplace.audit.service import record_audit
 from marketplace.booking.models import Booking, BookingStatus
-from marketplace.caregivers.service import acts_for
 from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.pagination import Page, paginate
 from marketplace.practitioners.models import Practitioner

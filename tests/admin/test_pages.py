@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.clock import business_today
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import queue_notification

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.clock import business_today
 from marketplace.errors import Forbidden
 from marketplace.geo.geocoding import TableGeocoder

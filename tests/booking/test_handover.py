@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.booking.models import CareRequest
 from tests.conftest import log_in_as, logged_in
 from tests.factories import make_practitioner, make_user, weekday_at

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.booking import bookings
 from marketplace.booking.models import (
     Booking,
@@ -220,7 +220,7 @@ class TestAListingEndingEarly:
 
 
 def test_the_cancellation_message_says_why(app: Flask, db: Session) -> None:
-    from marketplace.notifications.messages import Sources, compose
+    from marketplace.messages.compose import Sources, compose
 
     practitioner = make_practitioner(db)
     patient, carer, video, _ = future_visits(db, practitioner)

@@ -14,14 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.accounts.models import Role, User
+from marketplace.accounts import acting_for
+from marketplace.accounts.models import CarerGrant, CarerStatus, Role, User
 from marketplace.booking.models import Booking
+from marketplace.booking.reminders import queue_due_reminders
 from marketplace.caregivers import service as carers
-from marketplace.caregivers.models import CarerGrant, CarerStatus
 from marketplace.db import utcnow
-from marketplace.notifications.messages import Sources, compose
+from marketplace.messages.compose import Sources, compose
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
-from marketplace.notifications.reminders import queue_due_reminders
 from marketplace.practitioners.models import Practitioner
 from marketplace.reviews.models import Review
 from tests.conftest import PASSWORD, log_in_as
@@ -360,7 +360,7 @@ class TestErasure:
         assert invitation.status is NotificationStatus.DROPPED
         assert invitation.address is None
         assert invitation.context == {}
-        assert carers.cared_for_ids(db, carer.id) == []
+        assert acting_for.cared_for_ids(db, carer.id) == []
 
 
 class TestAfterTheEnd:

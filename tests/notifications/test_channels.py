@@ -12,8 +12,7 @@ from typing import cast
 
 from marketplace.config import build_config
 from marketplace.db import utcnow
-from marketplace.notifications.channels import Channels
-from marketplace.notifications.messages import OutgoingMessage
+from marketplace.notifications.channels import Channels, OutgoingMessage
 from marketplace.notifications.models import Channel
 
 MESSAGE = OutgoingMessage("0f1e2d3c", "key", "patient@example.org", None, "Subject", "Text")

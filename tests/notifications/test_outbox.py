@@ -27,14 +27,14 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Role
 from marketplace.booking import bookings
 from marketplace.booking.models import Booking, CareRequest, Reminder, ReminderStatus
+from marketplace.booking.reminders import NOT_HELD, VISIT_STARTED, queue_due_reminders
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import utcnow
-from marketplace.notifications import delivery
+from marketplace.messages import delivery
+from marketplace.messages.compose import Sources, compose, local_time
 from marketplace.notifications import service as outbox
-from marketplace.notifications.channels import Channels, PermanentFailure
-from marketplace.notifications.messages import OutgoingMessage, Sources, compose, local_time
+from marketplace.notifications.channels import Channels, OutgoingMessage, PermanentFailure
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
-from marketplace.notifications.reminders import NOT_HELD, VISIT_STARTED, queue_due_reminders
 from marketplace.practitioners.models import Mode
 from marketplace.privacy.service import erase_account
 from marketplace.storage import FilesystemStore

@@ -25,7 +25,7 @@ from pypdf.generic import (
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES, MAX_IMAGE_PIXELS, MAX_PDF_PAGES
 from marketplace.practitioners.models import Evidence
 from tests.conftest import logged_in

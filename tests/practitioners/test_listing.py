@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.admin import service as admin
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.lapses import check_credential_lapses, warning_threshold

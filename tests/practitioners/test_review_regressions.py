@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from marketplace import migrate
 from marketplace.accounts.models import Role, User
 from marketplace.admin import service as admin
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.clock import business_today
 from marketplace.db import Database
 from marketplace.errors import ValidationFailed

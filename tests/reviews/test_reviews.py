@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role, User
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.clock import business_today
 from marketplace.db import utcnow

@@ -22,8 +22,8 @@ from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
+from marketplace.messages.compose import Sources, compose
 from marketplace.notifications.channels import Channels, PermanentFailure, describe_failure
-from marketplace.notifications.messages import Sources, compose
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import ERROR_LENGTH, DeliveryPolicy
 

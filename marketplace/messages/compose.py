@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import carers_of
 from marketplace.accounts.models import User
 from marketplace.booking.bookings import (
     PRACTITIONER_UNAVAILABLE,
@@ -35,14 +36,13 @@ from marketplace.booking.calendar import (
     stand_in,
     visit_summary,
 )
-from marketplace.booking.models import Booking
-from marketplace.caregivers.service import carers_of
+from marketplace.booking.models import REMINDER_TEMPLATES, Booking
+from marketplace.booking.visit_facts import VisitFacts
 from marketplace.clock import BUSINESS_ZONE
 from marketplace.db import UUIDPrimaryKey, utcnow
 from marketplace.links import public_url, visit_page
-from marketplace.notifications.facts import VisitFacts
+from marketplace.notifications.channels import Attachment, OutgoingMessage
 from marketplace.notifications.models import Channel, Notification
-from marketplace.notifications.service import REMINDER_TEMPLATES
 from marketplace.practitioners.models import Mode, Practitioner
 
 SUBJECTS = {
@@ -62,26 +62,6 @@ SUBJECTS = {
 }
 WITH_CALENDAR = {"booking_confirmed", "booking_cancelled", "booking_rescheduled", "request_claimed"}
 LINK = re.compile(r"https?://[^\s<]+")
-
-
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content_type: str
-    data: bytes
-    parameters: tuple[tuple[str, str], ...] = ()  # of the Content-Type, e.g. ("method", "REQUEST")
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    notification_id: str
-    dedupe_key: str
-    email: str
-    phone: str | None
-    subject: str
-    text: str
-    html: str | None = None
-    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

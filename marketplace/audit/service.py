@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from marketplace.admin.models import AuditEntry
+from marketplace.audit.models import AuditEntry
 from marketplace.pagination import Page, paginate
 
 

@@ -17,18 +17,17 @@ from datetime import datetime
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.acting_for import carers_of
 from marketplace.accounts.models import User
 from marketplace.booking.bookings import shows_address_to
 from marketplace.booking.models import Booking, Reminder, ReminderKind, ReminderStatus
-from marketplace.caregivers.service import carers_of
-from marketplace.notifications.facts import VisitFacts
+from marketplace.booking.visit_facts import VisitFacts
 from marketplace.notifications.models import Channel
 from marketplace.notifications.service import (
     OutboxEntry,
     Recipient,
     booking_recipients,
     queue_notifications,
-    reminder_template,
 )
 from marketplace.practitioners.models import Practitioner
 
@@ -95,7 +94,7 @@ def _message(reminder: Reminder, booking: Booking, to: Recipient, channel: Chann
     shows_address = shows_address_to(booking, None, patient_side=to.patient_side)
     return OutboxEntry(
         user_id=to.user_id,
-        template=reminder_template(reminder.kind),
+        template=reminder.kind.template,
         subject_type="booking",
         subject_id=booking.id,
         dedupe_key=f"reminder:{reminder.id}:{to.key}:{channel.value}",

@@ -1,0 +1,1 @@
+"""The audit log: who decided or read what, append-only."""

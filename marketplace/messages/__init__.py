@@ -1,0 +1,1 @@
+"""Messages written from the outbox's rows and sent through its channels."""
