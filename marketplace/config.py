@@ -122,7 +122,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         "RATELIMIT_HEADERS_ENABLED": True,
         # Never count in memory instead: each process would keep its own counters, forgotten at
         # every restart, and an error of any kind (not only Redis being down) switched a process
-        # over. Limited requests fail closed (503) while Redis is down; see README.
+        # over. Limited requests fail closed (503) while Redis is down; see
+        # docs/accounts-and-security.md.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": False,
         "RATELIMIT_SWALLOW_ERRORS": False,
         # Failed logins of one account from one client address (and wrong current passwords of
@@ -136,7 +137,8 @@ def build_config(instance_path: Path, environ: Mapping[str, str] | None = None) 
         ),
         # After this many failures of an account in a row, a site (IPv4 address, IPv6 /48) that
         # has failed on it waits 1, 2, 4 ... seconds, at most LOGIN_DELAY_MAX_SECONDS, between
-        # attempts; a site new to the account does not (its owner gets in; see README).
+        # attempts; a site new to the account does not (its owner gets in; see
+        # docs/accounts-and-security.md).
         "LOGIN_DELAY_AFTER_FAILURES": _env_int(environ, "LOGIN_DELAY_AFTER_FAILURES", 10),
         "LOGIN_DELAY_MAX_SECONDS": _env_int(environ, "LOGIN_DELAY_MAX_SECONDS", 300),
         # Failed logins from one client address, whatever the account: only a ceiling, since

@@ -1,6 +1,6 @@
 """Password guesses, counted in one place for every way to present a password: the API login,
 the back-office sign-in, and the current password a signed-in request confirms (changing the
-password, erasing the account). See README "Accounts and security" for the numbers.
+password, erasing the account). See docs/accounts-and-security.md for the numbers.
 
 Each attempt takes a place before the password is checked (under a short lock per account, so
 concurrent attempts cannot all pass one check), and gives it back if the password was right.
