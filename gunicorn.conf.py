@@ -2,10 +2,11 @@
 gunicorn.conf.py ...`); the command line adds only where to bind and how many workers.
 
 Request head limits: the app refuses a URL over 4 KiB (414), more than 16 KiB or 64 fields of
-headers (431) in its JSON error envelope (marketplace/requests.py). gunicorn's own limits sit
+headers (431) in its JSON error envelope (marketplace/http_guards.py). gunicorn's own limits sit
 above those, so what the app refuses reaches it; gunicorn answers what is past its own limits
 (a request line over 8190 bytes, a header line over 32 KiB, more than 100 fields) with an
-HTML page, so the proxy in front must refuse those first (see the README)."""
+HTML page, so the proxy in front must refuse those first (see
+docs/accounts-and-security.md#errors-and-request-limits)."""
 
 import re
 
