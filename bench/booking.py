@@ -47,7 +47,7 @@ from marketplace.accounts.service import issue_token  # noqa: E402
 from marketplace.clock import BUSINESS_ZONE, business_today  # noqa: E402
 from marketplace.db import get_database  # noqa: E402
 from marketplace.geo.geocoding import load_builtin_london_outcodes  # noqa: E402
-from tests.factories import make_practitioner, make_user  # noqa: E402
+from tests.support.factories import make_practitioner, make_user  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402
 
 SESSION_MINUTES = 30

@@ -52,7 +52,7 @@ from marketplace.booking.models import Booking, BookingStatus, Reminder, Reminde
 from marketplace.db import get_database  # noqa: E402
 from marketplace.geo.geocoding import load_builtin_london_outcodes  # noqa: E402
 from marketplace.practitioners.models import Mode  # noqa: E402
-from tests.factories import make_practitioner  # noqa: E402
+from tests.support.factories import make_practitioner  # noqa: E402
 from tests.support.services import postgres_database  # noqa: E402
 
 PRACTITIONERS, PATIENTS = 50, 200

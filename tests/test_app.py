@@ -16,20 +16,8 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.config import ConfigurationError, build_config
 from marketplace.db import after_commit, get_database
+from tests.support.api import assert_envelope
 from tests.support.storage import free_loopback_port
-
-ENVELOPE_KEYS = {"code", "message", "details"}
-
-
-def assert_envelope(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    error = response.json["error"]
-    assert set(error) == ENVELOPE_KEYS
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    return error  # type: ignore[no-any-return]
 
 
 class TestConfiguration:

@@ -35,7 +35,8 @@ from marketplace.notifications.service import queue_notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Mode
 from marketplace.reviews import service as reviews
-from tests.factories import (
+from tests.support.evidence_files import pdf_file
+from tests.support.factories import (
     book,
     hcpc_fields,
     make_carer,
@@ -45,7 +46,6 @@ from tests.factories import (
     profile_input,
     weekday_at,
 )
-from tests.support.evidence_files import pdf_file
 
 ACTORS = ("anonymous", "patient_a", "patient_b", "practitioner_x", "practitioner_y", "admin",
           "carer_a", "ex_carer")  # fmt: skip

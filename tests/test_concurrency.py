@@ -21,10 +21,9 @@ from marketplace.clock import business_today
 from marketplace.db import Database, get_database, utcnow
 from marketplace.geo.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners.models import Mode, Practitioner
-from tests import conftest
-from tests.booking.test_bookings import weekday_at
-from tests.conftest import PASSWORD, fresh_database_url
-from tests.factories import make_practitioner
+from tests.support.accounts import PASSWORD
+from tests.support.database import app_config, fresh_database_url
+from tests.support.factories import make_practitioner, weekday_at
 
 POLICY = service.SessionPolicy(
     idle=service.timedelta(minutes=30), absolute=service.timedelta(hours=12)
@@ -102,7 +101,7 @@ def test_concurrent_logins_all_succeed(database: Database) -> None:
 def booking_app(tmp_path: Path) -> Iterator[Flask]:
     url = fresh_database_url(tmp_path, "marketplace_test_booking_race")
     migrate.upgrade(url)
-    app = create_app(conftest.testing_config(url))
+    app = create_app(app_config(url))
     with app.app_context(), get_database().session_scope() as session:
         load_builtin_london_outcodes(session)
     yield app

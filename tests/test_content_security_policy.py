@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
-from tests.conftest import log_in_as
-from tests.factories import make_practitioner, make_user
+from tests.support.accounts import log_in_as
+from tests.support.factories import make_practitioner, make_user
 
 # Where a directive is missing, the browser uses default-src (not for base-uri, frame-ancestors
 # or form-action, which do not fall back).

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.db import get_database
 from marketplace.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailable
-from tests.test_app import assert_envelope
+from tests.support.api import assert_envelope
 
 
 def wrapped(original: Exception, **kwargs: bool) -> sa_exc.DBAPIError:

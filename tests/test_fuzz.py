@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Role, TokenKind, User
-from tests.conftest import DATABASE_KIND
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.support.database import DATABASE_KIND
+from tests.support.factories import book, make_practitioner, make_user, weekday_at
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

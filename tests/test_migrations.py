@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from marketplace import migrate
 from marketplace.db import make_engine
 from marketplace.models import Base
-from tests.conftest import fresh_database_url
+from tests.support.database import fresh_database_url
 
 
 def table_names(url: str) -> set[str]:

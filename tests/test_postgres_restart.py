@@ -35,7 +35,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import AccessToken, TokenKind
 from marketplace.db import Database
 from marketplace.geo.geocoding import load_builtin_london_outcodes
-from tests.factories import make_booking, make_practitioner, make_user, weekday_at
+from tests.support.factories import make_booking, make_practitioner, make_user, weekday_at
 from tests.support.gunicorn import ROOT, serving
 from tests.support.services import free_port, missing_service
 

@@ -26,9 +26,9 @@ from marketplace.practitioners.models import (
 )
 from marketplace.reviews import service as reviews
 from marketplace.reviews.models import Review
-from tests.conftest import PASSWORD, log_in_as, login
-from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
+from tests.support.accounts import PASSWORD, log_in_as, login
 from tests.support.evidence_files import pdf_file
+from tests.support.factories import book, make_practitioner, make_user, past_visit, weekday_at
 from tests.support.storage import Backend
 
 NOTES = "Left-sided weakness after a stroke"

@@ -18,9 +18,9 @@ from marketplace.http_guards import assign_request_id
 from marketplace.logs import NO_ID, SQL_LOGGER, formatter
 from marketplace.notifications.channels import Channels
 from marketplace.notifications.models import Notification
-from tests.conftest import PASSWORD
-from tests.factories import make_practitioner, weekday_at
-from tests.notifications.test_outbox import send
+from tests.support.accounts import PASSWORD
+from tests.support.factories import make_practitioner, weekday_at
+from tests.support.outbox import send
 
 NAME, EMAIL, PHONE = "Zelda Quixote", "zelda.quixote@example.org", "+447911123456"
 POSTCODE, ADDRESS = "SW1A 2AA", "12 Secret Lane, Westminster"

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.config import ConfigurationError, build_config
 from marketplace.schemas import InputSchema
-from tests.conftest import log_in_as
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.support.accounts import log_in_as
+from tests.support.factories import book, make_practitioner, make_user, weekday_at
 
 EVIL = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 

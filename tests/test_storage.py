@@ -22,11 +22,11 @@ from marketplace.config import ConfigurationError, build_config
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Evidence
 from marketplace.storage import FilesystemStore, S3Store, s3_client, store_from_config
-from tests.admin.test_pages import sign_in
-from tests.admin.test_verification import credential_through_the_api, pending_credential
-from tests.conftest import PASSWORD, log_in_as, logged_in
-from tests.factories import make_user
+from tests.support.accounts import PASSWORD, log_in_as, logged_in
+from tests.support.admin_pages import sign_in
 from tests.support.evidence_files import pdf_file
+from tests.support.factories import make_user, pending_credential
+from tests.support.practitioner_api import credential_through_the_api
 from tests.support.storage import REGION, Backend, BucketBackend, MotoS3, free_loopback_port
 
 PDF = pdf_file()

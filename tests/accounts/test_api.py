@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import AccessToken, TokenKind, User
 from marketplace.accounts.service import hash_token
-from tests.conftest import PASSWORD, login, register
+from tests.support.accounts import PASSWORD, login, register
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -20,9 +20,9 @@ from marketplace.accounts.throttle import RedisFailureStore
 from marketplace.addresses import client_key, client_site
 from marketplace.config import build_config
 from marketplace.extensions import limiter
-from tests.admin.test_pages import sign_in
-from tests.conftest import PASSWORD, log_in_as, login
-from tests.factories import make_user
+from tests.support.accounts import PASSWORD, log_in_as, login
+from tests.support.admin_pages import sign_in
+from tests.support.factories import make_user
 
 ODD_ADDRESSES = [
     "fe80::1%eth0",

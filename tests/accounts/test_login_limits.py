@@ -18,8 +18,8 @@ from limits import parse_many
 from sqlalchemy.orm import Session
 
 from marketplace.config import build_config
-from tests.conftest import PASSWORD
-from tests.factories import make_user
+from tests.support.accounts import PASSWORD
+from tests.support.factories import make_user
 
 CARE_HOME = "198.51.100.7"
 ELSEWHERE = "203.0.113.9"

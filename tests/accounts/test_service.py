@@ -12,7 +12,7 @@ from marketplace.accounts import service
 from marketplace.accounts.models import AccessToken, Role, TokenKind, User
 from marketplace.db import utcnow
 from marketplace.errors import ValidationFailed
-from tests.conftest import PASSWORD, login, register
+from tests.support.accounts import PASSWORD, login, register
 
 POLICY = service.SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 

@@ -28,9 +28,9 @@ from marketplace.clock import business_today
 from marketplace.db import get_database
 from marketplace.geo.geocoding import load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
-from tests import conftest
-from tests.conftest import PASSWORD, fresh_database_url
-from tests.factories import make_practitioner, make_user
+from tests.support.accounts import PASSWORD
+from tests.support.database import app_config, fresh_database_url
+from tests.support.factories import make_practitioner, make_user
 from tests.support.services import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("browser")
     url = fresh_database_url(folder, "marketplace_browser")
     migrate.upgrade(url)
-    app = create_app(conftest.testing_config(url) | {"EVIDENCE_DIR": str(folder / "evidence")})
+    app = create_app(app_config(url) | {"EVIDENCE_DIR": str(folder / "evidence")})
     people = seed(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -26,31 +26,13 @@ from marketplace.practitioners.models import (
     ListingStatus,
     Practitioner,
 )
-from tests.admin.test_verification import pending_credential
-from tests.conftest import PASSWORD, logged_in, login
-from tests.factories import make_practitioner, make_user
-from tests.practitioners.test_credentials import assert_sandboxed
-from tests.support.evidence_files import pdf_file, png_file
+from tests.support.accounts import PASSWORD, logged_in, login
+from tests.support.admin_pages import CSRF, csrf_token, post_form, sign_in
+from tests.support.evidence_files import assert_sandboxed, pdf_file, png_file
+from tests.support.factories import make_practitioner, make_user, pending_credential
 from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
-
-
-def csrf_token(client: FlaskClient, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200, page.data
-    found = CSRF.search(page.get_data(as_text=True))
-    assert found, "no CSRF token on the page"
-    return found[1] or found[2]
-
-
-def post_form(client: FlaskClient, path: str, form_page: str, **fields: Any) -> Any:
-    return client.post(path, data={"csrf_token": csrf_token(client, form_page), **fields})
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
-    return post_form(client, "/admin/login", "/admin/login", email=email, password=password)
 
 
 @pytest.fixture

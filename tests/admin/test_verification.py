@@ -25,10 +25,16 @@ from marketplace.geo.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, CredentialStatus, Practitioner
-from tests.conftest import log_in_as, logged_in
-from tests.factories import hcpc_fields, make_practitioner, make_user, profile_input
-from tests.practitioners.test_credentials import assert_sandboxed
-from tests.support.evidence_files import pdf_file
+from tests.support.accounts import log_in_as, logged_in
+from tests.support.evidence_files import assert_sandboxed, pdf_file
+from tests.support.factories import (
+    hcpc_fields,
+    make_practitioner,
+    make_user,
+    pending_credential,
+    profile_input,
+)
+from tests.support.practitioner_api import credential_through_the_api
 from tests.support.storage import Backend
 
 NEXT_YEAR = (business_today() + timedelta(days=365)).isoformat()
@@ -39,33 +45,6 @@ def admin_client(client: FlaskClient, db: Session) -> FlaskClient:
     user = make_user(db, Role.ADMIN)
     log_in_as(client, user.email)
     return client
-
-
-def pending_credential(db: Session, **profile: Any) -> Credential:
-    user = make_user(db, Role.PRACTITIONER)
-    practitioners.save_profile(
-        db, user, profile_input(**profile), business_today(), TableGeocoder()
-    )
-    return practitioners.submit_credential(db, user, hcpc_fields(), business_today())
-
-
-def credential_through_the_api(client: FlaskClient, number: str) -> str:
-    """A video-only physiotherapist profile and an HCPC credential, made by the logged-in
-    practitioner over HTTP; returns the credential's id."""
-    client.put(
-        "/api/v1/practitioners/me",
-        json={
-            "profession": "physiotherapist",
-            "specialties": ["stroke"],
-            "modes": ["video"],
-            "session_minutes": 60,
-            "price_pence": 5000,
-        },
-    )
-    response = client.post(
-        "/api/v1/practitioners/me/credentials", json={"kind": "hcpc", "number": number}
-    )
-    return str(response.json["id"])
 
 
 def decide(client: FlaskClient, credential: Credential, **body: Any) -> Any:

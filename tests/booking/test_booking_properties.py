@@ -15,8 +15,7 @@ from marketplace.booking.models import TIME_HOLDING, Booking
 from marketplace.db import utcnow
 from marketplace.errors import DomainError
 from marketplace.practitioners.models import Mode
-from tests.booking.test_bookings import POLICY, book, weekday_at
-from tests.factories import make_practitioner, make_user
+from tests.support.factories import BOOKING_POLICY, book, make_practitioner, make_user, weekday_at
 
 STARTS = [(hour, minute) for hour in range(9, 16) for minute in (0, 15, 30, 45)]
 steps = st.lists(
@@ -68,7 +67,7 @@ def apply(
     elif made and action == "cancel":
         booking = made[step[1] % len(made)]
         actor = people["by_id"][booking.patient_id]
-        bookings.cancel_booking(db, actor, booking.id, None, now=utcnow(), policy=POLICY)
+        bookings.cancel_booking(db, actor, booking.id, None, now=utcnow(), policy=BOOKING_POLICY)
     elif made and action == "reschedule":
         booking = made[step[1] % len(made)]
         hour, minute = step[2]

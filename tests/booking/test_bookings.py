@@ -28,11 +28,18 @@ from marketplace.db import utcnow
 from marketplace.geo.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import Mode, Practitioner
-from tests.conftest import log_in_as
-from tests.factories import book, make_booking, make_practitioner, make_user, weekday_at
+from tests.support.accounts import log_in_as
+from tests.support.care_requests import claim, open_request
+from tests.support.factories import (
+    BOOKING_POLICY,
+    book,
+    make_booking,
+    make_practitioner,
+    make_user,
+    weekday_at,
+)
 
 LONDON = ZoneInfo("Europe/London")
-POLICY = bookings.BookingPolicy(timedelta(hours=24), "https://meet.example.org/")
 
 
 HOME = {"address": "1 Test Street, London", "postcode": "SW1A 1AA"}
@@ -46,7 +53,7 @@ class TestInstantBooking:
         assert booking.ends_at - booking.starts_at == timedelta(minutes=60)
         assert booking.video_room is not None
         assert len(booking.video_room) >= 22  # 16 random bytes, base64url
-        url = bookings.video_url(booking, POLICY)
+        url = bookings.video_url(booking, BOOKING_POLICY)
         assert url == f"https://meet.example.org/{booking.video_room}"
 
     @pytest.mark.parametrize(
@@ -148,25 +155,25 @@ class TestCancelAndReschedule:
         practitioner, patient = make_practitioner(db), make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))
         now = booking.starts_at - timedelta(hours=23)
-        bookings.cancel_booking(db, patient, booking.id, "ill", now=now, policy=POLICY)
+        bookings.cancel_booking(db, patient, booking.id, "ill", now=now, policy=BOOKING_POLICY)
         assert (booking.status, booking.late_cancellation) == (BookingStatus.CANCELLED, True)
-        assert bookings.video_url(booking, POLICY) is None
+        assert bookings.video_url(booking, BOOKING_POLICY) is None
         with pytest.raises(bookings.BookingNotActive):
-            bookings.cancel_booking(db, patient, booking.id, None, now=now, policy=POLICY)
+            bookings.cancel_booking(db, patient, booking.id, None, now=now, policy=BOOKING_POLICY)
         book(db, make_user(db), practitioner, weekday_at(10))  # the time is free again
 
     def test_early_cancellation_is_not_late(self, db: Session) -> None:
         practitioner, patient = make_practitioner(db), make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))
         now = booking.starts_at - timedelta(hours=25)
-        bookings.cancel_booking(db, patient, booking.id, None, now=now, policy=POLICY)
+        bookings.cancel_booking(db, patient, booking.id, None, now=now, policy=BOOKING_POLICY)
         assert booking.late_cancellation is False
 
     def test_strangers_cannot_cancel(self, db: Session) -> None:
         booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
         with pytest.raises(bookings.NotFound):
             bookings.cancel_booking(
-                db, make_user(db), booking.id, None, now=utcnow(), policy=POLICY
+                db, make_user(db), booking.id, None, now=utcnow(), policy=BOOKING_POLICY
             )
 
     def test_reschedule_moves_the_visit_and_its_reminders(self, db: Session) -> None:
@@ -270,7 +277,7 @@ def test_reminder_rows_and_notifications_are_written_with_the_booking(db: Sessio
         select(Notification.user_id).where(Notification.subject_id == booking.id)
     ).all()
     assert set(told) == {patient.id, practitioner.user_id}
-    bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=POLICY)
+    bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=BOOKING_POLICY)
     assert pending_reminders(db, booking) == set()
     reasons = db.scalars(select(Reminder.dropped_reason).where(Reminder.booking_id == booking.id))
     assert set(reasons) == {"The booking was cancelled."}
@@ -369,7 +376,7 @@ class TestCalendar:
         assert "SEQUENCE:0" in text
         assert "METHOD:PUBLISH" in text
         assert "URL:https://meet.jit.si/" in text
-        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=POLICY)
+        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(), policy=BOOKING_POLICY)
         cancelled = client.get(f"/api/v1/bookings/{booking.id}/calendar.ics").get_data(as_text=True)
         calendar = vobject.readOne(cancelled)  # a file to import, not a request to anyone
         assert calendar.method.value == "PUBLISH"
@@ -405,22 +412,22 @@ class TestReviewRegressions:
         booking = book(db, patient, practitioner, weekday_at(10))
         started = booking.starts_at + timedelta(minutes=1)
         with pytest.raises(bookings.Conflict) as failure:
-            bookings.cancel_booking(db, patient, booking.id, None, now=started, policy=POLICY)
+            bookings.cancel_booking(
+                db, patient, booking.id, None, now=started, policy=BOOKING_POLICY
+            )
         assert failure.value.code == "visit_started"
         with pytest.raises(bookings.Conflict):
             bookings.reschedule_booking(db, patient, booking.id, weekday_at(14), now=started)
         admin = make_user(db, Role.ADMIN)
-        bookings.cancel_booking(db, admin, booking.id, "fault", now=started, policy=POLICY)
+        bookings.cancel_booking(db, admin, booking.id, "fault", now=started, policy=BOOKING_POLICY)
 
     def test_cancelling_a_claimed_visit_reopens_its_request(self, db: Session) -> None:
-        from tests.booking.test_claims import claim, open_request
-
         start = weekday_at(10)
         request = open_request(db, start)
         practitioner = make_practitioner(db)
         booking = claim(db, practitioner, request, start)
         bookings.cancel_booking(
-            db, practitioner.user, booking.id, "ill", now=utcnow(), policy=POLICY
+            db, practitioner.user, booking.id, "ill", now=utcnow(), policy=BOOKING_POLICY
         )
         db.refresh(request)
         assert request.status is RequestStatus.OPEN

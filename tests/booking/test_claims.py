@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -12,36 +11,12 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
 from marketplace.booking import bookings
-from marketplace.booking.models import BookingStatus, CareRequest, RequestStatus
-from marketplace.clock import business_today
-from marketplace.db import utcnow
+from marketplace.booking.models import BookingStatus, RequestStatus
 from marketplace.notifications.models import Notification
-from marketplace.practitioners.models import Mode, Practitioner
-from tests.booking.test_bookings import weekday_at
-from tests.conftest import log_in_as
-from tests.factories import make_practitioner, make_user
-
-
-def open_request(db: Session, start: datetime, **changes: Any) -> CareRequest:
-    fields: dict[str, Any] = {
-        "patient_id": make_user(db).id,
-        "mode": Mode.VIDEO,
-        "specialty": "stroke",
-        "earliest": start - timedelta(hours=1),
-        "latest": start + timedelta(hours=3),
-        **changes,
-    }
-    request = CareRequest(**fields)
-    db.add(request)
-    db.flush()
-    return request
-
-
-def claim(db: Session, practitioner: Practitioner, request: CareRequest, start: datetime) -> Any:
-    now = utcnow()
-    return bookings.claim_request(
-        db, practitioner.user, request.id, start, now=now, today=business_today(now)
-    )
+from marketplace.practitioners.models import Mode
+from tests.support.accounts import log_in_as
+from tests.support.care_requests import claim, open_request
+from tests.support.factories import make_practitioner, weekday_at
 
 
 def test_the_first_fitting_claim_books_the_request(db: Session) -> None:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from marketplace.booking.courses import weekly_starts
 from marketplace.booking.models import Booking, Reminder
 from marketplace.practitioners.models import Practitioner, VisitType
-from tests.conftest import log_in_as
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.support.accounts import log_in_as
+from tests.support.factories import book, make_practitioner, make_user, weekday_at
 
 FIRST = weekday_at(10, days_ahead=8)
 

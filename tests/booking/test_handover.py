@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Role, User
 from marketplace.audit.models import AuditEntry
 from marketplace.booking.models import CareRequest
-from tests.conftest import log_in_as, logged_in
-from tests.factories import make_practitioner, make_user, weekday_at
+from tests.support.accounts import log_in_as, logged_in
+from tests.support.factories import make_practitioner, make_user, weekday_at
 
 ADDRESS = "Flat 3, 12 Riverside Court"
 NOTES = "Left-sided weakness after a stroke in May; walks with a stick."

@@ -33,9 +33,9 @@ from marketplace.matching.service import match_practitioners
 from marketplace.notifications.models import Notification
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import ListingStatus, Mode, Practitioner
-from tests.booking.test_claims import claim, open_request
-from tests.conftest import log_in_as
-from tests.factories import (
+from tests.support.accounts import log_in_as
+from tests.support.care_requests import claim, open_request
+from tests.support.factories import (
     approve,
     book,
     hcpc_fields,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.booking.models import Booking, BookingStatus
 from marketplace.practitioners.models import Mode, Practitioner
-from tests.factories import make_booking, make_practitioner
+from tests.support.factories import make_booking, make_practitioner
 
 NINE = datetime(2030, 1, 7, 9, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Role
 from marketplace.practitioners.models import Practitioner
-from tests.conftest import log_in_as
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.support.accounts import log_in_as
+from tests.support.factories import book, make_practitioner, make_user, weekday_at
 
 Ask = Callable[[FlaskClient, Practitioner, str], Any]
 

@@ -13,8 +13,8 @@ from marketplace.accounts.models import Role
 from marketplace.booking.care_requests import expire_requests
 from marketplace.booking.models import CareRequest, RequestStatus
 from marketplace.db import utcnow
-from tests.conftest import log_in_as, logged_in
-from tests.factories import make_practitioner, make_user
+from tests.support.accounts import log_in_as, logged_in
+from tests.support.factories import make_practitioner, make_user
 
 
 def window(days_from: int = 1, days_to: int = 8) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from marketplace.booking.models import BookingStatus
 from marketplace.booking.slots import free_slots_of
 from marketplace.practitioners.models import Mode
-from tests.factories import make_booking, make_practitioner
+from tests.support.factories import make_booking, make_practitioner
 
 # GMT: local time = UTC. Within a year of any day from now on, so within the listing.
 MONDAY = datetime(2027, 1, 4, tzinfo=UTC)

@@ -18,10 +18,9 @@ from marketplace.clock import business_today
 from marketplace.db import utcnow
 from marketplace.matching.service import match_practitioners
 from marketplace.practitioners.models import Practitioner, VisitType
-from tests.booking.test_claims import claim, open_request
-from tests.conftest import log_in_as
-from tests.factories import book, make_practitioner, make_user, weekday_at
-from tests.matching.test_matching import request_at
+from tests.support.accounts import log_in_as
+from tests.support.care_requests import claim, open_request, request_at
+from tests.support.factories import book, make_practitioner, make_user, weekday_at
 
 ASSESSMENT, SESSION = timedelta(minutes=90), timedelta(minutes=60)
 

@@ -24,8 +24,15 @@ from marketplace.messages.compose import Sources, compose
 from marketplace.notifications.models import Channel, Notification, NotificationStatus
 from marketplace.practitioners.models import Practitioner
 from marketplace.reviews.models import Review
-from tests.conftest import PASSWORD, log_in_as
-from tests.factories import book, make_carer, make_practitioner, make_user, past_visit, weekday_at
+from tests.support.accounts import PASSWORD, log_in_as
+from tests.support.factories import (
+    book,
+    make_carer,
+    make_practitioner,
+    make_user,
+    past_visit,
+    weekday_at,
+)
 
 NOTES = "Falls at night; new tremor in the left hand"
 

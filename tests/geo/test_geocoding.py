@@ -27,7 +27,7 @@ from marketplace.geo.geocoding import (
 )
 from marketplace.geo.models import PostcodeCentroid
 from marketplace.practitioners.models import Mode
-from tests.factories import make_user
+from tests.support.factories import make_user
 
 ONS = """pcd,pcds,dointr,doterm,lat,long
 "SW1A1AA","SW1A 1AA","198001","",51.501009,-0.141588

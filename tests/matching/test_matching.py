@@ -27,29 +27,9 @@ from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.listing import listed_clause
 from marketplace.practitioners.match_index import reindex
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType
-from tests.conftest import logged_in
-from tests.factories import make_booking, make_practitioner, make_user
-
-BASE = (51.5020, -0.1380)  # the built-in SW1A centroid, where factory practitioners live
-
-
-def request_at(db: Session, km_north: float = 0.0, **changes: Any) -> CareRequest:
-    patient = make_user(db, Role.PATIENT)
-    now = utcnow()
-    fields: dict[str, Any] = {
-        "patient_id": patient.id,
-        "mode": Mode.HOME,
-        "specialty": "parkinsons",
-        "latitude": BASE[0] + km_north / KM_PER_DEGREE_LATITUDE,
-        "longitude": BASE[1],
-        "earliest": now + timedelta(days=1),
-        "latest": now + timedelta(days=8),
-        **changes,
-    }
-    request = CareRequest(**fields)
-    db.add(request)
-    db.flush()
-    return request
+from tests.support.accounts import logged_in
+from tests.support.care_requests import request_at
+from tests.support.factories import make_booking, make_practitioner, make_user
 
 
 def moved(practitioner: Practitioner, km_north: float) -> Practitioner:

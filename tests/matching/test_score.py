@@ -36,7 +36,7 @@ from marketplace.matching.score import (
 )
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, Profession
 from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SPECIALTY_SLUGS
-from tests.factories import make_practitioner
+from tests.support.factories import make_practitioner
 
 RADIUS_KM = 80  # the largest travel radius
 SPECIALTIES = {

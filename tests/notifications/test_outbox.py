@@ -8,9 +8,7 @@ import email.policy
 import json
 import smtplib
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -38,10 +36,10 @@ from marketplace.notifications.models import Channel, Notification, Notification
 from marketplace.practitioners.models import Mode
 from marketplace.privacy.service import erase_account
 from marketplace.storage import FilesystemStore
-from tests.conftest import PASSWORD, log_in_as
-from tests.factories import book, make_practitioner, make_user, weekday_at
+from tests.support.accounts import PASSWORD, log_in_as
+from tests.support.factories import book, make_practitioner, make_user, weekday_at
+from tests.support.outbox import POLICY, send
 
-POLICY = outbox.DeliveryPolicy(max_attempts=3, retry_after=timedelta(minutes=1))
 HOME = {"address": "12 Private Road, London", "postcode": "SW1A 1AA"}
 
 
@@ -78,18 +76,6 @@ def row(db: Session, notification_id: uuid.UUID) -> Notification:
     notification = db.get_one(Notification, notification_id)
     db.refresh(notification)
     return notification
-
-
-def send(
-    app: Flask, db: Session, ids: list[uuid.UUID], channels: Channels, now: datetime
-) -> dict[str, int]:
-    @contextmanager
-    def unit_of_work() -> Iterator[Session]:
-        yield db
-        db.flush()
-
-    with app.app_context():
-        return delivery.send_notifications(unit_of_work, ids, channels, POLICY, lambda: now)
 
 
 def expire_handover(db: Session, notification_id: uuid.UUID) -> None:

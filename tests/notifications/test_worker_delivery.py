@@ -40,9 +40,9 @@ from marketplace.geo.geocoding import load_builtin_london_outcodes
 from marketplace.notifications.models import Notification, NotificationStatus
 from marketplace.notifications.service import IDS_PER_TASK
 from marketplace.practitioners.models import Mode
-from tests import conftest
-from tests.conftest import fresh_database_url, login
-from tests.factories import book, make_booking, make_practitioner, make_user, weekday_at
+from tests.support.accounts import login
+from tests.support.database import app_config, fresh_database_url
+from tests.support.factories import book, make_booking, make_practitioner, make_user, weekday_at
 from tests.support.services import PrivateRedis, free_port, missing_service, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ class Stack:
             "NOTIFICATION_MAX_ATTEMPTS": "3",
             "REMINDER_SMS": "false",
         }
-        config = conftest.testing_config(url) | {"CELERY": {"broker_url": broker}}
+        config = app_config(url) | {"CELERY": {"broker_url": broker}}
         self.app: Flask = create_app(config)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.logs = tmp / "workers.log"

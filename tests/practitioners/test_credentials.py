@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 from marketplace.audit.models import AuditEntry
 from marketplace.practitioners.evidence import MAX_EVIDENCE_BYTES, MAX_IMAGE_PIXELS, MAX_PDF_PAGES
 from marketplace.practitioners.models import Evidence
-from tests.conftest import logged_in
-from tests.practitioners.test_profile_api import put_profile
+from tests.support.accounts import logged_in
 from tests.support.evidence_files import (
+    assert_sandboxed,
     gps_exif,
     image_file,
     jpeg_file,
@@ -40,25 +40,13 @@ from tests.support.evidence_files import (
     png_file,
     written,
 )
+from tests.support.practitioner_api import NMT, put_profile, submit
 from tests.support.storage import Backend
 
 PDF = pdf_file()
 PNG = png_file()
 JPEG = jpeg_file()
 EXECUTABLE = b"\x7fELF\x02\x01\x01" + b"\x00" * 64
-
-NMT = {
-    "kind": "nmt_certificate",
-    "number": "NMT-2024-0042",
-    "issuer": "Northern Institute of Massage",
-    "programme": "Neuromuscular Therapy Diploma",
-    "training_hours": 450,
-    "issued_on": "2024-06-01",
-}
-
-
-def submit(client: FlaskClient, **body: Any) -> Any:
-    return client.post("/api/v1/practitioners/me/credentials", json=body)
 
 
 @pytest.fixture
@@ -256,16 +244,6 @@ class TestEvidence:
             content_type="multipart/form-data",
         )
         assert response.status_code == 415
-
-
-def assert_sandboxed(response: Any, frame_ancestors: str) -> None:
-    """An evidence file runs nothing on this site, even opened directly: a CSP sandbox (with no
-    allowances), nothing else loads, and the browser keeps the checked content type."""
-    policy = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
-    assert policy[0] == "sandbox"
-    assert "default-src 'none'" in policy
-    assert f"frame-ancestors {frame_ancestors}" in policy
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 _NUMBERS = itertools.count(300100)

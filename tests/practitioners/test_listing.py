@@ -16,7 +16,7 @@ from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.lapses import check_credential_lapses, warning_threshold
 from marketplace.practitioners.listing import evaluate_listing, get_listed_practitioner
 from marketplace.practitioners.models import CredentialStatus, ListingStatus, Practitioner
-from tests.factories import approve, make_practitioner, make_user, nmt_fields
+from tests.support.factories import approve, make_practitioner, make_user, nmt_fields
 
 TODAY = date(2027, 1, 10)
 

@@ -16,7 +16,7 @@ from marketplace.geo.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.match_index import reindex_all, reindex_if_empty
 from marketplace.practitioners.models import MatchEntry, Mode, Practitioner, VisitType
-from tests.factories import make_practitioner, make_user, profile_input
+from tests.support.factories import make_practitioner, make_user, profile_input
 
 
 def entries(db: Session, practitioner: Practitioner) -> set[tuple[str, Mode]]:

@@ -9,24 +9,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from marketplace.practitioners.vocabulary import SPECIALTY_SLUGS
-from tests.conftest import logged_in
-from tests.factories import make_practitioner
-
-PROFILE = {
-    "profession": "physiotherapist",
-    "bio": "Neuro physio, 12 years in stroke rehabilitation.",
-    "specialties": ["stroke", "balance_disorders"],
-    "modes": ["home", "video"],
-    "base_postcode": "sw1a1aa",
-    "travel_radius_km": 12,
-    "session_minutes": 60,
-    "price_pence": 8000,
-    "languages": ["en", "pl"],
-}
-
-
-def put_profile(client: FlaskClient, **changes: Any) -> Any:
-    return client.put("/api/v1/practitioners/me", json={**PROFILE, **changes})
+from tests.support.accounts import logged_in
+from tests.support.factories import make_practitioner
+from tests.support.practitioner_api import put_profile
 
 
 def test_vocabulary_lists_the_contract_slugs(client: FlaskClient) -> None:

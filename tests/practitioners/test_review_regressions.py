@@ -23,11 +23,17 @@ from marketplace.errors import ValidationFailed
 from marketplace.geo.geocoding import TableGeocoder, load_builtin_london_outcodes
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, ListingStatus, Practitioner
-from tests.conftest import fresh_database_url, log_in_as, logged_in
-from tests.factories import approve, hcpc_fields, make_practitioner, make_user, profile_input
-from tests.practitioners.test_credentials import NMT, submit
-from tests.practitioners.test_profile_api import put_profile
+from tests.support.accounts import log_in_as, logged_in
+from tests.support.database import fresh_database_url
 from tests.support.evidence_files import pdf_file
+from tests.support.factories import (
+    approve,
+    hcpc_fields,
+    make_practitioner,
+    make_user,
+    profile_input,
+)
+from tests.support.practitioner_api import NMT, put_profile, submit
 from tests.support.storage import Backend
 
 TODAY = business_today()

@@ -19,9 +19,9 @@ from marketplace.db import utcnow
 from marketplace.matching.service import match_practitioners
 from marketplace.practitioners.models import Practitioner
 from marketplace.reviews.models import Review
-from tests.conftest import log_in_as
-from tests.factories import book, make_practitioner, make_user, past_visit, weekday_at
-from tests.matching.test_matching import request_at
+from tests.support.accounts import log_in_as
+from tests.support.care_requests import request_at
+from tests.support.factories import book, make_practitioner, make_user, past_visit, weekday_at
 
 
 def visit(db: Session, patient: User, practitioner: Practitioner, *, days_ago: int = 7,

@@ -1,5 +1,5 @@
 """Real, minimal evidence files for tests: the upload checks parse the whole file, so a header
-followed by anything no longer passes for a PDF or an image."""
+followed by anything no longer passes for a PDF or an image. And how a served one must look."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import io
 from PIL import ExifTags, Image
 from pypdf import PdfWriter
 from pypdf.generic import StreamObject
+from werkzeug.test import TestResponse
 
 
 def pdf_writer(pages: int = 1) -> PdfWriter:
@@ -78,3 +79,13 @@ def gps_exif(latitude: float = 51.5014, longitude: float = -0.1419) -> Image.Exi
 def _degrees(value: float) -> tuple[float, float, float]:
     minutes = (value % 1) * 60
     return (float(int(value)), float(int(minutes)), round((minutes % 1) * 60, 2))
+
+
+def assert_sandboxed(response: TestResponse, frame_ancestors: str) -> None:
+    """An evidence file runs nothing on this site, even opened directly: a CSP sandbox (with no
+    allowances), nothing else loads, and the browser keeps the checked content type."""
+    policy = [part.strip() for part in response.headers["Content-Security-Policy"].split(";")]
+    assert policy[0] == "sandbox"
+    assert "default-src 'none'" in policy
+    assert f"frame-ancestors {frame_ancestors}" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

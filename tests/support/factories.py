@@ -20,7 +20,7 @@ from marketplace.db import utcnow
 from marketplace.geo.geocoding import TableGeocoder
 from marketplace.practitioners import service as practitioners
 from marketplace.practitioners.models import Credential, Mode, Practitioner, Profession, VisitType
-from tests.conftest import PASSWORD
+from tests.support.accounts import PASSWORD
 
 _numbers = itertools.count(100001)
 
@@ -125,6 +125,15 @@ def approve(db: Session, credential: Credential, expires_on: date, today: date) 
     )
 
 
+def pending_credential(db: Session, **profile: Any) -> Credential:
+    """A new practitioner's profile and an HCPC credential waiting for an admin's decision."""
+    user = make_user(db, Role.PRACTITIONER)
+    practitioners.save_profile(
+        db, user, profile_input(**profile), business_today(), TableGeocoder()
+    )
+    return practitioners.submit_credential(db, user, hcpc_fields(), business_today())
+
+
 def make_booking(
     db: Session,
     practitioner: Practitioner,
@@ -149,6 +158,10 @@ def make_booking(
     db.add(booking)
     db.flush()
     return booking
+
+
+# The policy tests cancel and reschedule under: late within 24 hours, links on a test host.
+BOOKING_POLICY = bookings.BookingPolicy(timedelta(hours=24), "https://meet.example.org/")
 
 
 def weekday_at(hour: int, days_ahead: int = 3, minute: int = 0) -> datetime:
