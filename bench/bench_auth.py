@@ -68,7 +68,7 @@ def main() -> None:
     login_ms = timed(lambda: client.post("/api/v1/auth/login", json=body), args.logins)
     print(f"POST /auth/login:         {percentiles(login_ms)}")
 
-    token = client.post("/api/v1/auth/tokens", json={"name": "bench"}).json["token"]
+    token = client.post("/api/v1/auth/tokens", json={"name": "bench"}).get_json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     me_ms = timed(lambda: client.get("/api/v1/me", headers=headers), args.requests)
     total_s = sum(me_ms) / 1000

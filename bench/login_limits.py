@@ -37,8 +37,9 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -134,7 +135,7 @@ def register(client: Client, email: str, address: str) -> None:
         raise SystemExit(f"registration answered {status}")
 
 
-def in_parallel(threads: int, jobs: list[Callable[[], Any]]) -> list[Any]:
+def in_parallel(threads: int, jobs: Sequence[Callable[[], Any]]) -> list[Any]:
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda job: job(), jobs))
 
@@ -177,7 +178,7 @@ def many_addresses(client: Client) -> None:
     email = "many@example.org"
     register(client, email, "192.0.2.252")
     addresses = [f"10.{n // 250}.{n % 250}.{1 + n % 7}" for n in range(400)]
-    jobs = [lambda a=a: client.login(email, WRONG, a) for a in addresses for _ in range(3)]
+    jobs = [partial(client.login, email, WRONG, a) for a in addresses for _ in range(3)]
     statuses = Counter(in_parallel(16, jobs))
     other = sum(count for status, count in statuses.items() if status not in {401, 429})
     print(f"3. {len(jobs)} guesses from {len(addresses)} addresses at once: {statuses[401]} "
@@ -202,7 +203,7 @@ def twelve_addresses(client: Client, seconds: float) -> None:
             if status == 429:
                 time.sleep(0.2)
 
-    in_parallel(12, [lambda a=a: hammer(a) for a in addresses])
+    in_parallel(12, [partial(hammer, a) for a in addresses])
     print(
         f"4. 12 addresses guessing for {seconds:.0f} s: {counts[401]} failures, "
         f"{counts[429]} refused"

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,7 +71,8 @@ FAKE_HASH = "$argon2id$v=19$m=19456,t=2,p=1$bm90LWEtcmVhbC1oYXNo$bm90LWEtcmVhbC1
 
 
 def read_outcodes() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    london, elsewhere = [], []
+    london: list[tuple[float, float]] = []
+    elsewhere: list[tuple[float, float]] = []
     with OUTCODES.open() as stream:
         for row in csv.DictReader(stream):
             point = (float(row["latitude"]), float(row["longitude"]))
@@ -185,7 +186,8 @@ def seed(database: Database, size: int, rng: random.Random, scattered: bool) -> 
                         }
                     )
     if not scattered:  # as `flask db upgrade` or `flask db reindex` writes them
-        entries.sort(key=lambda row: place_order(SimpleNamespace(**row)))
+        # place_order only reads the attributes an entry would have
+        entries.sort(key=lambda row: place_order(cast(MatchEntry, SimpleNamespace(**row))))
     with database.session_scope() as session:
         import_centroid_file(session, OUTCODES)
         insert_rows(session, User, users)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -49,7 +50,7 @@ def documented_rows(text: str) -> dict[Operation, str]:
     return rows
 
 
-def openapi_operations(spec: dict) -> dict[Operation, str]:
+def openapi_operations(spec: dict[str, Any]) -> dict[Operation, str]:
     return {
         (method.upper(), normalised(path)): operation["operationId"]
         for path, item in spec["paths"].items()
@@ -59,11 +60,12 @@ def openapi_operations(spec: dict) -> dict[Operation, str]:
 
 
 @pytest.fixture(scope="module")
-def spec(app: Flask) -> dict:
+def spec(app: Flask) -> dict[str, Any]:
     client: FlaskClient = app.test_client()
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
-    return response.json
+    spec: dict[str, Any] = response.get_json()
+    return spec
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +73,15 @@ def rows() -> dict[Operation, str]:
     return documented_rows(DOC.read_text(encoding="utf-8"))
 
 
-def test_every_openapi_operation_has_a_row(spec: dict, rows: dict[Operation, str]) -> None:
+def test_every_openapi_operation_has_a_row(
+    spec: dict[str, Any], rows: dict[Operation, str]
+) -> None:
     missing = sorted(set(openapi_operations(spec)) - set(rows))
     assert not missing, f"operations without a row in docs/api.md: {missing}"
 
 
 def test_every_row_is_an_operation_the_app_serves(
-    app: Flask, spec: dict, rows: dict[Operation, str]
+    app: Flask, spec: dict[str, Any], rows: dict[Operation, str]
 ) -> None:
     operations = set(openapi_operations(spec))
     unknown = sorted(set(rows) - operations - OUTSIDE_OPENAPI)
@@ -92,7 +96,7 @@ def test_every_row_is_an_operation_the_app_serves(
     assert not OUTSIDE_OPENAPI & operations, "now in the OpenAPI document: drop it from the set"
 
 
-def test_rows_name_the_operation_ids(spec: dict, rows: dict[Operation, str]) -> None:
+def test_rows_name_the_operation_ids(spec: dict[str, Any], rows: dict[Operation, str]) -> None:
     wrong = {
         operation: (rows[operation], operation_id)
         for operation, operation_id in openapi_operations(spec).items()
@@ -101,7 +105,7 @@ def test_rows_name_the_operation_ids(spec: dict, rows: dict[Operation, str]) -> 
     assert not wrong, f"docs/api.md operationId (doc, OpenAPI) disagree: {wrong}"
 
 
-def test_a_deleted_row_is_noticed(spec: dict) -> None:
+def test_a_deleted_row_is_noticed(spec: dict[str, Any]) -> None:
     text = DOC.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| `GET /api/v1/me` |"))
     rows = documented_rows(text.replace(row + "\n", ""))

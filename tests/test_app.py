@@ -125,12 +125,10 @@ class TestErrorEnvelope:
     def test_unexpected_errors_are_500_in_the_envelope_without_internals(
         self, app: Flask, db: Session, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from marketplace.accounts import api
-
         def explode(*_args: object, **_kwargs: object) -> None:
             raise RuntimeError("secret internal detail")
 
-        monkeypatch.setattr(api.service, "authenticate", explode)
+        monkeypatch.setattr("marketplace.accounts.service.authenticate", explode)
         app.config["PROPAGATE_EXCEPTIONS"] = False
         try:
             response = app.test_client().post(
@@ -204,7 +202,7 @@ class TestRequestBoundary:
 
 class TestOpenAPI:
     def test_document_lists_the_account_endpoints(self, client: FlaskClient) -> None:
-        spec = client.get("/api/v1/openapi.json").json
+        spec = client.get("/api/v1/openapi.json").get_json()
         assert spec["info"]["title"] == "Practitioner marketplace"
         for path in [
             "/api/v1/auth/register",
@@ -222,7 +220,7 @@ class TestOpenAPI:
     def test_every_operation_has_a_unique_snake_case_operation_id(
         self, client: FlaskClient
     ) -> None:
-        spec = client.get("/api/v1/openapi.json").json
+        spec = client.get("/api/v1/openapi.json").get_json()
         operations = [
             (method, path, operation)
             for path, item in spec["paths"].items()
@@ -241,7 +239,7 @@ class TestOpenAPI:
         assert named["post", "/api/v1/requests/{request_id}/claim"] == "claim_request"
 
     def test_documented_error_shape_is_the_envelope(self, client: FlaskClient) -> None:
-        spec = client.get("/api/v1/openapi.json").json
+        spec = client.get("/api/v1/openapi.json").get_json()
         error_schema = spec["components"]["schemas"]["Error"]
         assert error_schema["required"] == ["error"]
 
@@ -294,7 +292,7 @@ class TestHealth:
     def test_ok_when_database_and_broker_answer(self, client: FlaskClient) -> None:
         response = client.get("/healthz")
         assert response.status_code == 200
-        assert response.json == {"database": "ok", "broker": "ok"}
+        assert response.get_json() == {"database": "ok", "broker": "ok"}
 
     def test_names_the_broker_when_it_is_down_at_once(
         self, client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch

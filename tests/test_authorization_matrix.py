@@ -360,7 +360,7 @@ class TestFieldLevel:
     def get(self, client: FlaskClient, world: World, actor: str, path: str) -> Any:
         bearer = {"Authorization": f"Bearer {world.tokens[actor]}"}
         response = client.get(_fill(path, world.ids), headers=bearer)
-        assert response.status_code == 200, (actor, path, response.json)
+        assert response.status_code == 200, (actor, path, response.get_json())
         return response.get_json()
 
     def test_practitioners_see_open_requests_without_notes_name_or_full_postcode(

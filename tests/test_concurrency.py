@@ -25,9 +25,7 @@ from tests.support.accounts import PASSWORD
 from tests.support.database import app_config, fresh_database_url
 from tests.support.factories import make_practitioner, weekday_at
 
-POLICY = service.SessionPolicy(
-    idle=service.timedelta(minutes=30), absolute=service.timedelta(hours=12)
-)
+POLICY = service.SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 
 
 @pytest.fixture
@@ -236,7 +234,7 @@ def test_racing_claims_of_one_request_make_one_booking(booking_app: Flask) -> No
         session.add(request)
         session.flush()
         request_id = request.id
-        claimer_users = [session.get(Practitioner, p).user_id for p in claimers]  # type: ignore[union-attr]
+        claimer_users = [session.get_one(Practitioner, p).user_id for p in claimers]
 
     def claim(index: int) -> str:
         with booking_app.app_context(), get_database().session_scope() as session:
@@ -253,7 +251,7 @@ def test_racing_claims_of_one_request_make_one_booking(booking_app: Flask) -> No
     assert set(results) - {"claimed"} <= {"RequestTaken", "PatientBusy", "SlotUnavailable"}
     assert len(held(booking_app)) == 1
     with booking_app.app_context(), get_database().session_scope() as session:
-        assert session.get(CareRequest, request_id).status is RequestStatus.BOOKED  # type: ignore[union-attr]
+        assert session.get_one(CareRequest, request_id).status is RequestStatus.BOOKED
 
 
 def test_a_reschedule_racing_a_booking_of_its_target_leaves_one_winner(

@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from marketplace.accounts.models import User
 from marketplace.db import get_database
@@ -19,9 +20,14 @@ from marketplace.errors import DATABASE_RETRY_AFTER_SECONDS, database_unavailabl
 from tests.support.api import assert_envelope
 
 
-def wrapped(original: Exception, **kwargs: bool) -> sa_exc.DBAPIError:
-    """What SQLAlchemy raises for a driver error."""
-    return sa_exc.DBAPIError.instance("SELECT 1", {}, original, psycopg.Error, **kwargs)
+def wrapped(original: Exception, *, connection_invalidated: bool = False) -> sa_exc.StatementError:
+    """What SQLAlchemy raises for a driver error (a DBAPIError for psycopg's, a StatementError
+    wrapping any other)."""
+    error = sa_exc.DBAPIError.instance(
+        "SELECT 1", {}, original, psycopg.Error, connection_invalidated=connection_invalidated
+    )
+    assert isinstance(error, sa_exc.StatementError)
+    return error
 
 
 def raised_from(cause: Exception) -> Exception:
@@ -63,7 +69,7 @@ def test_other_database_errors_are_not(error: Exception) -> None:
     assert not database_unavailable(error)
 
 
-def assert_unavailable(response) -> None:  # type: ignore[no-untyped-def]
+def assert_unavailable(response: TestResponse) -> None:
     assert_envelope(response, 503, "database_unavailable")
     assert response.headers["Retry-After"] == str(DATABASE_RETRY_AFTER_SECONDS)
 
@@ -71,12 +77,10 @@ def assert_unavailable(response) -> None:  # type: ignore[no-untyped-def]
 def test_a_connection_lost_mid_request_is_503_not_500(
     app: Flask, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from marketplace.accounts import api
-
     def connection_lost(*_args: object, **_kwargs: object) -> None:
         raise UNAVAILABLE["admin shutdown"]
 
-    monkeypatch.setattr(api.service, "authenticate", connection_lost)
+    monkeypatch.setattr("marketplace.accounts.service.authenticate", connection_lost)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     try:
         response = app.test_client().post(

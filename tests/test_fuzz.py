@@ -22,6 +22,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,8 @@ def test_no_operation_fails_or_breaks_its_contract(
     failures: dict[str, str] = {}
     operations = 0
     for loaded in schema.get_all_operations():
+        if isinstance(loaded, Err):
+            raise loaded.err()
         operation = loaded.ok()
         operations += 1
 

@@ -284,7 +284,7 @@ def test_a_postgres_restart_under_load_is_503_then_served_again(
         }
     database.engine.dispose()
 
-    report = {
+    report: dict[str, Any] = {
         "clients": CLIENTS,
         "gunicorn": "4 workers x 2 threads",
         "seconds_of_load": round(time.monotonic() - began, 1),

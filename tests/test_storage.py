@@ -62,8 +62,8 @@ def unreachable_endpoint() -> S3Store:
 
 def assert_storage_unavailable(response: Any) -> None:
     assert response.status_code == 503
-    assert response.json["error"]["code"] == "storage_unavailable"
-    assert set(response.json["error"]) == {"code", "message", "details"}
+    assert response.get_json()["error"]["code"] == "storage_unavailable"
+    assert set(response.get_json()["error"]) == {"code", "message", "details"}
 
 
 class TestS3:
@@ -74,7 +74,7 @@ class TestS3:
         use_store(app, monkeypatch, backend.store)
         client, credential_id = practitioner
         response = upload(client, credential_id)
-        assert response.status_code == 201, response.json
+        assert response.status_code == 201, response.get_json()
         (key,) = backend.names()
         stored = moto_s3.client.get_object(Bucket=backend.bucket, Key=key)
         assert stored["Body"].read() == PDF
@@ -257,14 +257,14 @@ class TestEveryBackend:
         self, practitioner: tuple[FlaskClient, str], evidence_backend: Backend
     ) -> None:
         client, credential_id = practitioner
-        evidence_id = upload(client, credential_id).json["id"]
+        evidence_id = upload(client, credential_id).get_json()["id"]
         (key,) = evidence_backend.names()
         evidence_backend.store.delete(key)
         response = client.get(
             f"/api/v1/practitioners/me/credentials/{credential_id}/evidence/{evidence_id}"
         )
         assert response.status_code == 404
-        assert response.json["error"]["code"] == "file_missing"
+        assert response.get_json()["error"]["code"] == "file_missing"
 
     def test_a_stream_that_fails_midway_leaves_nothing_stored(
         self, evidence_backend: Backend

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,7 +20,8 @@ def bearer(token: str) -> dict[str, str]:
 def make_token(client: FlaskClient, name: str = "script") -> dict[str, str]:
     response = client.post("/api/v1/auth/tokens", json={"name": name})
     assert response.status_code == 201
-    return response.json  # type: ignore[return-value]
+    token: dict[str, str] = response.get_json()
+    return token
 
 
 class TestRegister:
@@ -51,7 +53,7 @@ class TestRegister:
             },
         )
         assert response.status_code == 409
-        assert response.json["error"]["code"] == "email_taken"
+        assert response.get_json()["error"]["code"] == "email_taken"
 
     def test_admin_cannot_be_registered_over_http(self, client: FlaskClient) -> None:
         response = client.post(
@@ -64,7 +66,7 @@ class TestRegister:
             },
         )
         assert response.status_code == 422
-        assert "role" in response.json["error"]["details"]["fields"]
+        assert "role" in response.get_json()["error"]["details"]["fields"]
 
     def test_lists_every_bad_field(self, client: FlaskClient) -> None:
         response = client.post(
@@ -72,7 +74,7 @@ class TestRegister:
             json={"email": "nope", "password": PASSWORD, "full_name": "  ", "role": "x", "age": 3},
         )
         assert response.status_code == 422
-        fields = response.json["error"]["details"]["fields"]
+        fields = response.get_json()["error"]["details"]["fields"]
         assert set(fields) == {"email", "full_name", "role", "age"}
 
     def test_refuses_short_and_common_passwords_without_composition_rules(
@@ -110,7 +112,7 @@ class TestRegister:
             },
         )
         assert response.status_code == 422
-        assert "phone" in response.json["error"]["details"]["fields"]
+        assert "phone" in response.get_json()["error"]["details"]["fields"]
 
 
 class TestLogin:
@@ -118,18 +120,18 @@ class TestLogin:
         register(client)
         response = login(client)
         assert response.status_code == 200
-        assert response.json["email"] == "pat@example.org"
+        assert response.get_json()["email"] == "pat@example.org"
         cookie = response.headers["Set-Cookie"]
         assert "HttpOnly" in cookie
         assert "SameSite=Lax" in cookie
-        assert client.get("/api/v1/me").json["email"] == "pat@example.org"
+        assert client.get("/api/v1/me").get_json()["email"] == "pat@example.org"
 
     def test_wrong_password_and_unknown_email_look_the_same(self, client: FlaskClient) -> None:
         register(client)
         wrong = login(client, password="not-the-password")
         unknown = login(client, email="nobody@example.org")
         assert wrong.status_code == unknown.status_code == 401
-        assert wrong.json == unknown.json
+        assert wrong.get_json() == unknown.get_json()
         assert client.get("/api/v1/me").status_code == 401
 
     def test_inactive_user_cannot_log_in(self, client: FlaskClient, db: Session) -> None:
@@ -149,7 +151,7 @@ class TestLogin:
         assert len(sessions) == 2
         assert len({token.token_hash for token in sessions}) == 2
 
-    def test_logout_ends_the_session_server_side(self, client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
+    def test_logout_ends_the_session_server_side(self, client: FlaskClient, app: Flask) -> None:
         register(client)
         login(client)
         stolen_cookie = client.get_cookie("marketplace_session")
@@ -166,7 +168,7 @@ class TestLogin:
         assert statuses[:10] == [401] * 10
         assert statuses[10] == 429
         limited = login(client, password="wrong-password")
-        assert limited.json["error"]["code"] == "rate_limited"
+        assert limited.get_json()["error"]["code"] == "rate_limited"
         assert int(limited.headers["Retry-After"]) > 0
 
     def test_one_account_takes_at_most_100_failed_logins_an_hour_from_anywhere(
@@ -199,8 +201,8 @@ class TestTokens:
     def test_bearer_token_works_on_me_and_only_its_hash_is_stored(
         self,
         client: FlaskClient,
-        app,
-        db: Session,  # type: ignore[no-untyped-def]
+        app: Flask,
+        db: Session,
     ) -> None:
         register(client)
         login(client)
@@ -216,7 +218,7 @@ class TestTokens:
         register(client)
         login(client)
         make_token(client)
-        listed = client.get("/api/v1/auth/tokens").json
+        listed = client.get("/api/v1/auth/tokens").get_json()
         assert len(listed["items"]) == 1
         assert "token" not in listed["items"][0]
 
@@ -226,7 +228,7 @@ class TestTokens:
         response = client.get("/api/v1/me", headers=bearer("mkt_forged"))
         assert response.status_code == 401
 
-    def test_revoked_token_stops_working(self, client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
+    def test_revoked_token_stops_working(self, client: FlaskClient, app: Flask) -> None:
         register(client)
         login(client)
         issued = make_token(client)
@@ -236,7 +238,7 @@ class TestTokens:
         )
         assert client.delete(f"/api/v1/auth/tokens/{issued['id']}").status_code == 404
 
-    def test_cannot_revoke_another_users_token(self, client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
+    def test_cannot_revoke_another_users_token(self, client: FlaskClient, app: Flask) -> None:
         register(client, email="a@example.org")
         login(client, email="a@example.org")
         issued = make_token(client)
@@ -248,7 +250,9 @@ class TestTokens:
             app.test_client().get("/api/v1/me", headers=bearer(issued["token"])).status_code == 200
         )
 
-    def test_logout_with_a_bearer_token_revokes_that_token(self, client: FlaskClient, app) -> None:  # type: ignore[no-untyped-def]
+    def test_logout_with_a_bearer_token_revokes_that_token(
+        self, client: FlaskClient, app: Flask
+    ) -> None:
         register(client)
         login(client)
         token = make_token(client)["token"]
@@ -272,7 +276,7 @@ class TestPasswordChange:
     def test_ends_other_sessions_and_tokens_but_not_this_one(
         self,
         client: FlaskClient,
-        app,  # type: ignore[no-untyped-def]
+        app: Flask,
     ) -> None:
         register(client)
         login(client)
@@ -301,4 +305,4 @@ def test_protected_endpoints_answer_401_when_anonymous(client: FlaskClient) -> N
     ]:
         response = getattr(client, method)(path, json={})
         assert response.status_code == 401, path
-        assert response.json["error"]["code"] == "unauthenticated"
+        assert response.get_json()["error"]["code"] == "unauthenticated"

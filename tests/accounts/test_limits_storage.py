@@ -64,7 +64,7 @@ class TestRedisDown:
         for password in ("wrong-password", PASSWORD):
             response = login(client, user.email, password)
             assert response.status_code == 503
-            assert response.json["error"]["code"] == "service_unavailable"
+            assert response.get_json()["error"]["code"] == "service_unavailable"
             assert int(response.headers["Retry-After"]) > 0
         assert client.get("/api/v1/me").status_code == 401
 
@@ -94,7 +94,7 @@ class TestRedisDown:
     ) -> None:
         response = client.post("/api/v1/auth/register", json={"email": "nope"})
         assert response.status_code == 503
-        assert response.json["error"]["code"] == "service_unavailable"
+        assert response.get_json()["error"]["code"] == "service_unavailable"
 
     def test_there_is_no_in_memory_fallback(self, tmp_path: Path) -> None:
         config = build_config(tmp_path, {"REDIS_URL": "redis://cache:6379/0"})

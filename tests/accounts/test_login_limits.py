@@ -82,7 +82,7 @@ def test_past_the_address_and_account_limit_that_pair_is_refused_and_no_other(
     assert failures(client, target.email, 10) == [401] * 10
     refused = attempt(client, target.email, PASSWORD)
     assert refused.status_code == 429
-    assert refused.json["error"]["code"] == "rate_limited"
+    assert refused.get_json()["error"]["code"] == "rate_limited"
     assert int(refused.headers["Retry-After"]) > 0
     assert attempt(client, neighbour.email).status_code == 401
     assert attempt(client, target.email, PASSWORD, address=ELSEWHERE).status_code == 200
@@ -211,4 +211,4 @@ def test_an_email_with_a_lone_surrogate_is_refused_as_invalid_not_a_crash(
 ) -> None:
     response = attempt(client, "\ud800@x.org")
     assert response.status_code == 422
-    assert response.json["error"]["code"] == "validation_failed"
+    assert response.get_json()["error"]["code"] == "validation_failed"

@@ -175,7 +175,7 @@ def test_an_admin_approves_one_credential_and_rejects_another(page: Any, served:
 
     api = served.app.test_client()
     listed = api.get(f"/api/v1/practitioners/{served.people['first']}")
-    assert listed.status_code == 200, listed.json
+    assert listed.status_code == 200, listed.get_json()
     assert api.get(f"/api/v1/practitioners/{served.people['second']}").status_code == 404
 
 
@@ -206,7 +206,12 @@ def test_api_docs_render_from_the_app_alone(page: Any, served: Served) -> None:
     requested: list[str] = []
     complaints: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.on("console", lambda message: message.type == "error" and complaints.append(message.text))
+
+    def complain(message: Any) -> None:
+        if message.type == "error":
+            complaints.append(message.text)
+
+    page.on("console", complain)
     page.on("pageerror", lambda error: complaints.append(str(error)))
     page.goto(f"{served.url}/api/docs")
     expect(page.locator(".opblock").first).to_be_visible()

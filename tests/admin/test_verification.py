@@ -60,7 +60,7 @@ def test_queue_is_oldest_first_with_evidence(admin_client: FlaskClient, db: Sess
     second = pending_credential(db)
     second.submitted_at = first.submitted_at + timedelta(seconds=1)
     db.flush()
-    items = admin_client.get("/api/v1/admin/credentials").json["items"]
+    items = admin_client.get("/api/v1/admin/credentials").get_json()["items"]
     assert [item["id"] for item in items] == [str(first.id), str(second.id)]
     assert items[0]["practitioner"]["profession"] == "physiotherapist"
     assert items[0]["evidence"] == []
@@ -68,10 +68,12 @@ def test_queue_is_oldest_first_with_evidence(admin_client: FlaskClient, db: Sess
 
 def test_queue_pages_with_a_cursor(admin_client: FlaskClient, db: Session) -> None:
     made = [pending_credential(db) for _ in range(3)]
-    page = admin_client.get("/api/v1/admin/credentials?limit=2").json
+    page = admin_client.get("/api/v1/admin/credentials?limit=2").get_json()
     assert len(page["items"]) == 2
     assert page["next_cursor"]
-    rest = admin_client.get(f"/api/v1/admin/credentials?limit=2&cursor={page['next_cursor']}").json
+    rest = admin_client.get(
+        f"/api/v1/admin/credentials?limit=2&cursor={page['next_cursor']}"
+    ).get_json()
     seen = [item["id"] for item in page["items"] + rest["items"]]
     assert sorted(seen) == sorted(str(c.id) for c in made)
     assert rest["next_cursor"] is None
@@ -95,9 +97,9 @@ def test_approval_lists_the_practitioner_audits_and_notifies(
         expires_on=NEXT_YEAR,
         register_check="Register shows PH registered, no conditions.",
     )
-    assert response.status_code == 200, response.json
-    assert response.json["status"] == "verified"
-    assert response.json["register_check"].startswith("Register shows")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "verified"
+    assert response.get_json()["register_check"].startswith("Register shows")
     db.expire_all()
     practitioner = db.get_one(Practitioner, credential.practitioner_id)
     assert practitioner.status.value == "listed"
@@ -116,11 +118,11 @@ def test_approval_needs_the_register_check_and_a_future_expiry(
 ) -> None:
     credential = pending_credential(db)
     missing = decide(admin_client, credential, decision="approve")
-    assert set(missing.json["error"]["details"]["fields"]) == {"register_check", "expires_on"}
+    assert set(missing.get_json()["error"]["details"]["fields"]) == {"register_check", "expires_on"}
     past = decide(
         admin_client, credential, decision="approve", register_check="ok", expires_on="2020-01-01"
     )
-    assert "expires_on" in past.json["error"]["details"]["fields"]
+    assert "expires_on" in past.get_json()["error"]["details"]["fields"]
     assert db.get_one(Credential, credential.id).status is CredentialStatus.PENDING
 
 
@@ -131,7 +133,7 @@ def test_rejection_needs_a_reason_and_is_audited(admin_client: FlaskClient, db: 
         admin_client, credential, decision="reject", reason="The register shows a different name."
     )
     assert response.status_code == 200
-    assert response.json["status"] == "rejected"
+    assert response.get_json()["status"] == "rejected"
     assert audit_rows(db, "credential.rejected")
     assert db.get_one(Practitioner, credential.practitioner_id).status.value == "pending"
     again = decide(
@@ -148,7 +150,9 @@ def test_a_practitioner_cannot_decide_their_own_credential(client: FlaskClient) 
         json={"decision": "approve", "register_check": "me", "expires_on": NEXT_YEAR},
     )
     assert response.status_code == 403
-    assert client.get("/api/v1/practitioners/me").json["credentials"][0]["status"] == "pending"
+    assert (
+        client.get("/api/v1/practitioners/me").get_json()["credentials"][0]["status"] == "pending"
+    )
 
 
 def test_nobody_decides_on_a_credential_of_their_own_account(db: Session) -> None:
@@ -196,10 +200,12 @@ def test_renewal_supersedes_the_old_verification(admin_client: FlaskClient, db: 
     response = decide(
         admin_client, renewal, decision="approve", register_check="renewed", expires_on=later
     )
-    assert response.status_code == 200, response.json
+    assert response.status_code == 200, response.get_json()
     db.expire_all()
     assert db.get_one(Credential, old.id).status is CredentialStatus.SUPERSEDED
-    assert db.get_one(Practitioner, practitioner.id).listed_until.isoformat() == later
+    listed_until = db.get_one(Practitioner, practitioner.id).listed_until
+    assert listed_until is not None
+    assert listed_until.isoformat() == later
 
 
 def test_suspend_and_reinstate(admin_client: FlaskClient, db: Session, app: Flask) -> None:
@@ -208,11 +214,11 @@ def test_suspend_and_reinstate(admin_client: FlaskClient, db: Session, app: Flas
     assert admin_client.post(f"{url}/suspend", json={}).status_code == 422
     suspended = admin_client.post(f"{url}/suspend", json={"reason": "Complaint under review"})
     assert suspended.status_code == 200
-    assert suspended.json["status"] == "delisted"
+    assert suspended.get_json()["status"] == "delisted"
     assert app.test_client().get(f"/api/v1/practitioners/{practitioner.id}").status_code == 404
     assert admin_client.post(f"{url}/suspend", json={"reason": "again"}).status_code == 409
     reinstated = admin_client.post(f"{url}/reinstate", json={"reason": "Complaint closed"})
-    assert reinstated.json["status"] == "listed"
+    assert reinstated.get_json()["status"] == "listed"
     assert app.test_client().get(f"/api/v1/practitioners/{practitioner.id}").status_code == 200
     actions = [
         row.action
@@ -245,7 +251,7 @@ def test_audit_log_filters_and_holds_no_health_data(admin_client: FlaskClient, d
     rows = admin_client.get(
         "/api/v1/admin/audit",
         query_string={"subject_type": "credential", "subject_id": str(credential.id)},
-    ).json["items"]
+    ).get_json()["items"]
     assert [row["action"] for row in rows] == ["credential.rejected"]
     assert set(rows[0]) == {"at", "actor_id", "action", "subject_type", "subject_id", "details"}
 
@@ -261,7 +267,7 @@ def test_admin_evidence_reads_are_audited(
         f"/api/v1/practitioners/me/credentials/{credential_id}/evidence",
         data={"file": (io.BytesIO(pdf), "x.pdf", "application/pdf")},
         content_type="multipart/form-data",
-    ).json["id"]
+    ).get_json()["id"]
     assert len(evidence_backend.names()) == 1
     response = admin_client.get(f"/api/v1/admin/credentials/{credential_id}/evidence/{evidence_id}")
     assert response.status_code == 200

@@ -47,9 +47,7 @@ def overlapping_pairs(rows: list[Booking]) -> list[tuple[Booking, Booking]]:
     ]
 
 
-def apply(
-    db: Session, step: tuple[Any, ...], people: dict[str, list[Any]], made: list[Booking]
-) -> None:
+def apply(db: Session, step: tuple[Any, ...], people: dict[str, Any], made: list[Booking]) -> None:
     action = step[0]
     if action == "book":
         _, patient, practitioner, (hour, minute), mode = step
@@ -87,7 +85,7 @@ def test_no_overlapping_held_bookings_after_any_sequence(db: Session, steps: lis
     savepoint = db.begin_nested()
     try:
         patients = [make_user(db) for _ in range(3)]
-        people = {
+        people: dict[str, Any] = {
             "patients": patients,
             "practitioners": [make_practitioner(db) for _ in range(2)],
             "by_id": {patient.id: patient for patient in patients},

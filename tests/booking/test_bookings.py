@@ -25,6 +25,7 @@ from marketplace.booking.models import (
 )
 from marketplace.clock import business_today
 from marketplace.db import utcnow
+from marketplace.errors import Conflict, NotFound, ValidationFailed
 from marketplace.geo.geocoding import TableGeocoder
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import Mode, Practitioner
@@ -95,7 +96,7 @@ class TestInstantBooking:
 
     def test_an_unlisted_practitioner_cannot_be_booked(self, db: Session) -> None:
         practitioner = make_practitioner(db, verified=False)
-        with pytest.raises(bookings.NotFound):
+        with pytest.raises(NotFound):
             book(db, make_user(db), practitioner, weekday_at(10))
 
     def test_a_patient_cannot_hold_two_overlapping_visits(self, db: Session) -> None:
@@ -108,14 +109,14 @@ class TestInstantBooking:
 class TestHomeVisits:
     def test_need_an_address_and_postcode(self, db: Session) -> None:
         practitioner = make_practitioner(db)
-        with pytest.raises(bookings.ValidationFailed) as failure:
+        with pytest.raises(ValidationFailed) as failure:
             book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME)
         assert set(failure.value.details["fields"]) == {"address", "postcode"}
 
     def test_the_address_must_be_within_the_travel_radius(self, db: Session) -> None:
         practitioner = make_practitioner(db, travel_radius_km=2)
         far = {"address": "2 Far Road", "postcode": "N1 9GU"}  # about 5 km from SW1A
-        with pytest.raises(bookings.ValidationFailed) as failure:
+        with pytest.raises(ValidationFailed) as failure:
             book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME, **far)
         assert "travel radius" in failure.value.details["fields"]["postcode"][0]
         booking = book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME, **HOME)
@@ -123,7 +124,7 @@ class TestHomeVisits:
 
     def test_a_mode_the_practitioner_does_not_offer_is_refused(self, db: Session) -> None:
         practitioner = make_practitioner(db, modes=["video"], base_postcode=None)
-        with pytest.raises(bookings.ValidationFailed):
+        with pytest.raises(ValidationFailed):
             book(db, make_user(db), practitioner, weekday_at(10), Mode.HOME, **HOME)
 
 
@@ -139,7 +140,7 @@ class TestIdempotency:
     def test_a_used_key_with_another_body_is_422(self, db: Session) -> None:
         practitioner, patient = make_practitioner(db), make_user(db)
         book(db, patient, practitioner, weekday_at(10), key="retry-2")
-        with pytest.raises(bookings.ValidationFailed) as failure:
+        with pytest.raises(ValidationFailed) as failure:
             book(db, patient, practitioner, weekday_at(14), key="retry-2")
         assert failure.value.code == "idempotency_key_reused"
 
@@ -171,7 +172,7 @@ class TestCancelAndReschedule:
 
     def test_strangers_cannot_cancel(self, db: Session) -> None:
         booking = book(db, make_user(db), make_practitioner(db), weekday_at(10))
-        with pytest.raises(bookings.NotFound):
+        with pytest.raises(NotFound):
             bookings.cancel_booking(
                 db, make_user(db), booking.id, None, now=utcnow(), policy=BOOKING_POLICY
             )
@@ -220,7 +221,7 @@ class TestOutcomes:
         practitioner, patient = make_practitioner(db), make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))
         over = booking.ends_at
-        with pytest.raises(bookings.NotFound):
+        with pytest.raises(NotFound):
             bookings.record_outcome(db, patient, booking.id, BookingStatus.COMPLETED, now=over)
         bookings.record_outcome(
             db, practitioner.user, booking.id, BookingStatus.COMPLETED, now=over
@@ -263,7 +264,7 @@ class TestOutcomes:
         for outcome in ("complete", "no-show"):
             answer = client.post(f"/api/v1/bookings/{booking.id}/{outcome}")
             assert answer.status_code == 409
-            assert answer.json["error"]["code"] == "visit_not_over"
+            assert answer.get_json()["error"]["code"] == "visit_not_over"
 
 
 def test_reminder_rows_and_notifications_are_written_with_the_booking(db: Session) -> None:
@@ -316,19 +317,19 @@ class TestApi:
         patient = make_user(db)
         log_in_as(client, patient.email)
         created = self.book_over_http(client, practitioner)
-        assert created.status_code == 201, created.json
-        booking_id = created.json["id"]
-        assert created.json["address"] == HOME["address"]
+        assert created.status_code == 201, created.get_json()
+        booking_id = created.get_json()["id"]
+        assert created.get_json()["address"] == HOME["address"]
         log_in_as(client, practitioner.user.email)
-        seen = client.get(f"/api/v1/bookings/{booking_id}").json
+        seen = client.get(f"/api/v1/bookings/{booking_id}").get_json()
         assert seen["address"] == HOME["address"]  # confirmed: the practitioner may see it
         client.post(f"/api/v1/bookings/{booking_id}/cancel", json={})
-        after = client.get(f"/api/v1/bookings/{booking_id}").json
+        after = client.get(f"/api/v1/bookings/{booking_id}").get_json()
         assert (after["status"], after["address"]) == ("cancelled", None)
         log_in_as(client, make_user(db).email)
         assert client.get(f"/api/v1/bookings/{booking_id}").status_code == 404
         log_in_as(client, make_user(db, Role.ADMIN).email)
-        assert client.get(f"/api/v1/bookings/{booking_id}").json["address"] == HOME["address"]
+        assert client.get(f"/api/v1/bookings/{booking_id}").get_json()["address"] == HOME["address"]
 
     def test_idempotency_key_header(self, client: FlaskClient, db: Session) -> None:
         practitioner = make_practitioner(db)
@@ -343,9 +344,9 @@ class TestApi:
         }
         one, two = (client.post("/api/v1/bookings", json=retried, headers=headers) for _ in "12")
         assert one.status_code == two.status_code == 201
-        assert one.json["id"] == two.json["id"]
+        assert one.get_json()["id"] == two.get_json()["id"]
         taken = self.book_over_http(client, practitioner, mode="video")
-        assert (taken.status_code, taken.json["error"]["code"]) == (409, "slot_unavailable")
+        assert (taken.status_code, taken.get_json()["error"]["code"]) == (409, "slot_unavailable")
         bad = client.post("/api/v1/bookings", json={}, headers={"Idempotency-Key": "a b"})
         assert bad.status_code == 422
 
@@ -354,13 +355,13 @@ class TestApi:
         patient = make_user(db)
         log_in_as(client, patient.email)
         self.book_over_http(client, practitioner, mode="video")
-        listed = client.get("/api/v1/bookings?status=confirmed").json
+        listed = client.get("/api/v1/bookings?status=confirmed").get_json()
         assert len(listed["items"]) == 1
         assert listed["items"][0]["video_url"].startswith("https://")
         booking_id = listed["items"][0]["id"]
         log_in_as(client, practitioner.user.email)
         early = client.post(f"/api/v1/bookings/{booking_id}/complete")
-        assert (early.status_code, early.json["error"]["code"]) == (409, "visit_not_over")
+        assert (early.status_code, early.get_json()["error"]["code"]) == (409, "visit_not_over")
 
 
 class TestCalendar:
@@ -411,12 +412,12 @@ class TestReviewRegressions:
         practitioner, patient = make_practitioner(db), make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))
         started = booking.starts_at + timedelta(minutes=1)
-        with pytest.raises(bookings.Conflict) as failure:
+        with pytest.raises(Conflict) as failure:
             bookings.cancel_booking(
                 db, patient, booking.id, None, now=started, policy=BOOKING_POLICY
             )
         assert failure.value.code == "visit_started"
-        with pytest.raises(bookings.Conflict):
+        with pytest.raises(Conflict):
             bookings.reschedule_booking(db, patient, booking.id, weekday_at(14), now=started)
         admin = make_user(db, Role.ADMIN)
         bookings.cancel_booking(db, admin, booking.id, "fault", now=started, policy=BOOKING_POLICY)

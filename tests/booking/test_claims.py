@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.booking import bookings
 from marketplace.booking.models import BookingStatus, RequestStatus
+from marketplace.errors import ValidationFailed
 from marketplace.notifications.models import Notification
 from marketplace.practitioners.models import Mode
 from tests.support.accounts import log_in_as
@@ -34,7 +35,7 @@ def test_the_first_fitting_claim_books_the_request(db: Session) -> None:
 def test_a_start_outside_the_window_is_refused(db: Session) -> None:
     start = weekday_at(10)
     request = open_request(db, start)
-    with pytest.raises(bookings.ValidationFailed):
+    with pytest.raises(ValidationFailed):
         claim(db, make_practitioner(db), request, start + timedelta(hours=3))
     assert request.status is RequestStatus.OPEN
 
@@ -42,13 +43,13 @@ def test_a_start_outside_the_window_is_refused(db: Session) -> None:
 def test_a_practitioner_who_does_not_fit_cannot_claim(db: Session) -> None:
     start = weekday_at(10)
     request = open_request(db, start, specialty="chronic_pain")
-    with pytest.raises(bookings.ValidationFailed):
+    with pytest.raises(ValidationFailed):
         claim(db, make_practitioner(db), request, start)
     far = open_request(
         db, start, mode=Mode.HOME, specialty="stroke", postcode="N1 9GU", latitude=51.5362,
         longitude=-0.1030, address="1 Far Street",
     )  # fmt: skip
-    with pytest.raises(bookings.ValidationFailed):
+    with pytest.raises(ValidationFailed):
         claim(db, make_practitioner(db, travel_radius_km=2), far, start)
 
 
@@ -59,10 +60,10 @@ def test_claim_endpoint(client: FlaskClient, db: Session) -> None:
     log_in_as(client, practitioner.user.email)
     url = f"/api/v1/requests/{request.id}/claim"
     first = client.post(url, json={"start": start.isoformat()})
-    assert first.status_code == 201, first.json
-    assert first.json["request_id"] == str(request.id)
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["request_id"] == str(request.id)
     again = client.post(url, json={"start": start.isoformat()})
-    assert (again.status_code, again.json["error"]["code"]) == (409, "request_not_open")
+    assert (again.status_code, again.get_json()["error"]["code"]) == (409, "request_not_open")
     patient = db.get(User, request.patient_id)
     assert patient is not None
     log_in_as(client, patient.email)

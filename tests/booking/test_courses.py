@@ -44,8 +44,8 @@ def test_six_weekly_follow_ups_are_booked_together(client: FlaskClient, db: Sess
     patient, practitioner = assessed(db)
     log_in_as(client, patient.email)
     response = post_course(client, practitioner)
-    assert response.status_code == 201, response.json
-    sessions = response.json["sessions"]
+    assert response.status_code == 201, response.get_json()
+    sessions = response.get_json()["sessions"]
     assert len(sessions) == 6
     assert {s["visit_type"] for s in sessions} == {"follow_up"}
     london = ZoneInfo("Europe/London")
@@ -56,8 +56,8 @@ def test_six_weekly_follow_ups_are_booked_together(client: FlaskClient, db: Sess
         select(func.count()).where(Reminder.booking_id.in_([uuid.UUID(i) for i in ids]))
     )
     assert reminders == 12  # early and late for each session
-    shown = client.get(f"/api/v1/courses/{response.json['id']}")
-    assert [s["id"] for s in shown.json["sessions"]] == ids
+    shown = client.get(f"/api/v1/courses/{response.get_json()['id']}")
+    assert [s["id"] for s in shown.get_json()["sessions"]] == ids
 
 
 def test_a_course_needs_an_assessment_first(client: FlaskClient, db: Session) -> None:
@@ -65,7 +65,7 @@ def test_a_course_needs_an_assessment_first(client: FlaskClient, db: Session) ->
     log_in_as(client, patient.email)
     refused = post_course(client, practitioner)
     assert refused.status_code == 409
-    assert refused.json["error"]["code"] == "assessment_required"
+    assert refused.get_json()["error"]["code"] == "assessment_required"
 
 
 def test_a_clash_in_week_four_books_nothing_and_offers_the_nearest_time(
@@ -78,8 +78,8 @@ def test_a_clash_in_week_four_books_nothing_and_offers_the_nearest_time(
     log_in_as(client, patient.email)
     refused = post_course(client, practitioner)
     assert refused.status_code == 409
-    assert refused.json["error"]["code"] == "course_clashes"
-    [clash] = refused.json["error"]["details"]["clashes"]
+    assert refused.get_json()["error"]["code"] == "course_clashes"
+    [clash] = refused.get_json()["error"]["details"]["clashes"]
     assert clash["week"] == 4
     nearest = datetime.fromisoformat(clash["nearest_free"])
     assert nearest != week_four
@@ -91,14 +91,14 @@ def test_the_rest_of_a_course_is_cancelled_at_once(client: FlaskClient, db: Sess
     patient, practitioner = assessed(db)
     log_in_as(client, practitioner.user.email)  # the practitioner books it for the patient
     created = post_course(client, practitioner, practitioner_id=None, patient_id=str(patient.id))
-    assert created.status_code == 201, created.json
-    course_id = created.json["id"]
-    one = created.json["sessions"][1]["id"]
+    assert created.status_code == 201, created.get_json()
+    course_id = created.get_json()["id"]
+    one = created.get_json()["sessions"][1]["id"]
     assert client.post(f"/api/v1/bookings/{one}/cancel", json={}).status_code == 200
     log_in_as(client, patient.email)
     rest = client.post(f"/api/v1/courses/{course_id}/cancel", json={"reason": "Moving away"})
     assert rest.status_code == 200
-    assert {s["status"] for s in rest.json["sessions"]} == {"cancelled"}
+    assert {s["status"] for s in rest.get_json()["sessions"]} == {"cancelled"}
     log_in_as(client, make_user(db).email)
     assert client.get(f"/api/v1/courses/{course_id}").status_code == 404
 
@@ -114,7 +114,7 @@ def test_weekly_starts_keep_the_local_time_across_a_clock_change() -> None:
 def test_one_calendar_file_holds_every_session(client: FlaskClient, db: Session) -> None:
     patient, practitioner = assessed(db)
     log_in_as(client, patient.email)
-    course = post_course(client, practitioner, weeks=3).json
+    course = post_course(client, practitioner, weeks=3).get_json()
     first, *rest = course["sessions"]
     assert client.post(f"/api/v1/bookings/{first['id']}/cancel", json={}).status_code == 200
     response = client.get(f"/api/v1/courses/{course['id']}/calendar.ics")

@@ -42,9 +42,9 @@ def patient_with_request(client: FlaskClient, db: Session) -> tuple[User, str]:
     patient.phone = PHONE
     db.flush()
     created = client.post("/api/v1/requests", json=request_body())
-    assert created.status_code == 201, created.json
-    assert created.json["address"] == ADDRESS
-    return patient, created.json["id"]
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["address"] == ADDRESS
+    return patient, created.get_json()["id"]
 
 
 def claimed(client: FlaskClient, db: Session) -> tuple[User, Any, str, str]:
@@ -55,30 +55,30 @@ def claimed(client: FlaskClient, db: Session) -> tuple[User, Any, str, str]:
     claim = client.post(
         f"/api/v1/requests/{request_id}/claim", json={"start": weekday_at(10).isoformat()}
     )
-    assert claim.status_code == 201, claim.json
-    return patient, practitioner, request_id, claim.json["id"]
+    assert claim.status_code == 201, claim.get_json()
+    return patient, practitioner, request_id, claim.get_json()["id"]
 
 
 def test_a_home_request_needs_the_address_to_visit(client: FlaskClient) -> None:
     logged_in(client, "patient")
     missing = client.post("/api/v1/requests", json=request_body(address=None))
     assert missing.status_code == 422
-    assert "address" in missing.json["error"]["details"]["fields"]
+    assert "address" in missing.get_json()["error"]["details"]["fields"]
     video = client.post("/api/v1/requests", json=request_body(mode="video"))
     assert video.status_code == 201
-    assert video.json["address"] is None  # a video call keeps no address
+    assert video.get_json()["address"] is None  # a video call keeps no address
 
 
 def test_a_claimed_home_visit_arrives_with_its_address(client: FlaskClient, db: Session) -> None:
     patient, _, _, booking_id = claimed(client, db)
-    practitioners_view = client.get(f"/api/v1/bookings/{booking_id}").json
+    practitioners_view = client.get(f"/api/v1/bookings/{booking_id}").get_json()
     assert (practitioners_view["address"], practitioners_view["postcode"]) == (ADDRESS, "SW1A 2AA")
     assert (practitioners_view["patient_name"], practitioners_view["patient_phone"]) == (
         "Pat Doe",
         PHONE,
     )
     log_in_as(client, patient.email)
-    patients_view = client.get(f"/api/v1/bookings/{booking_id}").json
+    patients_view = client.get(f"/api/v1/bookings/{booking_id}").get_json()
     assert patients_view["address"] == ADDRESS
 
 
@@ -90,15 +90,15 @@ def test_the_booked_practitioner_reads_the_request_while_the_visit_is_confirmed(
     log_in_as(client, practitioner.user.email)
     url = f"/api/v1/requests/{request_id}"
     assert client.get(url).status_code == 404  # before booking: the feed's area only
-    feed = client.get("/api/v1/practitioners/me/open-requests").json
+    feed = client.get("/api/v1/practitioners/me/open-requests").get_json()
     assert request_id in str(feed)
     assert NOTES not in str(feed)
     assert ADDRESS not in str(feed)
     claim = client.post(f"{url}/claim", json={"start": weekday_at(10).isoformat()})
-    booking_id = claim.json["id"]
+    booking_id = claim.get_json()["id"]
     seen = client.get(url)
     assert seen.status_code == 200
-    assert (seen.json["notes"], seen.json["address"]) == (NOTES, ADDRESS)
+    assert (seen.get_json()["notes"], seen.get_json()["address"]) == (NOTES, ADDRESS)
     other = make_practitioner(db, specialties=["stroke"])
     log_in_as(client, other.user.email)
     assert client.get(url).status_code == 404  # another practitioner never
@@ -106,14 +106,14 @@ def test_the_booked_practitioner_reads_the_request_while_the_visit_is_confirmed(
     assert client.post(f"/api/v1/bookings/{booking_id}/cancel", json={}).status_code == 200
     log_in_as(client, practitioner.user.email)
     assert client.get(url).status_code == 404  # cancelled: no longer theirs to read
-    after = client.get(f"/api/v1/bookings/{booking_id}").json
+    after = client.get(f"/api/v1/bookings/{booking_id}").get_json()
     assert (after["address"], after["patient_phone"], after["patient_name"]) == (None, None, None)
 
 
 def test_admin_reads_of_the_request_stay_audited(client: FlaskClient, db: Session) -> None:
     _, _, request_id, _ = claimed(client, db)
     log_in_as(client, make_user(db, Role.ADMIN).email)
-    assert client.get(f"/api/v1/requests/{request_id}").json["notes"] == NOTES
+    assert client.get(f"/api/v1/requests/{request_id}").get_json()["notes"] == NOTES
     audited = db.scalars(
         select(AuditEntry.action).where(AuditEntry.subject_id == uuid.UUID(request_id))
     ).all()
@@ -128,8 +128,8 @@ def test_a_patient_booking_from_their_request_may_leave_the_address_to_it(
     booked = client.post("/api/v1/bookings", json={
         "practitioner_id": str(practitioner.id), "start": weekday_at(10).isoformat(),
         "mode": "home", "request_id": request_id})  # fmt: skip
-    assert booked.status_code == 201, booked.json
-    assert (booked.json["address"], booked.json["postcode"]) == (ADDRESS, "SW1A 2AA")
+    assert booked.status_code == 201, booked.get_json()
+    assert (booked.get_json()["address"], booked.get_json()["postcode"]) == (ADDRESS, "SW1A 2AA")
 
 
 def test_a_home_request_from_before_addresses_is_not_handed_over(
@@ -140,8 +140,8 @@ def test_a_home_request_from_before_addresses_is_not_handed_over(
     db.flush()
     practitioner = make_practitioner(db, specialties=["stroke"])
     log_in_as(client, practitioner.user.email)
-    assert request_id not in str(client.get("/api/v1/practitioners/me/open-requests").json)
+    assert request_id not in str(client.get("/api/v1/practitioners/me/open-requests").get_json())
     claim = client.post(
         f"/api/v1/requests/{request_id}/claim", json={"start": weekday_at(10).isoformat()}
     )
-    assert (claim.status_code, claim.json["error"]["code"]) == (409, "request_needs_address")
+    assert (claim.status_code, claim.get_json()["error"]["code"]) == (409, "request_needs_address")

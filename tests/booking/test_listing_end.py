@@ -75,10 +75,10 @@ class TestNothingPastTheLastDay:
             query_string={"from": ON_THE_LAST_DAY.isoformat(),
                           "to": (AFTER_IT + timedelta(days=7)).isoformat()},
         )  # fmt: skip
-        starts = [datetime.fromisoformat(item["start"]) for item in answer.json["items"]]
+        starts = [datetime.fromisoformat(item["start"]) for item in answer.get_json()["items"]]
         assert starts, "the last day itself is bookable"
         ends = datetime.combine(LAST_DAY + timedelta(days=1), time(), BUSINESS_ZONE)
-        assert max(datetime.fromisoformat(i["end"]) for i in answer.json["items"]) <= ends
+        assert max(datetime.fromisoformat(i["end"]) for i in answer.get_json()["items"]) <= ends
 
     def test_booking_past_the_last_day_is_refused(self, db: Session) -> None:
         practitioner, patient = lapsing(db), make_user(db)
@@ -110,7 +110,7 @@ class TestNothingPastTheLastDay:
         course = client.post("/api/v1/courses", json={
             "practitioner_id": str(practitioner.id), "start": first.isoformat(), "weeks": 3,
             "mode": "video"})  # fmt: skip
-        assert (course.status_code, course.json["error"]["code"]) == (409, "course_clashes")
+        assert (course.status_code, course.get_json()["error"]["code"]) == (409, "course_clashes")
 
     def test_matching_offers_no_slot_past_the_last_day(self, db: Session) -> None:
         lapsing(db, specialties=["stroke"])
@@ -177,7 +177,7 @@ class TestAListingEndingEarly:
         request = db.get_one(CareRequest, home.request_id)
         assert request.status is RequestStatus.OPEN  # matching can offer someone else
         log_in_as(client, patient.email)
-        shown = client.get(f"/api/v1/bookings/{video.id}").json
+        shown = client.get(f"/api/v1/bookings/{video.id}").get_json()
         assert (shown["status"], shown["cancellation_code"]) == (
             "cancelled",
             "practitioner_unavailable",

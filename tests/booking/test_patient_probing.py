@@ -75,8 +75,8 @@ def test_a_real_patient_looks_like_no_one(
         log_in_as(client, make_user(db, Role.PATIENT).email)
     unknown = ask(client, practitioner, str(uuid.uuid4()))
     real = ask(client, practitioner, str(stranger.id))
-    assert unknown.status_code in (403, 404), unknown.json
-    assert (real.status_code, real.json) == (unknown.status_code, unknown.json)
+    assert unknown.status_code in (403, 404), unknown.get_json()
+    assert (real.status_code, real.get_json()) == (unknown.status_code, unknown.get_json())
 
 
 def test_a_practitioner_still_hears_when_their_patient_needs_an_assessment(
@@ -87,5 +87,5 @@ def test_a_practitioner_still_hears_when_their_patient_needs_an_assessment(
     book(db, patient, practitioner, weekday_at(10, days_ahead=30))  # the assessment, after
     log_in_as(client, practitioner.user.email)
     refused = course(client, practitioner, str(patient.id))
-    assert refused.status_code == 409, refused.json
-    assert refused.json["error"]["code"] == "assessment_required"
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["error"]["code"] == "assessment_required"

@@ -44,8 +44,8 @@ def create(client: FlaskClient, **changes: Any) -> Any:
 def test_patient_creates_an_open_home_request(client: FlaskClient) -> None:
     logged_in(client, "patient")
     response = create(client)
-    assert response.status_code == 201, response.json
-    body = response.json
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
     assert body["status"] == "open"
     assert body["postcode"] == "SW1A 1AA"
     assert body["notes"] == "Freezing of gait since March."
@@ -56,14 +56,14 @@ def test_video_needs_no_place(client: FlaskClient) -> None:
     logged_in(client, "patient")
     response = create(client, mode="video", postcode=None)
     assert response.status_code == 201
-    assert response.json["latitude"] is None
+    assert response.get_json()["latitude"] is None
 
 
 def test_coordinates_instead_of_a_postcode(client: FlaskClient, db: Session) -> None:
     logged_in(client, "patient")
     response = create(client, postcode=None, latitude=51.538, longitude=-0.1)
     assert response.status_code == 201
-    assert db.get_one(CareRequest, uuid.UUID(response.json["id"])).outcode == "N1"
+    assert db.get_one(CareRequest, uuid.UUID(response.get_json()["id"])).outcode == "N1"
 
 
 @pytest.mark.parametrize(
@@ -89,8 +89,8 @@ def test_coordinates_instead_of_a_postcode(client: FlaskClient, db: Session) -> 
 def test_bad_requests_are_422(client: FlaskClient, changes: dict[str, Any], field: str) -> None:
     logged_in(client, "patient")
     response = create(client, **changes)
-    assert response.status_code == 422, response.json
-    assert field in response.json["error"]["details"]["fields"]
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["error"]["details"]["fields"]
 
 
 def test_only_patients_create_requests(client: FlaskClient) -> None:
@@ -102,9 +102,9 @@ def test_a_request_is_visible_to_its_patient_and_admins_only(
     client: FlaskClient, app: Flask, db: Session
 ) -> None:
     logged_in(client, "patient")
-    request_id = create(client).json["id"]
+    request_id = create(client).get_json()["id"]
     url = f"/api/v1/requests/{request_id}"
-    assert client.get(url).json["notes"]
+    assert client.get(url).get_json()["notes"]
     other_patient = app.test_client()
     logged_in(other_patient, "patient")
     assert other_patient.get(url).status_code == 404
@@ -113,20 +113,20 @@ def test_a_request_is_visible_to_its_patient_and_admins_only(
     assert practitioner.get(url).status_code == 404
     admin = app.test_client()
     log_in_as(admin, make_user(db, Role.ADMIN).email)
-    assert admin.get(url).json["notes"] == "Freezing of gait since March."
+    assert admin.get(url).get_json()["notes"] == "Freezing of gait since March."
 
 
 def test_withdraw_once(client: FlaskClient) -> None:
     logged_in(client, "patient")
-    request_id = create(client).json["id"]
+    request_id = create(client).get_json()["id"]
     first = client.post(f"/api/v1/requests/{request_id}/withdraw")
-    assert first.json["status"] == "withdrawn"
+    assert first.get_json()["status"] == "withdrawn"
     assert client.post(f"/api/v1/requests/{request_id}/withdraw").status_code == 409
 
 
 def test_requests_expire_when_their_window_passes(client: FlaskClient, db: Session) -> None:
     logged_in(client, "patient")
-    request_id = create(client, **window(1, 2)).json["id"]
+    request_id = create(client, **window(1, 2)).get_json()["id"]
     assert expire_requests(db, utcnow()) == 0
     assert expire_requests(db, utcnow() + timedelta(days=3)) == 1
     stored = db.get_one(CareRequest, uuid.UUID(request_id))
@@ -142,9 +142,9 @@ class TestFeed:
         practitioner = make_practitioner(db)
         patient = app.test_client()
         logged_in(patient, "patient")
-        request_id = create(patient).json["id"]
+        request_id = create(patient).get_json()["id"]
         log_in_as(client, practitioner.user.email)
-        items = client.get("/api/v1/practitioners/me/open-requests").json["items"]
+        items = client.get("/api/v1/practitioners/me/open-requests").get_json()["items"]
         assert [item["id"] for item in items] == [request_id]
         assert items[0]["outcode"] == "SW1A"
         assert items[0]["distance_km"] == float(int(items[0]["distance_km"]))  # whole km only
@@ -167,14 +167,14 @@ class TestFeed:
         create(patient, postcode="N1 9GU")  # about 5 km away: outside a 2 km radius
         create(patient, specialty="chronic_pain")  # not a specialty of theirs
         log_in_as(client, practitioner.user.email)
-        assert client.get("/api/v1/practitioners/me/open-requests").json["items"] == []
+        assert client.get("/api/v1/practitioners/me/open-requests").get_json()["items"] == []
 
     def test_unlisted_practitioners_see_no_requests(self, client: FlaskClient, db: Session) -> None:
         practitioner = make_practitioner(db, verified=False)
         log_in_as(client, practitioner.user.email)
         response = client.get("/api/v1/practitioners/me/open-requests")
         assert response.status_code == 403
-        assert response.json["error"]["code"] == "not_listed"
+        assert response.get_json()["error"]["code"] == "not_listed"
 
 
 def test_a_window_cannot_start_in_the_past(client: FlaskClient) -> None:
@@ -184,7 +184,7 @@ def test_a_window_cannot_start_in_the_past(client: FlaskClient) -> None:
     past = home_request(earliest=(now - timedelta(days=3)).isoformat(), latest=latest)
     refused = client.post("/api/v1/requests", json=past)
     assert refused.status_code == 422
-    assert "earliest" in refused.json["error"]["details"]["fields"]
+    assert "earliest" in refused.get_json()["error"]["details"]["fields"]
     # A client's "now" arrives a moment late.
     just_now = home_request(earliest=(now - timedelta(seconds=30)).isoformat(), latest=latest)
     assert client.post("/api/v1/requests", json=just_now).status_code == 201

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.booking.models import BookingStatus
 from marketplace.booking.slots import free_slots_of
-from marketplace.practitioners.models import Mode
+from marketplace.practitioners.models import Mode, Practitioner
 from tests.support.factories import make_booking, make_practitioner
 
 # GMT: local time = UTC. Within a year of any day from now on, so within the listing.
@@ -18,7 +18,7 @@ MONDAY = datetime(2027, 1, 4, tzinfo=UTC)
 NOW = MONDAY - timedelta(days=3)
 
 
-def starts(db: Session, practitioner, mode: str | None) -> list[str]:  # type: ignore[no-untyped-def]
+def starts(db: Session, practitioner: Practitioner, mode: str | None) -> list[str]:
     slots = free_slots_of(db, practitioner, MONDAY, MONDAY + timedelta(days=1), NOW, mode)
     return [f"{slot.start:%H:%M}" for slot in slots]
 

@@ -5,11 +5,13 @@ and claims use the right length."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from marketplace.accounts.models import User
 from marketplace.booking import bookings
@@ -25,7 +27,7 @@ from tests.support.factories import book, make_practitioner, make_user, weekday_
 ASSESSMENT, SESSION = timedelta(minutes=90), timedelta(minutes=60)
 
 
-def assessing(db: Session, **profile: object) -> Practitioner:
+def assessing(db: Session, **profile: Any) -> Practitioner:
     """90-minute assessments at £95, 60-minute sessions at £75."""
     practitioner = make_practitioner(db, **profile)
     practitioner.assessment_minutes, practitioner.assessment_price_pence = 90, 9500
@@ -39,7 +41,7 @@ def length(visit: dict[str, str]) -> timedelta:
 
 def post_booking(
     client: FlaskClient, practitioner: Practitioner, hour: int, **extra: object
-) -> object:
+) -> TestResponse:
     return client.post("/api/v1/bookings", json={
         "practitioner_id": str(practitioner.id), "start": weekday_at(hour).isoformat(),
         "mode": "video", **extra})  # fmt: skip
@@ -49,13 +51,13 @@ def test_the_first_visit_is_an_assessment_then_follow_ups(client: FlaskClient, d
     practitioner, patient = assessing(db), make_user(db)
     log_in_as(client, patient.email)
     first = post_booking(client, practitioner, 9)
-    assert first.status_code == 201, first.json
-    assert first.json["visit_type"] == "assessment"
-    assert length(first.json) == ASSESSMENT
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["visit_type"] == "assessment"
+    assert length(first.get_json()) == ASSESSMENT
     second = post_booking(client, practitioner, 14)
-    assert second.status_code == 201, second.json
-    assert second.json["visit_type"] == "follow_up"
-    assert length(second.json) == SESSION
+    assert second.status_code == 201, second.get_json()
+    assert second.get_json()["visit_type"] == "follow_up"
+    assert length(second.get_json()) == SESSION
 
 
 def test_a_follow_up_needs_an_assessment_first(client: FlaskClient, db: Session) -> None:
@@ -63,12 +65,12 @@ def test_a_follow_up_needs_an_assessment_first(client: FlaskClient, db: Session)
     log_in_as(client, patient.email)
     refused = post_booking(client, practitioner, 9, visit_type="follow_up")
     assert refused.status_code == 409
-    assert refused.json["error"]["code"] == "assessment_required"
+    assert refused.get_json()["error"]["code"] == "assessment_required"
     # A cancelled assessment does not count either.
     assessment = book(db, patient, practitioner, weekday_at(11))
     assessment.status = BookingStatus.CANCELLED
     db.flush()
-    assert post_booking(client, practitioner, 14).json["visit_type"] == "assessment"
+    assert post_booking(client, practitioner, 14).get_json()["visit_type"] == "assessment"
 
 
 def test_slots_are_as_long_as_the_callers_next_visit(client: FlaskClient, db: Session) -> None:
@@ -76,7 +78,7 @@ def test_slots_are_as_long_as_the_callers_next_visit(client: FlaskClient, db: Se
     url = f"/api/v1/practitioners/{practitioner.id}/slots?mode=video"
 
     def lengths(query: str = "") -> set[timedelta]:
-        return {length(item) for item in client.get(url + query).json["items"]}
+        return {length(item) for item in client.get(url + query).get_json()["items"]}
 
     assert lengths() == {ASSESSMENT}  # anyone new
     assert lengths("&visit_type=follow_up") == {SESSION}
@@ -89,7 +91,7 @@ def test_slots_are_as_long_as_the_callers_next_visit(client: FlaskClient, db: Se
 
 def test_the_profile_shows_both_visits_and_prices(client: FlaskClient, db: Session) -> None:
     practitioner = assessing(db)
-    profile = client.get(f"/api/v1/practitioners/{practitioner.id}").json
+    profile = client.get(f"/api/v1/practitioners/{practitioner.id}").get_json()
     assert (profile["assessment_minutes"], profile["assessment_price_pence"]) == (90, 9500)
     assert (profile["session_minutes"], profile["price_pence"]) == (60, 7500)
 

@@ -70,11 +70,11 @@ class TestInvitation:
         patient.full_name = "Ada Patient"
         log_in_as(client, patient.email)
         response = client.post("/api/v1/me/carers", json={"email": " Helper@Example.org "})
-        assert response.status_code == 201, response.json
-        assert response.json["state"] == "invited"
-        assert response.json["email"] == "helper@example.org"
-        assert "code" not in response.json  # the code is for the invited person only
-        notification = invitation_message(db, uuid.UUID(response.json["id"]))
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["state"] == "invited"
+        assert response.get_json()["email"] == "helper@example.org"
+        assert "code" not in response.get_json()  # the code is for the invited person only
+        notification = invitation_message(db, uuid.UUID(response.get_json()["id"]))
         with app.test_request_context():
             message = compose(notification, Sources.load(db, [notification]))
         assert message is not None
@@ -85,9 +85,12 @@ class TestInvitation:
         assert accept in message.text
         assert f'href="{accept}"' in (message.html or "")
         assert "Ada Patient has invited you" in message.text
-        grant = db.get_one(CarerGrant, uuid.UUID(response.json["id"]))
+        grant = db.get_one(CarerGrant, uuid.UUID(response.get_json()["id"]))
         assert grant.code_hash != notification.context["code"]  # only the hash is kept
-        assert client.get("/api/v1/me/carers").json["items"][0]["id"] == response.json["id"]
+        assert (
+            client.get("/api/v1/me/carers").get_json()["items"][0]["id"]
+            == response.get_json()["id"]
+        )
 
     def test_an_address_is_invited_once_and_not_your_own(
         self, client: FlaskClient, db: Session
@@ -97,10 +100,10 @@ class TestInvitation:
         assert client.post("/api/v1/me/carers", json={"email": "a@example.org"}).status_code == 201
         again = client.post("/api/v1/me/carers", json={"email": "A@example.org"})
         assert again.status_code == 409
-        assert again.json["error"]["code"] == "already_invited"
+        assert again.get_json()["error"]["code"] == "already_invited"
         own = client.post("/api/v1/me/carers", json={"email": patient.email})
         assert own.status_code == 422
-        assert "email" in own.json["error"]["details"]["fields"]
+        assert "email" in own.get_json()["error"]["details"]["fields"]
 
     def test_at_most_five_carers_and_invitations_at_once(
         self, client: FlaskClient, db: Session
@@ -112,8 +115,8 @@ class TestInvitation:
             assert invited.status_code == 201
         refused = client.post("/api/v1/me/carers", json={"email": "one-more@example.org"})
         assert refused.status_code == 409
-        assert refused.json["error"]["code"] == "too_many_carers"
-        first = client.get("/api/v1/me/carers").json["items"][0]["id"]
+        assert refused.get_json()["error"]["code"] == "too_many_carers"
+        first = client.get("/api/v1/me/carers").get_json()["items"][0]["id"]
         assert client.post(f"/api/v1/carers/{first}/revoke").status_code == 200
         again = client.post("/api/v1/me/carers", json={"email": "one-more@example.org"})
         assert again.status_code == 201
@@ -126,17 +129,19 @@ class TestInvitation:
         log_in_as(client, other.email)
         wrong_person = client.post("/api/v1/carers/accept", json={"code": invitation.code})
         assert wrong_person.status_code == 403
-        assert wrong_person.json["error"]["code"] == "invitation_for_another_address"
+        assert wrong_person.get_json()["error"]["code"] == "invitation_for_another_address"
         log_in_as(client, invited.email)
         wrong_code = client.post("/api/v1/carers/accept", json={"code": "not-the-code"})
         assert wrong_code.status_code == 404
         accepted = client.post("/api/v1/carers/accept", json={"code": invitation.code})
-        assert accepted.status_code == 200, accepted.json
-        assert accepted.json["patient_id"] == str(patient.id)
-        assert accepted.json["state"] == "active"
+        assert accepted.status_code == 200, accepted.get_json()
+        assert accepted.get_json()["patient_id"] == str(patient.id)
+        assert accepted.get_json()["state"] == "active"
         used = client.post("/api/v1/carers/accept", json={"code": invitation.code})
         assert used.status_code == 404
-        assert client.get("/api/v1/me/caring-for").json["items"][0]["patient_id"] == str(patient.id)
+        assert client.get("/api/v1/me/caring-for").get_json()["items"][0]["patient_id"] == str(
+            patient.id
+        )
 
     def test_an_expired_or_revoked_invitation_cannot_be_accepted(self, db: Session) -> None:
         patient, invited = make_user(db), make_user(db)
@@ -173,32 +178,34 @@ class TestActingForThePatient:
             "earliest": weekday_at(9).isoformat(), "latest": weekday_at(17).isoformat(),
             "notes": NOTES,
         })  # fmt: skip
-        assert request.status_code == 201, request.json
-        assert request.json["patient_id"] == str(patient.id)
-        assert request.json["created_by_id"] == str(carer.id)
-        assert client.get(f"/api/v1/requests/{request.json['id']}").json["notes"] == NOTES
-        matches = client.get(f"/api/v1/requests/{request.json['id']}/matches")
+        assert request.status_code == 201, request.get_json()
+        assert request.get_json()["patient_id"] == str(patient.id)
+        assert request.get_json()["created_by_id"] == str(carer.id)
+        assert (
+            client.get(f"/api/v1/requests/{request.get_json()['id']}").get_json()["notes"] == NOTES
+        )
+        matches = client.get(f"/api/v1/requests/{request.get_json()['id']}/matches")
         assert matches.status_code == 200
-        withdrawn = client.post(f"/api/v1/requests/{request.json['id']}/withdraw")
-        assert withdrawn.json["withdrawn_by_id"] == str(carer.id)
+        withdrawn = client.post(f"/api/v1/requests/{request.get_json()['id']}/withdraw")
+        assert withdrawn.get_json()["withdrawn_by_id"] == str(carer.id)
 
         booked = book_for(client, patient, practitioner)
-        assert booked.status_code == 201, booked.json
-        assert booked.json["patient_id"] == str(patient.id)
-        assert booked.json["booked_by_id"] == str(carer.id)
-        booking_id = booked.json["id"]
+        assert booked.status_code == 201, booked.get_json()
+        assert booked.get_json()["patient_id"] == str(patient.id)
+        assert booked.get_json()["booked_by_id"] == str(carer.id)
+        booking_id = booked.get_json()["id"]
         moved = client.post(f"/api/v1/bookings/{booking_id}/reschedule",
                             json={"start": weekday_at(14).isoformat()})  # fmt: skip
-        assert moved.status_code == 200, moved.json
-        assert moved.json["rescheduled_by_id"] == str(carer.id)
+        assert moved.status_code == 200, moved.get_json()
+        assert moved.get_json()["rescheduled_by_id"] == str(carer.id)
         calendar = client.get(f"/api/v1/bookings/{booking_id}/calendar.ics")
         assert calendar.status_code == 200
-        assert booking_id in {b["id"] for b in client.get("/api/v1/bookings").json["items"]}
+        assert booking_id in {b["id"] for b in client.get("/api/v1/bookings").get_json()["items"]}
         cancelled = client.post(f"/api/v1/bookings/{booking_id}/cancel", json={})
-        assert cancelled.json["cancelled_by_id"] == str(carer.id)
-        assert cancelled.json["status"] == "cancelled"
+        assert cancelled.get_json()["cancelled_by_id"] == str(carer.id)
+        assert cancelled.get_json()["status"] == "cancelled"
         log_in_as(client, patient.email)
-        seen = client.get(f"/api/v1/bookings/{booking_id}").json
+        seen = client.get(f"/api/v1/bookings/{booking_id}").get_json()
         assert (seen["booked_by_id"], seen["cancelled_by_id"]) == (str(carer.id), str(carer.id))
 
     def test_a_carer_books_a_course_for_the_patient(self, client: FlaskClient, db: Session) -> None:
@@ -210,12 +217,12 @@ class TestActingForThePatient:
             "patient_id": str(patient.id), "practitioner_id": str(practitioner.id),
             "start": weekday_at(10, days_ahead=8).isoformat(), "weeks": 3, "mode": "video",
         })  # fmt: skip
-        assert course.status_code == 201, course.json
-        assert course.json["patient_id"] == str(patient.id)
-        assert course.json["created_by_id"] == str(carer.id)
-        assert {s["booked_by_id"] for s in course.json["sessions"]} == {str(carer.id)}
-        cancelled = client.post(f"/api/v1/courses/{course.json['id']}/cancel", json={})
-        assert {s["status"] for s in cancelled.json["sessions"]} == {"cancelled"}
+        assert course.status_code == 201, course.get_json()
+        assert course.get_json()["patient_id"] == str(patient.id)
+        assert course.get_json()["created_by_id"] == str(carer.id)
+        assert {s["booked_by_id"] for s in course.get_json()["sessions"]} == {str(carer.id)}
+        cancelled = client.post(f"/api/v1/courses/{course.get_json()['id']}/cancel", json={})
+        assert {s["status"] for s in cancelled.get_json()["sessions"]} == {"cancelled"}
 
     def test_a_carer_cannot_act_for_anyone_else(self, client: FlaskClient, db: Session) -> None:
         patient, stranger, practitioner = make_user(db), make_user(db), make_practitioner(db)
@@ -224,9 +231,9 @@ class TestActingForThePatient:
         log_in_as(client, carer.email)
         refused = book_for(client, stranger, practitioner)
         assert refused.status_code == 404
-        assert refused.json["error"]["code"] == "not_your_patient"
+        assert refused.get_json()["error"]["code"] == "not_your_patient"
         assert client.get(f"/api/v1/bookings/{theirs.id}").status_code == 404
-        listed = client.get("/api/v1/bookings").json["items"]
+        listed = client.get("/api/v1/bookings").get_json()["items"]
         assert str(theirs.id) not in {b["id"] for b in listed}
 
     def test_a_carer_of_one_patient_is_not_a_carer_of_another_patients_carer_grants(
@@ -235,7 +242,7 @@ class TestActingForThePatient:
         patient = make_user(db)
         carer, _grant = make_carer(db, patient)
         log_in_as(client, carer.email)
-        assert client.get("/api/v1/me/carers").json["items"] == []  # not the patient's list
+        assert client.get("/api/v1/me/carers").get_json()["items"] == []  # not the patient's list
         other = carers.invite_carer(db, patient, "someone@example.org", utcnow()).grant
         assert client.post(f"/api/v1/carers/{other.id}/revoke").status_code == 404
 
@@ -249,7 +256,7 @@ class TestRevoking:
         log_in_as(client, carer.email)
         booked = book_for(client, patient, practitioner)
         assert booked.status_code == 201
-        booking_id = booked.json["id"]
+        booking_id = booked.get_json()["id"]
         queued_for_carer = messages_to(db, carer, booking_id)
         assert [n.template for n in queued_for_carer] == ["booking_confirmed"]
         for notification in queued_for_carer:  # still waiting to go out
@@ -258,8 +265,8 @@ class TestRevoking:
         log_in_as(client, patient.email)
         revoked = client.post(f"/api/v1/carers/{grant.id}/revoke")
         assert revoked.status_code == 200
-        assert revoked.json["state"] == "revoked"
-        assert revoked.json["revoked_by_id"] == str(patient.id)
+        assert revoked.get_json()["state"] == "revoked"
+        assert revoked.get_json()["revoked_by_id"] == str(patient.id)
         db.expire_all()
         assert {n.status for n in messages_to(db, carer, booking_id)} == {
             NotificationStatus.DROPPED
@@ -269,12 +276,12 @@ class TestRevoking:
         assert client.get(f"/api/v1/bookings/{booking_id}").status_code == 404
         assert client.post(f"/api/v1/bookings/{booking_id}/cancel", json={}).status_code == 404
         assert (
-            book_for(client, patient, practitioner, start=weekday_at(15).isoformat()).json["error"][
-                "code"
-            ]
+            book_for(client, patient, practitioner, start=weekday_at(15).isoformat()).get_json()[
+                "error"
+            ]["code"]
             == "not_your_patient"
         )
-        assert client.get("/api/v1/me/caring-for").json["items"] == []
+        assert client.get("/api/v1/me/caring-for").get_json()["items"] == []
 
         booking = db.get_one(Booking, uuid.UUID(booking_id))
         queue_due_reminders(db, booking.starts_at - timedelta(hours=1), limit=100, sms=False)
@@ -290,7 +297,7 @@ class TestRevoking:
         again = client.post(f"/api/v1/carers/{grant.id}/revoke")
         assert again.status_code == 409
         log_in_as(client, patient.email)
-        [shown] = client.get("/api/v1/me/carers").json["items"]
+        [shown] = client.get("/api/v1/me/carers").get_json()["items"]
         assert (shown["state"], shown["revoked_by_id"]) == ("revoked", str(carer.id))
 
 
@@ -333,16 +340,16 @@ class TestCarersReviews:
         carer, _ = make_carer(db, patient)
         log_in_as(client, carer.email)
         reviewed = client.post(f"/api/v1/bookings/{visit.id}/review", json={"rating": 4})
-        assert reviewed.status_code == 201, reviewed.json
-        review = db.get_one(Review, uuid.UUID(reviewed.json["id"]))
+        assert reviewed.status_code == 201, reviewed.get_json()
+        review = db.get_one(Review, uuid.UUID(reviewed.get_json()["id"]))
         assert review.author_id == carer.id
         again = client.post(f"/api/v1/bookings/{visit.id}/review", json={"rating": 5})
         assert again.status_code == 409
         log_in_as(client, patient.email)  # once per visit, whoever wrote it
         assert (
-            client.post(f"/api/v1/bookings/{visit.id}/review", json={"rating": 5}).json["error"][
-                "code"
-            ]
+            client.post(f"/api/v1/bookings/{visit.id}/review", json={"rating": 5}).get_json()[
+                "error"
+            ]["code"]
             == "already_reviewed"
         )
 
@@ -355,11 +362,11 @@ class TestErasure:
         carer, grant = make_carer(db, patient)
         pending = carers.invite_carer(db, patient, "cousin@example.org", utcnow()).grant
         log_in_as(client, patient.email)
-        exported = client.get("/api/v1/me/export").json
+        exported = client.get("/api/v1/me/export").get_json()
         assert {g["id"] for g in exported["carers"]} == {str(grant.id), str(pending.id)}
         assert all("code" not in m["context"] for m in exported["messages"])
         erased = client.delete("/api/v1/me", json={"password": PASSWORD})
-        assert erased.status_code == 204, erased.json
+        assert erased.status_code == 204, erased.get_json()
         db.expire_all()
         for ended in (db.get_one(CarerGrant, grant.id), db.get_one(CarerGrant, pending.id)):
             assert (ended.status, ended.email, ended.code_hash) == (CarerStatus.REVOKED, None, None)
@@ -405,7 +412,7 @@ class TestAfterTheEnd:
         assert invitation_message(db, grant.id).address is None
         assert db.get_one(CarerGrant, grant.id).status is CarerStatus.REVOKED
         log_in_as(client, patient.email)
-        assert carer.email not in str(client.get("/api/v1/me/export").json)
+        assert carer.email not in str(client.get("/api/v1/me/export").get_json())
 
     def test_erasing_the_patient_clears_what_their_carer_wrote_about_their_visits(
         self, client: FlaskClient, db: Session
@@ -419,7 +426,7 @@ class TestAfterTheEnd:
         assert reviewed.status_code == 201
         log_in_as(client, patient.email)
         assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204
-        review = db.get_one(Review, uuid.UUID(reviewed.json["id"]))
+        review = db.get_one(Review, uuid.UUID(reviewed.get_json()["id"]))
         db.refresh(review)
         assert (review.comment, review.rating) == (None, 5)
 
@@ -432,8 +439,8 @@ def test_slots_have_the_length_of_the_cared_for_patients_next_visit(
     carer, _ = make_carer(db, patient)
     log_in_as(client, carer.email)
     url = f"/api/v1/practitioners/{practitioner.id}/slots"
-    own = client.get(url).json["items"][0]
-    theirs = client.get(url, query_string={"patient_id": str(patient.id)}).json["items"][0]
+    own = client.get(url).get_json()["items"][0]
+    theirs = client.get(url, query_string={"patient_id": str(patient.id)}).get_json()["items"][0]
     length = {
         name: datetime.fromisoformat(slot["end"]) - datetime.fromisoformat(slot["start"])
         for name, slot in (("own", own), ("theirs", theirs))

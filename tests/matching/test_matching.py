@@ -266,10 +266,10 @@ def test_matches_endpoint(client: FlaskClient, app: Flask, db: Session) -> None:
             "earliest": (now + timedelta(days=1)).isoformat(),
             "latest": (now + timedelta(days=8)).isoformat(),
         },
-    ).json
+    ).get_json()
     response = client.get(f"/api/v1/requests/{created['id']}/matches")
     assert response.status_code == 200
-    [item] = response.json["items"]
+    [item] = response.get_json()["items"]
     assert item["practitioner_id"] == str(practitioner.id)
     assert item["full_name"] == "Test Person"
     assert item["distance_km"] == 0.0

@@ -8,7 +8,6 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import cast
 
 from marketplace.config import build_config
 from marketplace.db import utcnow
@@ -23,7 +22,7 @@ def sent_email(tmp_path: Path, environ: dict[str, str]) -> EmailMessage:
     with Channels(config, str(tmp_path)) as channels:
         channels.send(Channel.EMAIL, MESSAGE)
     raw = (tmp_path / "outbox" / f"{MESSAGE.notification_id}.eml").read_bytes()
-    return cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def test_an_email_is_dated_when_it_is_sent(tmp_path: Path) -> None:

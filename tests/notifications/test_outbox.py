@@ -302,15 +302,15 @@ def reminder_messages(db: Session, booking: Booking) -> list[tuple[str, Channel,
             Notification.subject_id == booking.id, Notification.template.like("reminder_%")
         )
     )
-    return [tuple(found) for found in rows]  # type: ignore[misc]
+    return [(template, channel, user_id) for template, channel, user_id in rows]
 
 
 class TestMessages:
     def compose_all(
         self, app: Flask, db: Session, booking: Booking
-    ) -> dict[tuple[str, str], OutgoingMessage]:
+    ) -> dict[tuple[str, ...], OutgoingMessage]:
         queue_due_reminders(db, booking.starts_at - timedelta(hours=1), limit=100, sms=True)
-        messages = {}
+        messages: dict[tuple[str, ...], OutgoingMessage] = {}
         with app.test_request_context():
             for notification in db.scalars(
                 select(Notification).where(Notification.subject_id == booking.id)
@@ -390,7 +390,7 @@ class TestMessages:
                 event = calendar.walk("VEVENT")[0]
                 start = event.decoded("dtstart")
                 assert local_time(start, BUSINESS_ZONE) in message.text
-                told.append((int(event["sequence"]), notification.template, start,
+                told.append((int(event.decoded("sequence")), notification.template, start,
                              str(calendar["method"]), str(event["status"])))  # fmt: skip
         assert sorted(told) == [
             (0, "booking_confirmed", starts[0], "REQUEST", "CONFIRMED"),
@@ -416,7 +416,7 @@ class TestMessages:
         assert message is not None
         assert local_time(weekday_at(11), BUSINESS_ZONE) in message.text
         (attachment,) = message.attachments
-        assert int(Calendar.from_ical(attachment.data).walk("VEVENT")[0]["sequence"]) == 1
+        assert Calendar.from_ical(attachment.data).walk("VEVENT")[0].decoded("sequence") == 1
 
     def test_a_message_queued_before_erasure_goes_without_the_address_or_the_link(
         self, app: Flask, db: Session, tmp_path: Path
@@ -531,6 +531,7 @@ class TestMessages:
                 parsed = email.message_from_bytes(raw, policy=email.policy.default)
                 (part,) = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
                 data = part.get_payload(decode=True)
+                assert isinstance(data, bytes)
                 calendars[notification.template] = (part, vobject.readOne(data.decode()))
         for template, method in (("booking_confirmed", "REQUEST"), ("booking_cancelled", "CANCEL")):
             part, calendar = calendars[template]
@@ -561,11 +562,11 @@ def test_smtp_refusing_a_recipient_for_good_is_permanent() -> None:
 
     mailer = SmtpMailer({"MAIL_DEFAULT_SENDER": "a@b.c", "MAIL_MESSAGE_ID_DOMAIN": "b.c"})
 
-    class Refusing:
-        def sendmail(self, *message: Any) -> None:
+    class Refusing(smtplib.SMTP):  # never connected: no host given
+        def sendmail(self, *message: Any, **options: Any) -> dict[str, tuple[int, bytes]]:
             raise smtplib.SMTPRecipientsRefused({"x@y.z": (550, b"no such user")})
 
-    mailer.connection = Refusing()  # type: ignore[assignment]
+    mailer.connection = Refusing()
     message = OutgoingMessage("id", "key", "x@y.z", None, "Subject", "Text")
     with pytest.raises(PermanentFailure):
         mailer.send(message)

@@ -65,7 +65,7 @@ class SmtpSink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         return "250 Message accepted"
 
     def start(self) -> None:
@@ -231,7 +231,9 @@ def test_confirmation_reminders_cancel_and_reschedule(stack: Stack) -> None:
     wait_until(lambda: stack.sink.counts()[confirmation] == 1, 60, "the confirmation")
     (message,) = stack.sink.with_key(confirmation)
     calendar_part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
-    event = Calendar.from_ical(calendar_part.get_payload(decode=True)).walk("VEVENT")[0]
+    data = calendar_part.get_payload(decode=True)
+    assert isinstance(data, bytes)
+    event = Calendar.from_ical(data).walk("VEVENT")[0]
     assert event.decoded("dtstart") == weekday_at(10)
 
     with stack.session() as session:
@@ -262,7 +264,9 @@ def test_confirmation_reminders_cancel_and_reschedule(stack: Stack) -> None:
     assert sorted(reminders_sent) == sorted(expected)  # none for the cancelled visit
     for key in expected & reminder_keys(ids[2]):
         (reminder,) = stack.sink.with_key(key)
-        assert "15:00" in str(reminder.get_body(("plain",)).get_content())  # the new time
+        body = reminder.get_body(("plain",))
+        assert body is not None
+        assert "15:00" in str(body.get_content())  # the new time
 
 
 def seed_due_reminders(stack: Stack, visits: int) -> int:

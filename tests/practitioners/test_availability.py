@@ -19,8 +19,8 @@ LONDON = ZoneInfo("Europe/London")
 BOTH = frozenset({"home", "video"})
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def weekly(weekday: int, start: int, end: int, modes: frozenset[str] = BOTH) -> Opening:

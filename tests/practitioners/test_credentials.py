@@ -69,20 +69,20 @@ class TestHcpc:
     )
     def test_good_numbers(self, physio: FlaskClient, written: str, stored: str) -> None:
         response = submit(physio, kind="hcpc", number=written)
-        assert response.status_code == 201, response.json
-        assert response.json["number"] == stored
-        assert response.json["status"] == "pending"
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["number"] == stored
+        assert response.get_json()["status"] == "pending"
 
     @pytest.mark.parametrize("number", ["PH1234567", "PH", "XX123456", "123456", "PH12A456"])
     def test_bad_numbers(self, physio: FlaskClient, number: str) -> None:
         response = submit(physio, kind="hcpc", number=number)
         assert response.status_code == 422
-        assert "number" in response.json["error"]["details"]["fields"]
+        assert "number" in response.get_json()["error"]["details"]["fields"]
 
     def test_a_physiotherapist_needs_a_ph_number(self, physio: FlaskClient) -> None:
         response = submit(physio, kind="hcpc", number="OT123456")
         assert response.status_code == 422
-        assert "PH" in response.json["error"]["details"]["fields"]["number"][0]
+        assert "PH" in response.get_json()["error"]["details"]["fields"]["number"][0]
 
     def test_other_professions_codes_are_valid_hcpc_numbers(
         self, nmt_therapist: FlaskClient
@@ -97,32 +97,32 @@ class TestHcpc:
         put_profile(other)
         response = submit(other, kind="hcpc", number="ph555555")
         assert response.status_code == 409
-        assert response.json["error"]["code"] == "credential_number_in_use"
+        assert response.get_json()["error"]["code"] == "credential_number_in_use"
 
     def test_needs_a_profile_first(self, client: FlaskClient) -> None:
         logged_in(client, "practitioner")
         response = submit(client, kind="hcpc", number="PH123456")
         assert response.status_code == 409
-        assert response.json["error"]["code"] == "profile_required"
+        assert response.get_json()["error"]["code"] == "profile_required"
 
 
 class TestNmtCertificate:
     def test_450_hours_is_enough(self, nmt_therapist: FlaskClient) -> None:
         response = submit(nmt_therapist, **NMT)
         assert response.status_code == 201
-        assert response.json["training_hours"] == 450
+        assert response.get_json()["training_hours"] == 450
 
     def test_449_hours_is_refused_clearly(self, nmt_therapist: FlaskClient) -> None:
         response = submit(nmt_therapist, **{**NMT, "training_hours": 449})
         assert response.status_code == 422
-        message = response.json["error"]["details"]["fields"]["training_hours"][0]
+        message = response.get_json()["error"]["details"]["fields"]["training_hours"][0]
         assert "450" in message
         assert "449" in message
 
     def test_certificate_details_are_required(self, nmt_therapist: FlaskClient) -> None:
         response = submit(nmt_therapist, kind="nmt_certificate", number="N-1")
         assert response.status_code == 422
-        fields = response.json["error"]["details"]["fields"]
+        fields = response.get_json()["error"]["details"]["fields"]
         assert set(fields) == {"issuer", "programme", "training_hours", "issued_on"}
 
     def test_expiry_must_follow_issue(self, nmt_therapist: FlaskClient) -> None:
@@ -141,7 +141,7 @@ class TestEvidence:
         )
 
     def credential(self, client: FlaskClient) -> str:
-        return str(submit(client, kind="hcpc", number="PH100200").json["id"])
+        return str(submit(client, kind="hcpc", number="PH100200").get_json()["id"])
 
     @pytest.mark.parametrize(
         ("content", "kind"), [(PDF, "application/pdf"), (PNG, "image/png"), (JPEG, "image/jpeg")]
@@ -158,13 +158,13 @@ class TestEvidence:
         response = self.upload(
             physio, self.credential(physio), content, "scan", "application/x-anything"
         )
-        assert response.status_code == 201, response.json
-        assert response.json["content_type"] == kind
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["content_type"] == kind
         stored = db.scalars(select(Evidence)).one()
         assert evidence_backend.names() == {stored.stored_name}
         kept = evidence_backend.read(stored.stored_name)
-        assert response.json["sha256"] == hashlib.sha256(kept).hexdigest()
-        assert response.json["size_bytes"] == len(kept)
+        assert response.get_json()["sha256"] == hashlib.sha256(kept).hexdigest()
+        assert response.get_json()["size_bytes"] == len(kept)
         if kind == "application/pdf":
             assert kept == content  # checked, not rewritten (images are re-encoded)
         assert "scan" not in stored.stored_name
@@ -173,7 +173,7 @@ class TestEvidence:
     def test_a_pdf_renamed_to_png_is_judged_by_its_content(self, physio: FlaskClient) -> None:
         response = self.upload(physio, self.credential(physio), PDF, "photo.png", "image/png")
         assert response.status_code == 201
-        assert response.json["content_type"] == "application/pdf"
+        assert response.get_json()["content_type"] == "application/pdf"
 
     def test_an_executable_renamed_to_pdf_is_refused(
         self, physio: FlaskClient, evidence_backend: Backend
@@ -182,7 +182,7 @@ class TestEvidence:
             physio, self.credential(physio), EXECUTABLE, "licence.pdf", "application/pdf"
         )
         assert response.status_code == 422
-        assert "PDF, PNG or JPEG" in response.json["error"]["details"]["fields"]["file"][0]
+        assert "PDF, PNG or JPEG" in response.get_json()["error"]["details"]["fields"]["file"][0]
         assert evidence_backend.names() == set()
 
     def test_a_large_scan_within_ten_megabytes_is_accepted(
@@ -193,7 +193,7 @@ class TestEvidence:
             physio, self.credential(physio), content, "scan.pdf", "application/pdf"
         )
         assert response.status_code == 201
-        assert response.json["size_bytes"] == MAX_EVIDENCE_BYTES
+        assert response.get_json()["size_bytes"] == MAX_EVIDENCE_BYTES
         (key,) = evidence_backend.names()
         assert evidence_backend.read(key) == content
 
@@ -201,7 +201,7 @@ class TestEvidence:
         big = PDF + b"0" * (11 * 1024 * 1024)
         response = self.upload(physio, self.credential(physio), big, "big.pdf", "application/pdf")
         assert response.status_code == 413
-        assert response.json["error"]["code"] == "payload_too_large"
+        assert response.get_json()["error"]["code"] == "payload_too_large"
 
     def test_just_over_ten_megabytes_of_file_is_413_and_leaves_nothing(
         self, physio: FlaskClient, evidence_backend: Backend
@@ -215,7 +215,7 @@ class TestEvidence:
         self, physio: FlaskClient, app: Flask, db: Session, evidence_backend: Backend
     ) -> None:
         credential_id = self.credential(physio)
-        evidence_id = self.upload(physio, credential_id, PNG, "a.png", "image/png").json["id"]
+        evidence_id = self.upload(physio, credential_id, PNG, "a.png", "image/png").get_json()["id"]
         own = physio.get(
             f"/api/v1/practitioners/me/credentials/{credential_id}/evidence/{evidence_id}"
         )
@@ -252,7 +252,7 @@ _NUMBERS = itertools.count(300100)
 def upload_evidence(client: FlaskClient, content: bytes, name: str = "scan.pdf") -> Any:
     """A new HCPC credential of the client's, with `content` uploaded as its evidence."""
     number = f"PH{next(_NUMBERS)}"
-    credential_id = submit(client, kind="hcpc", number=number).json["id"]
+    credential_id = submit(client, kind="hcpc", number=number).get_json()["id"]
     return client.post(
         f"/api/v1/practitioners/me/credentials/{credential_id}/evidence",
         data={"file": (io.BytesIO(content), name, "application/octet-stream")},
@@ -262,9 +262,9 @@ def upload_evidence(client: FlaskClient, content: bytes, name: str = "scan.pdf")
 
 def assert_refused(response: Any, code: str, backend: Backend, db: Session) -> None:
     """A clear 422 in the error envelope, naming the file, and nothing kept."""
-    assert response.status_code == 422, response.json
-    assert response.json["error"]["code"] == code
-    assert response.json["error"]["details"]["fields"]["file"][0]
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["code"] == code
+    assert response.get_json()["error"]["details"]["fields"]["file"][0]
     assert backend.names() == set()
     assert db.scalars(select(Evidence)).all() == []
 
@@ -331,8 +331,8 @@ class TestPdfContent:
         writer.add_metadata({"/Title": "HCPC registration"})
         content = written(writer)
         response = upload_evidence(physio, content)
-        assert response.status_code == 201, response.json
-        assert response.json["content_type"] == "application/pdf"
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["content_type"] == "application/pdf"
         assert evidence_backend.read(db.scalars(select(Evidence)).one().stored_name) == content
 
     def test_a_pdf_protected_only_against_editing_is_accepted(self, physio: FlaskClient) -> None:
@@ -347,7 +347,7 @@ class TestPdfContent:
         writer.encrypt(user_password="secret", algorithm="AES-256")
         response = upload_evidence(physio, written(writer))
         assert_refused(response, "evidence_unreadable", evidence_backend, db)
-        assert "password" in response.json["error"]["message"]
+        assert "password" in response.get_json()["error"]["message"]
 
     @pytest.mark.parametrize(
         ("build", "what"),
@@ -371,7 +371,7 @@ class TestPdfContent:
         assert PdfReader(io.BytesIO(content)).pages  # a valid PDF, refused for what it holds
         response = upload_evidence(physio, content)
         assert_refused(response, "evidence_unsafe", evidence_backend, db)
-        assert what in response.json["error"]["message"]
+        assert what in response.get_json()["error"]["message"]
 
     def test_data_after_the_end_of_a_real_pdf_is_refused(
         self, physio: FlaskClient, db: Session, evidence_backend: Backend
@@ -387,7 +387,7 @@ class TestPdfContent:
         db.execute(delete(Evidence))
         response = upload_evidence(physio, pdf_file(pages=MAX_PDF_PAGES + 1))
         assert response.status_code == 422
-        assert response.json["error"]["code"] == "evidence_too_complex"
+        assert response.get_json()["error"]["code"] == "evidence_too_complex"
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -429,14 +429,14 @@ class TestImageContent:
     ) -> None:
         html = b"<html><script>alert(document.domain)</script></html>"
         response = upload_evidence(physio, png_file(320, 200) + html, "photo.png")
-        assert response.status_code == 201, response.json
-        assert response.json["content_type"] == "image/png"
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["content_type"] == "image/png"
         kept, image = stored_image(db, evidence_backend)
         assert html not in kept
         assert b"script" not in kept
         assert kept.endswith(b"IEND\xaeB`\x82")  # nothing after the image's last chunk
         assert (image.format, image.size) == ("PNG", (320, 200))
-        assert response.json["sha256"] == hashlib.sha256(kept).hexdigest()
+        assert response.get_json()["sha256"] == hashlib.sha256(kept).hexdigest()
 
     def test_a_jpeg_is_stored_without_its_exif_gps_position(
         self, physio: FlaskClient, db: Session, evidence_backend: Backend
@@ -444,8 +444,8 @@ class TestImageContent:
         photo = image_file("JPEG", 640, 480, exif=gps_exif())
         assert Image.open(io.BytesIO(photo)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
         response = upload_evidence(physio, photo, "photo.jpg")
-        assert response.status_code == 201, response.json
-        assert response.json["content_type"] == "image/jpeg"
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["content_type"] == "image/jpeg"
         kept, image = stored_image(db, evidence_backend)
         assert (image.format, image.size) == ("JPEG", (640, 480))
         assert not image.getexif()
@@ -458,7 +458,7 @@ class TestImageContent:
         exif = Image.Exif()
         exif[ExifTags.Base.Orientation] = 6  # taken with the phone on its side
         response = upload_evidence(physio, image_file("JPEG", 640, 480, exif=exif), "photo.jpg")
-        assert response.status_code == 201, response.json
+        assert response.status_code == 201, response.get_json()
         _, image = stored_image(db, evidence_backend)
         assert image.size == (480, 640)
 

@@ -54,7 +54,8 @@ def test_a_listed_practitioner_has_an_entry_per_specialty_and_mode(db: Session) 
     assert first_starts == [time(9), time(9), None]
     assert home.south is not None
     assert home.north is not None
-    assert home.south < practitioner.latitude < home.north  # type: ignore[operator]
+    assert practitioner.latitude is not None
+    assert home.south < practitioner.latitude < home.north
 
 
 def test_unlisted_practitioners_have_none(db: Session) -> None:
@@ -109,8 +110,8 @@ def test_another_time_zone_may_open_on_any_london_weekday(db: Session) -> None:
     # other nights than London's, when such hours last longer.
     one_hour = [{"weekday": 6, "start": time(2), "end": time(3), "modes": ["video"]}]
     availability(db, practitioner, weekly=one_hour, timezone="Europe/Paris")
-    entry = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
-    assert [(e.monday_last_start, e.sunday_last_start) for e in entry] == [(time.max, time.max)]
+    entries = db.scalars(select(MatchEntry).where(MatchEntry.practitioner_id == practitioner.id))
+    assert [(e.monday_last_start, e.sunday_last_start) for e in entries] == [(time.max, time.max)]
 
 
 def test_the_last_start_leaves_room_for_an_assessment(db: Session) -> None:

@@ -15,7 +15,7 @@ from tests.support.practitioner_api import put_profile
 
 
 def test_vocabulary_lists_the_contract_slugs(client: FlaskClient) -> None:
-    items = client.get("/api/v1/specialties").json["items"]
+    items = client.get("/api/v1/specialties").get_json()["items"]
     assert [item["slug"] for item in items] == list(SPECIALTY_SLUGS)
     assert {item["kind"] for item in items} == {"condition", "technique"}
     assert {"slug": "parkinsons", "label": "Parkinson's disease", "kind": "condition"} in items
@@ -25,20 +25,20 @@ def test_practitioner_creates_a_pending_profile(client: FlaskClient) -> None:
     logged_in(client, "practitioner")
     response = put_profile(client)
     assert response.status_code == 200
-    body = response.json
+    body = response.get_json()
     assert body["status"] == "pending"
     assert body["status_reason"] == "credential_missing"
     assert body["base_postcode"] == "SW1A 1AA"
     assert body["modes"] == ["home", "video"]
     assert body["credentials"] == []
-    assert client.get("/api/v1/practitioners/me").json["id"] == body["id"]
+    assert client.get("/api/v1/practitioners/me").get_json()["id"] == body["id"]
 
 
 def test_unknown_specialty_is_422_listing_the_allowed_ones(client: FlaskClient) -> None:
     logged_in(client, "practitioner")
     response = put_profile(client, specialties=["stroke", "astrology"])
     assert response.status_code == 422
-    details = response.json["error"]["details"]
+    details = response.get_json()["error"]["details"]
     assert "astrology" in details["fields"]["specialties"][0]
     assert details["allowed"] == list(SPECIALTY_SLUGS)
 
@@ -66,15 +66,15 @@ def test_invalid_profiles_are_422_per_field(
 ) -> None:
     logged_in(client, "practitioner")
     response = put_profile(client, **changes)
-    assert response.status_code == 422, response.json
-    assert field in response.json["error"]["details"]["fields"]
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["error"]["details"]["fields"]
 
 
 def test_the_base_is_placed_on_the_map_once_at_write_time(client: FlaskClient, db: Session) -> None:
     from marketplace.practitioners.models import Practitioner
 
     logged_in(client, "practitioner")
-    body = put_profile(client, base_postcode="n1 9gu").json
+    body = put_profile(client, base_postcode="n1 9gu").get_json()
     stored = db.get_one(Practitioner, uuid.UUID(body["id"]))
     assert stored.latitude is not None
     assert stored.longitude is not None
@@ -85,7 +85,7 @@ def test_a_postcode_that_cannot_be_placed_is_422(client: FlaskClient) -> None:
     logged_in(client, "practitioner")
     response = put_profile(client, base_postcode="ZE1 0AA")  # Shetland: not in the London set
     assert response.status_code == 422
-    assert "ZE1 0AA" in response.json["error"]["details"]["fields"]["base_postcode"][0]
+    assert "ZE1 0AA" in response.get_json()["error"]["details"]["fields"]["base_postcode"][0]
 
 
 def test_video_only_needs_no_base_or_radius(client: FlaskClient) -> None:
@@ -105,7 +105,7 @@ def test_public_profile_is_404_until_listed(client: FlaskClient, db: Session) ->
     assert client.get(f"/api/v1/practitioners/{pending.id}").status_code == 404
     response = client.get(f"/api/v1/practitioners/{listed.id}")
     assert response.status_code == 200
-    body = response.json
+    body = response.get_json()
     assert body["area"] == "SW1A"
     assert "base_postcode" not in body
     assert "credentials" not in body
@@ -120,13 +120,13 @@ def test_slots_of_a_listed_practitioner(client: FlaskClient, db: Session) -> Non
     )
     assert response.status_code == 200
     # beyond the 60-day horizon from today: nothing is offered
-    assert response.json["items"] == []
+    assert response.get_json()["items"] == []
 
 
 def test_slots_honour_notice_horizon_and_mode(client: FlaskClient, db: Session, app: Flask) -> None:
     practitioner = make_practitioner(db, modes=["video"], base_postcode=None, travel_radius_km=None)
     response = client.get(f"/api/v1/practitioners/{practitioner.id}/slots")
-    items = response.json["items"]
+    items = response.get_json()["items"]
     assert items, "a practitioner open every weekday has slots in the next 14 days"
     from datetime import datetime, timedelta
 
@@ -139,7 +139,7 @@ def test_slots_honour_notice_horizon_and_mode(client: FlaskClient, db: Session, 
     home = client.get(
         f"/api/v1/practitioners/{practitioner.id}/slots", query_string={"mode": "home"}
     )
-    assert home.json["items"] == []
+    assert home.get_json()["items"] == []
 
 
 def test_slots_refuse_backwards_or_huge_ranges(client: FlaskClient, db: Session) -> None:
@@ -175,8 +175,8 @@ class TestAvailabilityApi:
             "min_notice_hours": 24,
         }
         response = client.put("/api/v1/practitioners/me/availability", json=body)
-        assert response.status_code == 200, response.json
-        stored = client.get("/api/v1/practitioners/me/availability").json
+        assert response.status_code == 200, response.get_json()
+        stored = client.get("/api/v1/practitioners/me/availability").get_json()
         assert stored["weekly"][1] == {
             "weekday": 0,
             "start": "13:00",
@@ -228,7 +228,7 @@ class TestAvailabilityApi:
         logged_in(client, "practitioner")
         put_profile(client)
         response = client.put("/api/v1/practitioners/me/availability", json=body)
-        assert response.status_code == 422, response.json
+        assert response.status_code == 422, response.get_json()
 
     def test_needs_a_profile_first(self, client: FlaskClient) -> None:
         logged_in(client, "practitioner")

@@ -64,7 +64,7 @@ def test_blank_optional_text_is_treated_as_missing(client: FlaskClient) -> None:
     assert put_profile(client, bio="   ").status_code == 200
     video_only = put_profile(client, modes=["video"], base_postcode="  ", travel_radius_km=None)
     assert video_only.status_code == 200
-    assert video_only.json["base_postcode"] is None
+    assert video_only.get_json()["base_postcode"] is None
 
 
 def test_blank_certificate_details_are_field_errors(client: FlaskClient) -> None:
@@ -72,13 +72,13 @@ def test_blank_certificate_details_are_field_errors(client: FlaskClient) -> None
     put_profile(client, profession="neuromuscular_therapist")
     response = submit(client, **{**NMT, "issuer": "  ", "programme": "   "})
     assert response.status_code == 422
-    assert {"issuer", "programme"} <= set(response.json["error"]["details"]["fields"])
+    assert {"issuer", "programme"} <= set(response.get_json()["error"]["details"]["fields"])
 
 
 def test_nmt_numbers_are_compared_in_one_form(client: FlaskClient, app: Flask) -> None:
     logged_in(client, "practitioner")
     put_profile(client, profession="neuromuscular_therapist")
-    assert submit(client, **{**NMT, "number": "nmt  2024-42"}).json["number"] == "NMT 2024-42"
+    assert submit(client, **{**NMT, "number": "nmt  2024-42"}).get_json()["number"] == "NMT 2024-42"
     other = app.test_client()
     logged_in(other, "practitioner")
     put_profile(other, profession="neuromuscular_therapist")
@@ -90,7 +90,7 @@ def test_a_certificate_issued_in_the_future_is_refused(client: FlaskClient) -> N
     put_profile(client, profession="neuromuscular_therapist")
     future = (TODAY + timedelta(days=3)).isoformat()
     response = submit(client, **{**NMT, "issued_on": future})
-    assert "issued_on" in response.json["error"]["details"]["fields"]
+    assert "issued_on" in response.get_json()["error"]["details"]["fields"]
 
 
 @pytest.mark.parametrize("name", ["localtime", "Factory", "Mars/Olympus"])
@@ -156,11 +156,11 @@ def test_hcpc_expiry_comes_from_the_admin_and_is_bounded(
     credential.expires_on = date(2099, 1, 1)  # what the practitioner claimed
     url = f"/api/v1/admin/credentials/{credential.id}/decision"
     no_date = admin_client.post(url, json={"decision": "approve", "register_check": "seen"})
-    assert "expires_on" in no_date.json["error"]["details"]["fields"]
+    assert "expires_on" in no_date.get_json()["error"]["details"]["fields"]
     too_far = admin_client.post(
         url, json={"decision": "approve", "register_check": "seen", "expires_on": "2099-01-01"}
     )
-    assert "expires_on" in too_far.json["error"]["details"]["fields"]
+    assert "expires_on" in too_far.get_json()["error"]["details"]["fields"]
 
 
 def test_a_physiotherapist_is_not_listed_on_another_professions_number(db: Session) -> None:
@@ -247,7 +247,7 @@ def test_two_admins_deciding_at_once_record_one_decision(app: Flask, tmp_path: P
         load_builtin_london_outcodes(session)
         credential_id = make_practitioner(session, verified=False).credentials[0].id
         admins = [make_user(session, Role.ADMIN).id for _ in range(2)]
-    results: list[object] = []
+    results: list[str] = []
     barrier = threading.Barrier(2)
 
     def decide(admin_id: object) -> None:

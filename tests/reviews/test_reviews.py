@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from marketplace.accounts.models import Role, User
 from marketplace.audit.models import AuditEntry
@@ -30,7 +31,9 @@ def visit(db: Session, patient: User, practitioner: Practitioner, *, days_ago: i
                       back=timedelta(days=days_ago + 7), status=status)  # fmt: skip
 
 
-def review(client: FlaskClient, booking: Booking, rating: int = 5, **fields: object) -> object:
+def review(
+    client: FlaskClient, booking: Booking, rating: int = 5, **fields: object
+) -> TestResponse:
     return client.post(f"/api/v1/bookings/{booking.id}/review", json={"rating": rating, **fields})
 
 
@@ -49,12 +52,12 @@ class TestWhoMayReview:
         for not_completed in (upcoming, no_show):
             refused = review(client, not_completed)
             assert refused.status_code == 409
-            assert refused.json["error"]["code"] == "visit_not_completed"
+            assert refused.get_json()["error"]["code"] == "visit_not_completed"
         first = review(client, done, 4, comment="Clear exercises, very patient.")
-        assert first.status_code == 201, first.json
+        assert first.status_code == 201, first.get_json()
         again = review(client, done, 1)
         assert again.status_code == 409
-        assert again.json["error"]["code"] == "already_reviewed"
+        assert again.get_json()["error"]["code"] == "already_reviewed"
 
     @pytest.mark.parametrize("body", [{"rating": 0}, {"rating": 6}, {"rating": "5"},
                                       {"rating": 5, "comment": "x" * 1001}])  # fmt: skip
@@ -73,16 +76,16 @@ class TestWhoMayReview:
         patient, practitioner, other = make_user(db), make_practitioner(db), make_practitioner(db)
         done = visit(db, patient, practitioner)
         log_in_as(client, patient.email)
-        review_id = review(client, done).json["id"]
+        review_id = review(client, done).get_json()["id"]
         log_in_as(client, other.user.email)
         assert client.post(f"/api/v1/reviews/{review_id}/reply",
                            json={"reply": "Hi"}).status_code == 404  # fmt: skip
         log_in_as(client, practitioner.user.email)
         reply = client.post(f"/api/v1/reviews/{review_id}/reply", json={"reply": "Thank you!"})
         assert reply.status_code == 200
-        assert reply.json["reply"] == "Thank you!"
+        assert reply.get_json()["reply"] == "Thank you!"
         again = client.post(f"/api/v1/reviews/{review_id}/reply", json={"reply": "Again"})
-        assert again.json["error"]["code"] == "already_replied"
+        assert again.get_json()["error"]["code"] == "already_replied"
 
 
 class TestWhatThePublicSees:
@@ -96,7 +99,7 @@ class TestWhatThePublicSees:
             done = visit(db, patient, practitioner, days_ago=days_ago)
             log_in_as(client, patient.email)
             assert review(client, done, rating, comment=f"Rated {rating}").status_code == 201
-        profile = client.get(f"/api/v1/practitioners/{practitioner.id}").json
+        profile = client.get(f"/api/v1/practitioners/{practitioner.id}").get_json()
         assert profile["rating"] == {"average": 4.0, "count": 4}
         assert [r["comment"] for r in profile["recent_reviews"]] == [
             "Rated 2",
@@ -104,7 +107,7 @@ class TestWhatThePublicSees:
             "Rated 4",
         ]
         assert "author_id" not in str(profile)
-        listed = client.get(f"/api/v1/practitioners/{practitioner.id}/reviews?limit=2").json
+        listed = client.get(f"/api/v1/practitioners/{practitioner.id}/reviews?limit=2").get_json()
         assert len(listed["items"]) == 2
         assert listed["next_cursor"]
 
@@ -114,16 +117,18 @@ class TestWhatThePublicSees:
         practitioner, patient = make_practitioner(db), make_user(db)
         done = visit(db, patient, practitioner)
         log_in_as(client, patient.email)
-        review_id = review(client, done, 1, comment="Names someone").json["id"]
+        review_id = review(client, done, 1, comment="Names someone").get_json()["id"]
         admin = make_user(db, Role.ADMIN)
         log_in_as(client, admin.email)
         hidden = client.post(f"/api/v1/admin/reviews/{review_id}/hide",
                              json={"reason": "It names another patient."})  # fmt: skip
         assert hidden.status_code == 200
-        profile = client.get(f"/api/v1/practitioners/{practitioner.id}").json
+        profile = client.get(f"/api/v1/practitioners/{practitioner.id}").get_json()
         assert profile["rating"] == {"average": None, "count": 0}
         assert profile["recent_reviews"] == []
-        assert client.get(f"/api/v1/practitioners/{practitioner.id}/reviews").json["items"] == []
+        assert (
+            client.get(f"/api/v1/practitioners/{practitioner.id}/reviews").get_json()["items"] == []
+        )
         [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "review.hidden"))
         assert str(entry.subject_id) == review_id
         assert "names" not in str(entry.details or {}).lower()  # no reason in the audit log

@@ -22,8 +22,8 @@ def register(
         "/api/v1/auth/register",
         json={"email": email, "password": password, "full_name": "Pat Doe", "role": role, **extra},
     )
-    assert response.status_code == 201, response.json
-    body: dict[str, Any] = response.json  # type: ignore[assignment]
+    assert response.status_code == 201, response.get_json()
+    body: dict[str, Any] = response.get_json()
     return body
 
 

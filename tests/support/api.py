@@ -14,8 +14,8 @@ def assert_envelope(response: TestResponse, status: int, code: str) -> dict[str,
     returns the error."""
     assert response.status_code == status
     assert response.mimetype == "application/json"
-    assert response.json is not None
-    error: dict[str, Any] = response.json["error"]
+    assert response.get_json() is not None
+    error: dict[str, Any] = response.get_json()["error"]
     assert set(error) == ENVELOPE_KEYS
     assert error["code"] == code
     assert isinstance(error["message"], str)

@@ -7,7 +7,7 @@ import io
 
 from PIL import ExifTags, Image
 from pypdf import PdfWriter
-from pypdf.generic import StreamObject
+from pypdf.generic import ContentStream
 from werkzeug.test import TestResponse
 
 
@@ -36,7 +36,7 @@ def pdf_of_size(size: int) -> bytes:
     padding = 0
     for _ in range(5):
         writer = pdf_writer()
-        content = StreamObject()
+        content = ContentStream(None, writer)
         content.set_data(b"%" + b"0" * padding + b"\n")
         writer.pages[0].replace_contents(content)
         data = written(writer)

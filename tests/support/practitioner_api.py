@@ -54,5 +54,5 @@ def credential_through_the_api(client: FlaskClient, number: str) -> str:
         },
     )
     response = submit(client, kind="hcpc", number=number)
-    assert response.json is not None
-    return str(response.json["id"])
+    assert response.get_json() is not None
+    return str(response.get_json()["id"])
