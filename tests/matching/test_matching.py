@@ -20,7 +20,7 @@ from marketplace.booking.slots import free_slots_of
 from marketplace.clock import BUSINESS_ZONE, business_today
 from marketplace.db import refresh_statistics, utcnow
 from marketplace.geo.geometry import KM_PER_DEGREE_LATITUDE, bounding_box, distance_km
-from marketplace.matching import candidates
+from marketplace.matching import candidates, score
 from marketplace.matching import service as matching
 from marketplace.matching.service import describe_slot, match_practitioners
 from marketplace.practitioners import service as practitioners
@@ -393,7 +393,7 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
 
     def never_above_the_bound(candidate: Any, *rest: Any) -> Any:
         match = evaluate(candidate, *rest)
-        assert match is None or matching.rank_key(match.score) <= candidate.bound
+        assert match is None or score.rank_key(match.score) <= candidate.bound
         assert match is None or match.next_slots[0].start >= candidate.earliest_start
         return match
 
@@ -573,7 +573,7 @@ def test_a_practitioner_read_twice_is_matched_once(
 
     practitioner = make_practitioner(db)
     request = request_at(db, 0.5)
-    read_pages = matching.candidate_pages
+    read_pages = candidates.candidate_pages
 
     def every_page_twice(*args: Any) -> Any:
         for page in read_pages(*args):

@@ -90,6 +90,8 @@ def test_the_exact_score_never_exceeds_either_bound(
     data: st.DataObject,
 ) -> None:
     practitioner = practitioners[profession]
+    assert practitioner.latitude is not None
+    assert practitioner.longitude is not None
     specialty = data.draw(st.sampled_from(SPECIALTIES[profession]), label="specialty")
     latitude = practitioner.latitude + north_km / KM_PER_DEGREE_LATITUDE
     km_per_degree_longitude = KM_PER_DEGREE_LATITUDE * math.cos(math.radians(latitude))
