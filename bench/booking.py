@@ -165,8 +165,7 @@ def booking_requests(pairs: list[tuple[str, str]]) -> list[Request]:
         def request(connection: http.client.HTTPConnection) -> int:
             nonlocal free_from
             start = next(start for start in starts if start >= free_from)
-            body = {"practitioner_id": practitioner_id, "start": start.isoformat(),
-                    "mode": "video"}  # fmt: skip
+            body = {"practitioner_id": practitioner_id, "start": start.isoformat(), "mode": "video"}
             connection.request("POST", "/api/v1/bookings", json.dumps(body), headers)
             response = connection.getresponse()
             answer = response.read()
@@ -206,10 +205,12 @@ def main() -> None:
     server = start_booking_app(url, port)
     try:
         print(f"gunicorn, 2 workers, PostgreSQL; {args.clients} clients, {args.seconds:.0f} s each")
-        bare = report("bare JSON", *drive(port, [bare_request] * args.clients, args.seconds),
-                      args.seconds)  # fmt: skip
-        booked = report("POST /bookings", *drive(port, booking_requests(pairs), args.seconds),
-                        args.seconds)  # fmt: skip
+        bare = report(
+            "bare JSON", *drive(port, [bare_request] * args.clients, args.seconds), args.seconds
+        )
+        booked = report(
+            "POST /bookings", *drive(port, booking_requests(pairs), args.seconds), args.seconds
+        )
         print(f"  booking at {100 * booked / bare:.0f}% of the bare endpoint's requests/s")
     finally:
         server.send_signal(signal.SIGTERM)

@@ -57,8 +57,15 @@ from tests.support.services import postgres_database  # noqa: E402
 PASSWORD = "a long bench passphrase"
 WRONG = "not the passphrase"
 APP_KEYS = ("login:*", "LIMITS*")
-ODD_ADDRESSES = ["fe80::1%eth0", "::ffff:198.51.100.7", "not an address", "1.2.3.4:80",
-                 "[2001:db8::1]", "2001:db8::1%", "ÿ" * 2000]  # fmt: skip
+ODD_ADDRESSES = [
+    "fe80::1%eth0",
+    "::ffff:198.51.100.7",
+    "not an address",
+    "1.2.3.4:80",
+    "[2001:db8::1]",
+    "2001:db8::1%",
+    "ÿ" * 2000,
+]
 
 
 def start_app(database_url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -129,8 +136,9 @@ def odd_requests(client: Client, email: str, address: str) -> list[int]:
 
 def register(client: Client, email: str, address: str) -> None:
     body = {"email": email, "password": PASSWORD, "full_name": "Bench", "role": "patient"}
-    status = client.post("/api/v1/auth/register", json.dumps(body).encode(), address,
-                         "application/json")  # fmt: skip
+    status = client.post(
+        "/api/v1/auth/register", json.dumps(body).encode(), address, "application/json"
+    )
     if status != 201:
         raise SystemExit(f"registration answered {status}")
 
@@ -144,20 +152,25 @@ def blocked_address(client: Client) -> None:
     email, address = "blocked@example.org", "198.51.100.7"
     register(client, email, "192.0.2.250")
     before = [client.login(email, WRONG, address) for _ in range(12)]
-    print(f"1. one address, one account: {before.count(401)} failures, "
-          f"{before.count(429)} refused")  # fmt: skip
+    print(f"1. one address, one account: {before.count(401)} failures, {before.count(429)} refused")
     jobs: list[Callable[[], Any]] = []
     for _ in range(20):
         jobs.append(lambda: ("odd", odd_requests(client, email, address)))
-        jobs.append(lambda: ("guess", [client.login(email, WRONG, address),
-                                       client.login(email, PASSWORD, address)]))  # fmt: skip
+        jobs.append(
+            lambda: (
+                "guess",
+                [client.login(email, WRONG, address), client.login(email, PASSWORD, address)],
+            )
+        )
     results = in_parallel(8, jobs)
     odd = Counter(status for kind, statuses in results if kind == "odd" for status in statuses)
     guesses = Counter(status for kind, s in results if kind == "guess" for status in s)
     let_through = sum(count for status, count in guesses.items() if status != 429)
-    print(f"   odd requests (with guesses from odd addresses): {sum(odd.values())}, "
-          f"by status {dict(sorted(odd.items()))} "
-          f"(5xx: {sum(c for s, c in odd.items() if s >= 500)})")  # fmt: skip
+    print(
+        f"   odd requests (with guesses from odd addresses): {sum(odd.values())}, "
+        f"by status {dict(sorted(odd.items()))} "
+        f"(5xx: {sum(c for s, c in odd.items() if s >= 500)})"
+    )
     print(
         f"   guesses from the blocked address meanwhile: {sum(guesses.values())}, "
         f"let through {let_through} (wrong or right password; target 0)"
@@ -181,8 +194,10 @@ def many_addresses(client: Client) -> None:
     jobs = [partial(client.login, email, WRONG, a) for a in addresses for _ in range(3)]
     statuses = Counter(in_parallel(16, jobs))
     other = sum(count for status, count in statuses.items() if status not in {401, 429})
-    print(f"3. {len(jobs)} guesses from {len(addresses)} addresses at once: {statuses[401]} "
-          f"failures (budget 100 an hour), {statuses[429]} refused, other {other}")  # fmt: skip
+    print(
+        f"3. {len(jobs)} guesses from {len(addresses)} addresses at once: {statuses[401]} "
+        f"failures (budget 100 an hour), {statuses[429]} refused, other {other}"
+    )
     owner = client.login(email, PASSWORD, "203.0.113.77")
     print(f"   owner from a new address afterwards: {owner} (429: the known cost, 100 sites)")
 
@@ -215,8 +230,9 @@ def twelve_addresses(client: Client, seconds: float) -> None:
 
 def drop_database(url: str) -> None:
     parts = urlsplit(url)
-    server = create_engine(urlunsplit(parts._replace(path="/postgres")),
-                           isolation_level="AUTOCOMMIT")  # fmt: skip
+    server = create_engine(
+        urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT"
+    )
     with server.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)'))
     server.dispose()

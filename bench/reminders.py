@@ -87,28 +87,53 @@ def seed(url: str, emails: int) -> None:
         load_builtin_london_outcodes(session)
         practitioners = [make_practitioner(session).id for _ in range(PRACTITIONERS)]
         patients = [uuid.uuid4() for _ in range(PATIENTS)]
-        session.execute(insert(User), [
-            {"id": patient, "email": f"patient-{patient.hex}@bench.example", "full_name": "Pat",
-             "role": Role.PATIENT, "password_hash": "-", "is_active": True,
-             "created_at": now, "updated_at": now}
-            for patient in patients
-        ])  # fmt: skip
+        session.execute(
+            insert(User),
+            [
+                {
+                    "id": patient,
+                    "email": f"patient-{patient.hex}@bench.example",
+                    "full_name": "Pat",
+                    "role": Role.PATIENT,
+                    "password_hash": "-",
+                    "is_active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for patient in patients
+            ],
+        )
         bookings = []
         for index in range(visits):
             start = first + timedelta(minutes=30 * (index // PRACTITIONERS))
-            bookings.append({
-                "id": uuid.uuid4(), "practitioner_id": practitioners[index % PRACTITIONERS],
-                "patient_id": patients[index % PATIENTS], "mode": Mode.VIDEO,
-                "starts_at": start, "ends_at": start + timedelta(minutes=30),
-                "status": BookingStatus.CONFIRMED, "created_at": now, "updated_at": now,
-            })  # fmt: skip
+            bookings.append(
+                {
+                    "id": uuid.uuid4(),
+                    "practitioner_id": practitioners[index % PRACTITIONERS],
+                    "patient_id": patients[index % PATIENTS],
+                    "mode": Mode.VIDEO,
+                    "starts_at": start,
+                    "ends_at": start + timedelta(minutes=30),
+                    "status": BookingStatus.CONFIRMED,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         session.execute(insert(Booking), bookings)
-        session.execute(insert(Reminder), [
-            {"id": uuid.uuid4(), "booking_id": booking["id"], "kind": kind,
-             "visit_starts_at": booking["starts_at"], "send_at": now - timedelta(minutes=1)}
-            for booking in bookings
-            for kind in ReminderKind
-        ])  # fmt: skip
+        session.execute(
+            insert(Reminder),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "booking_id": booking["id"],
+                    "kind": kind,
+                    "visit_starts_at": booking["starts_at"],
+                    "send_at": now - timedelta(minutes=1),
+                }
+                for booking in bookings
+                for kind in ReminderKind
+            ],
+        )
     get_database(app).engine.dispose()
 
 
@@ -152,15 +177,31 @@ def main() -> None:
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     environment = os.environ | {
-        "DATABASE_URL": url, "CELERY_BROKER_URL": redis_url, "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(port), "MAIL_USE_TLS": "false", "REMINDER_SMS": "false",
-    }  # fmt: skip
+        "DATABASE_URL": url,
+        "CELERY_BROKER_URL": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(port),
+        "MAIL_USE_TLS": "false",
+        "REMINDER_SMS": "false",
+    }
     worker = subprocess.Popen(  # noqa: S603 - a fixed command, no shell
-        [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--pool=prefork",
-         f"--concurrency={args.processes}", "--without-gossip", "--without-mingle",
-         "--loglevel=WARNING"],
-        cwd=ROOT, env=environment, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.main",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={args.processes}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+        ],
+        cwd=ROOT,
+        env=environment,
+        start_new_session=True,
+    )
     expected = args.emails // 2 // len(ReminderKind) * len(ReminderKind) * 2
     try:
         time.sleep(3)  # the worker connects
@@ -178,12 +219,16 @@ def main() -> None:
     ceiling = sink_ceiling(port, sink, sink.sample, args.processes)
     controller.stop()
     print(f"PostgreSQL, Redis, {args.processes} worker processes, SMTP sink on loopback")
-    print(f"  {delivered} of {expected} reminder emails delivered"
-          f" in {elapsed:.1f} s ({delivered / elapsed:.0f} emails/s)")  # fmt: skip
+    print(
+        f"  {delivered} of {expected} reminder emails delivered"
+        f" in {elapsed:.1f} s ({delivered / elapsed:.0f} emails/s)"
+    )
     print(f"  messages delivered more than once: {doubled}")
-    print(f"  the sink's ceiling, from {args.processes} bare smtplib clients sending a copy of one"
-          f" of those emails: {ceiling:.0f} emails/s, so {args.emails} take at least"
-          f" {args.emails / ceiling:.1f} s here")  # fmt: skip
+    print(
+        f"  the sink's ceiling, from {args.processes} bare smtplib clients sending a copy of one"
+        f" of those emails: {ceiling:.0f} emails/s, so {args.emails} take at least"
+        f" {args.emails / ceiling:.1f} s here"
+    )
 
 
 if __name__ == "__main__":

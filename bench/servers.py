@@ -24,10 +24,20 @@ def start_gunicorn(
 ) -> subprocess.Popen[bytes]:
     """gunicorn serving `app` ("module:variable") on the port, once it accepts connections."""
     server = subprocess.Popen(  # noqa: S603 - a fixed command, no shell
-        [sys.executable, "-m", "gunicorn", *options, "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", app],
-        cwd=ROOT, env=dict(environment),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            *options,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            app,
+        ],
+        cwd=ROOT,
+        env=dict(environment),
+    )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

@@ -47,8 +47,16 @@ from tests.support.factories import (
     weekday_at,
 )
 
-ACTORS = ("anonymous", "patient_a", "patient_b", "practitioner_x", "practitioner_y", "admin",
-          "carer_a", "ex_carer")  # fmt: skip
+ACTORS = (
+    "anonymous",
+    "patient_a",
+    "patient_b",
+    "practitioner_x",
+    "practitioner_y",
+    "admin",
+    "carer_a",
+    "ex_carer",
+)
 NOTES = "Private: tremor and falls at night"
 ADDRESS = "7 Hidden Mews, London"
 
@@ -70,33 +78,62 @@ def build_world(db: Session, app: Flask) -> World:
     evidence = practitioners.add_evidence(
         db, pending_user, credential.id, io.BytesIO(pdf_file()), app.extensions["evidence_store"]
     )
-    request = care_requests.create_request(db, patient_a, {
-        "mode": Mode.HOME, "specialty": "stroke", "postcode": "SW1A 1AA", "address": ADDRESS,
-        "latitude": None, "longitude": None, "earliest": weekday_at(9, days_ahead=4),
-        "latest": weekday_at(17, days_ahead=9), "notes": NOTES,
-    }, TableGeocoder(), utcnow())  # fmt: skip
-    booking = book(db, patient_a, x, weekday_at(10), Mode.HOME, address=ADDRESS,
-                   postcode="SW1A 1AA")  # fmt: skip
+    request = care_requests.create_request(
+        db,
+        patient_a,
+        {
+            "mode": Mode.HOME,
+            "specialty": "stroke",
+            "postcode": "SW1A 1AA",
+            "address": ADDRESS,
+            "latitude": None,
+            "longitude": None,
+            "earliest": weekday_at(9, days_ahead=4),
+            "latest": weekday_at(17, days_ahead=9),
+            "notes": NOTES,
+        },
+        TableGeocoder(),
+        utcnow(),
+    )
+    booking = book(
+        db, patient_a, x, weekday_at(10), Mode.HOME, address=ADDRESS, postcode="SW1A 1AA"
+    )
     course = courses.book_course(
-        db, patient_a, courses.CourseInput(weekday_at(12, days_ahead=15), 2, Mode.VIDEO, x.id),
-        now=utcnow(), today=business_today(), geocoder=TableGeocoder(),
+        db,
+        patient_a,
+        courses.CourseInput(weekday_at(12, days_ahead=15), 2, Mode.VIDEO, x.id),
+        now=utcnow(),
+        today=business_today(),
+        geocoder=TableGeocoder(),
         policy=bookings.BookingPolicy(),
-    )  # fmt: skip
+    )
     visited = past_visit(db, patient_a, x, weekday_at(13))
     review = reviews.review_visit(db, patient_a, visited.id, 5, "Very patient.", utcnow())
     failed_id = queue_notification(
-        db, user_id=patient_a.id, template="booking_confirmed", subject_type="booking",
-        subject_id=booking.id, dedupe_key=f"matrix:{uuid.uuid4()}", context={"role": "patient"},
-    )  # fmt: skip
+        db,
+        user_id=patient_a.id,
+        template="booking_confirmed",
+        subject_type="booking",
+        subject_id=booking.id,
+        dedupe_key=f"matrix:{uuid.uuid4()}",
+        context={"role": "patient"},
+    )
     failed = db.get_one(Notification, failed_id)
     failed.status = NotificationStatus.FAILED
     carer_a, grant = make_carer(db, patient_a)
     ex_carer, ended = make_carer(db, patient_a)
     carers.end_grant(db, patient_a, ended.id, utcnow())
     invitation = carers.invite_carer(db, patient_a, patient_b.email, utcnow())
-    people: dict[str, User | None] = {"anonymous": None, "patient_a": patient_a,
-        "patient_b": patient_b, "practitioner_x": x.user, "practitioner_y": y.user,
-        "admin": admin, "carer_a": carer_a, "ex_carer": ex_carer}  # fmt: skip
+    people: dict[str, User | None] = {
+        "anonymous": None,
+        "patient_a": patient_a,
+        "patient_b": patient_b,
+        "practitioner_x": x.user,
+        "practitioner_y": y.user,
+        "admin": admin,
+        "carer_a": carer_a,
+        "ex_carer": ex_carer,
+    }
     tokens = {
         actor: accounts.issue_token(db, user, TokenKind.API, name=f"matrix {actor}").secret
         for actor, user in people.items()
@@ -105,16 +142,24 @@ def build_world(db: Session, app: Flask) -> World:
     own_token = accounts.issue_token(db, patient_a, TokenKind.API, name="revocable")
     db.flush()
     ids = {
-        "request": str(request.id), "booking": str(booking.id), "credential": str(credential.id),
-        "evidence": str(evidence.id), "x": str(x.id), "pending": str(credential.practitioner_id),
-        "notification": str(failed.id), "token": str(own_token.record.id),
-        "review": str(review.id), "course": str(course.id), "patient_a": str(patient_a.id),
-        "grant": str(grant.id), "code": invitation.code,
+        "request": str(request.id),
+        "booking": str(booking.id),
+        "credential": str(credential.id),
+        "evidence": str(evidence.id),
+        "x": str(x.id),
+        "pending": str(credential.practitioner_id),
+        "notification": str(failed.id),
+        "token": str(own_token.record.id),
+        "review": str(review.id),
+        "course": str(course.id),
+        "patient_a": str(patient_a.id),
+        "grant": str(grant.id),
+        "code": invitation.code,
         "course_start": weekday_at(15, days_ahead=22).isoformat(),
         "start": weekday_at(11, days_ahead=5).isoformat(),
         "later": weekday_at(15).isoformat(),
         "window_end": weekday_at(17, days_ahead=8).isoformat(),
-    }  # fmt: skip
+    }
     return World(tokens, ids)
 
 
@@ -124,18 +169,28 @@ MATRIX: list[tuple[str, str, dict[str, Any] | None, tuple[int, ...]]] = []
 
 
 def row(
-    method: str, path: str, body: dict[str, Any] | None, *expected: int,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    *expected: int,
     carers: tuple[int, int] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     assert len(expected) == len(ACTORS) - 2, path
     as_strangers = (expected[ACTORS.index("patient_b")],) * 2
     MATRIX.append((method, path, body, (*expected, *(carers or as_strangers))))
 
 
-PROFILE = {"profession": "physiotherapist", "specialties": ["stroke"], "modes": ["video"],
-           "session_minutes": 60, "price_pence": 5000}  # fmt: skip
-WEEK = {"weekly": [{"weekday": 0, "start": "09:00", "end": "12:00", "modes": ["video"]}],
-        "exceptions": []}  # fmt: skip
+PROFILE = {
+    "profession": "physiotherapist",
+    "specialties": ["stroke"],
+    "modes": ["video"],
+    "session_minutes": 60,
+    "price_pence": 5000,
+}
+WEEK = {
+    "weekly": [{"weekday": 0, "start": "09:00", "end": "12:00", "modes": ["video"]}],
+    "exceptions": [],
+}
 
 # Public
 row("GET", "/healthz", None, 200, 200, 200, 200, 200, 200)
@@ -146,8 +201,12 @@ row("GET", "/api/v1/specialties", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/v1/practitioners/{x}", None, 200, 200, 200, 200, 200, 200)
 row("GET", "/api/v1/practitioners/{pending}", None, 404, 404, 404, 404, 404, 404)
 row("GET", "/api/v1/practitioners/{x}/slots", None, 200, 200, 200, 200, 200, 200)
-NEW_PERSON = {"email": "new-person@example.org", "password": "a-long-new-password",
-              "full_name": "New Person", "role": "patient"}  # fmt: skip
+NEW_PERSON = {
+    "email": "new-person@example.org",
+    "password": "a-long-new-password",
+    "full_name": "New Person",
+    "role": "patient",
+}
 row("POST", "/api/v1/auth/register", NEW_PERSON, 201, 201, 201, 201, 201, 201)
 row("POST", "/api/v1/auth/login", {"email": "nobody@example.org", "password": "wrong-password"},
     401, 401, 401, 401, 401, 401)  # fmt: skip
@@ -288,16 +347,26 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
-def call(client: FlaskClient, world: World, actor: str, method: str, path: str,
-         body: dict[str, Any] | None) -> int:  # fmt: skip
+def call(
+    client: FlaskClient,
+    world: World,
+    actor: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+) -> int:
     headers = {}
     if actor != "anonymous":
         headers["Authorization"] = f"Bearer {world.tokens[actor]}"
     url = _fill(path, world.ids)
     payload = _fill(body, world.ids)
     if path.endswith("/evidence") and method == "POST":
-        response = client.post(url, headers=headers, content_type="multipart/form-data",
-                               data={"file": (io.BytesIO(pdf_file()), "x.pdf")})  # fmt: skip
+        response = client.post(
+            url,
+            headers=headers,
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(pdf_file()), "x.pdf")},
+        )
     elif payload is None:
         response = client.open(url, method=method, headers=headers)
     else:
@@ -305,12 +374,18 @@ def call(client: FlaskClient, world: World, actor: str, method: str, path: str,
     return response.status_code
 
 
-@pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX,
-                         ids=[f"{m} {p}" for m, p, _, _ in MATRIX])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX]
+)
 def test_each_caller_gets_the_expected_answer(
-    app: Flask, client: FlaskClient, db: Session, method: str, path: str,
-    body: dict[str, Any] | None, expected: tuple[int, ...],
-) -> None:  # fmt: skip
+    app: Flask,
+    client: FlaskClient,
+    db: Session,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    expected: tuple[int, ...],
+) -> None:
     world = build_world(db, app)
     answers = {}
     for actor in ACTORS:
@@ -338,13 +413,18 @@ def test_every_endpoint_is_in_the_matrix(app: Flask) -> None:
 def _rule_of(path: str) -> str:
     """The URL rule a matrix path stands for."""
     rules = {
-        "{x}": "<uuid:practitioner_id>", "{pending}": "<uuid:practitioner_id>",
-        "{request}": "<uuid:request_id>", "{booking}": "<uuid:booking_id>",
-        "{credential}": "<uuid:credential_id>", "{evidence}": "<uuid:evidence_id>",
-        "{notification}": "<uuid:notification_id>", "{token}": "<uuid:token_id>",
-        "{review}": "<uuid:review_id>", "{course}": "<uuid:course_id>",
+        "{x}": "<uuid:practitioner_id>",
+        "{pending}": "<uuid:practitioner_id>",
+        "{request}": "<uuid:request_id>",
+        "{booking}": "<uuid:booking_id>",
+        "{credential}": "<uuid:credential_id>",
+        "{evidence}": "<uuid:evidence_id>",
+        "{notification}": "<uuid:notification_id>",
+        "{token}": "<uuid:token_id>",
+        "{review}": "<uuid:review_id>",
+        "{course}": "<uuid:course_id>",
         "{grant}": "<uuid:grant_id>",
-    }  # fmt: skip
+    }
     for placeholder, rule in rules.items():
         path = path.replace(placeholder, rule)
     if path.startswith("/admin/practitioners/"):  # one page rule for both changes

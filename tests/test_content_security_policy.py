@@ -50,8 +50,12 @@ def test_every_html_answer_has_a_strict_policy(
     admin = make_user(db, Role.ADMIN)
     practitioner = make_practitioner(db, verified=False)
     (credential,) = practitioner.credentials
-    ids = {"credential_id": credential.id, "practitioner_id": practitioner.id,
-           "filename": "swagger-ui.css", "change": "suspend"}  # fmt: skip
+    ids = {
+        "credential_id": credential.id,
+        "practitioner_id": practitioner.id,
+        "filename": "swagger-ui.css",
+        "change": "suspend",
+    }
     log_in_as(client, admin.email)
     urls = app.url_map.bind("localhost")
     html = []

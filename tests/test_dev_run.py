@@ -23,8 +23,16 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90  # migrations, demo data and a cold worker on a busy two-core machine
 STOP_TIMEOUT = 8
 # Everything that would point `./dev run` away from its embedded defaults.
-FOREIGN_SETTINGS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
-                    "MAIL_SERVER", "SECRET_KEY", "TEST_DATABASE", "MARKETPLACE_ENV")  # fmt: skip
+FOREIGN_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "MAIL_SERVER",
+    "SECRET_KEY",
+    "TEST_DATABASE",
+    "MARKETPLACE_ENV",
+)
 
 pytestmark = [
     pytest.mark.worker,
@@ -92,9 +100,13 @@ def running(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     }
     log = (tmp_path / "run.log").open("wb")
     process = subprocess.Popen(
-        ["./dev", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ["./dev", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as a terminal would give it
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not healthy(f"http://127.0.0.1:{port}/healthz"):

@@ -32,8 +32,12 @@ from tests.support.database import DATABASE_KIND
 from tests.support.factories import book, make_practitioner, make_user, weekday_at
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 pytestmark = pytest.mark.skipif(
     DATABASE_KIND != "sqlite", reason="fuzzing runs once, on SQLite (the issue asks for one)"
@@ -66,8 +70,13 @@ def test_no_operation_fails_or_breaks_its_contract(
         operations += 1
 
         @given(case=st.one_of(*(operation.as_strategy(mode) for mode in GenerationMode)))
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def each_caller_gets_a_documented_answer(case: Any) -> None:
             for user in callers.values():
                 case.call_and_validate(headers=bearer(user), checks=CHECKS)

@@ -99,10 +99,14 @@ def chunked(body: bytes) -> bytes:
 def test_a_chunked_body_over_the_limit_is_413_in_the_envelope(gunicorn: Gunicorn) -> None:
     body = b'{"email": "' + b"a" * MAX_CONTENT_LENGTH + b'", "password": "x"}'
     status, headers, content = gunicorn.send(
-        head("/api/v1/auth/login", "Content-Type: application/json",
-             "Transfer-Encoding: chunked", method="POST"),
+        head(
+            "/api/v1/auth/login",
+            "Content-Type: application/json",
+            "Transfer-Encoding: chunked",
+            method="POST",
+        ),
         chunked(body),
-    )  # fmt: skip
+    )
     assert status == 413
     assert envelope(status, headers, content)["code"] == "payload_too_large"
 
@@ -110,10 +114,14 @@ def test_a_chunked_body_over_the_limit_is_413_in_the_envelope(gunicorn: Gunicorn
 def test_a_chunked_body_within_the_limit_is_read_whole(gunicorn: Gunicorn) -> None:
     body = b'{"email": "nobody@example.org", "password": "' + b"p" * 100 + b'"}'
     status, headers, content = gunicorn.send(
-        head("/api/v1/auth/login", "Content-Type: application/json",
-             "Transfer-Encoding: chunked", method="POST"),
+        head(
+            "/api/v1/auth/login",
+            "Content-Type: application/json",
+            "Transfer-Encoding: chunked",
+            method="POST",
+        ),
         chunked(body),
-    )  # fmt: skip
+    )
     assert status == 401
     assert envelope(status, headers, content)["code"] == "invalid_credentials"
 

@@ -86,14 +86,27 @@ class Cluster:
     def run(self, tool: str, *args: str) -> None:
         subprocess.run(
             [*self.as_owner, str(PG_BIN / tool), *args],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def init(self) -> None:
         if self.as_owner:
             shutil.chown(self.folder, "postgres", "postgres")
-        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                 "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        self.run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
@@ -103,8 +116,9 @@ class Cluster:
         self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def create_database(self) -> None:
-        server = create_engine(self.url.replace("/marketplace", "/postgres"),
-                               isolation_level="AUTOCOMMIT")  # fmt: skip
+        server = create_engine(
+            self.url.replace("/marketplace", "/postgres"), isolation_level="AUTOCOMMIT"
+        )
         with server.connect() as connection:
             connection.execute(text("CREATE DATABASE marketplace"))
         server.dispose()
@@ -148,8 +162,9 @@ def seed(url: str) -> Seed:
         patient = make_user(session)
         for day in range(3):
             start = weekday_at(10, days_ahead=3 + day)
-            make_booking(session, practitioner, start, start + timedelta(hours=1),
-                         patient_id=patient.id)  # fmt: skip
+            make_booking(
+                session, practitioner, start, start + timedelta(hours=1), patient_id=patient.id
+            )
         token = accounts.issue_token(session, patient, TokenKind.API, name="load").secret
     database.engine.dispose()
     return Seed(token, 3)

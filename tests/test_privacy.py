@@ -41,16 +41,31 @@ def a_patient_with_history(db: Session) -> tuple[User, Practitioner, Booking, Bo
     patient.phone = "+447911123456"
     practitioner = make_practitioner(db)
     request = CareRequest(
-        patient_id=patient.id, mode=Mode.HOME, specialty="stroke", postcode="SW1A 1AA",
-        outcode="SW1A", latitude=51.50123, longitude=-0.14187, earliest=weekday_at(9),
-        latest=weekday_at(17), notes=NOTES, address=HOME["address"],
-    )  # fmt: skip
+        patient_id=patient.id,
+        mode=Mode.HOME,
+        specialty="stroke",
+        postcode="SW1A 1AA",
+        outcode="SW1A",
+        latitude=51.50123,
+        longitude=-0.14187,
+        earliest=weekday_at(9),
+        latest=weekday_at(17),
+        notes=NOTES,
+        address=HOME["address"],
+    )
     db.add(request)
     db.flush()
     future = book(db, patient, practitioner, weekday_at(10), Mode.HOME, **HOME)
-    past = past_visit(db, patient, practitioner, weekday_at(13), Mode.HOME,
-                      back=timedelta(days=30), address=HOME["address"],
-                      postcode=HOME["postcode"])  # fmt: skip
+    past = past_visit(
+        db,
+        patient,
+        practitioner,
+        weekday_at(13),
+        Mode.HOME,
+        back=timedelta(days=30),
+        address=HOME["address"],
+        postcode=HOME["postcode"],
+    )
     return patient, practitioner, future, past
 
 
@@ -141,9 +156,13 @@ class TestErasure:
         assert kept.starts_at == past.starts_at
         assert kept.address is None
         assert kept.postcode is None
-        told = db.scalars(select(Notification).where(
-            Notification.subject_id == future.id, Notification.template == "booking_cancelled",
-            Notification.user_id == practitioner.user_id)).all()  # fmt: skip
+        told = db.scalars(
+            select(Notification).where(
+                Notification.subject_id == future.id,
+                Notification.template == "booking_cancelled",
+                Notification.user_id == practitioner.user_id,
+            )
+        ).all()
         assert len(told) == 1
         theirs = db.scalars(select(Notification).where(Notification.user_id == patient.id)).all()
         assert all(n.status is not NotificationStatus.PENDING for n in theirs)
@@ -190,9 +209,11 @@ class TestErasure:
         )
         assert client.get(f"/api/v1/practitioners/{practitioner.id}").status_code == 404
         assert db.get_one(Booking, booking.id).status is BookingStatus.CANCELLED
-        told = db.scalars(select(Notification.user_id).where(
-            Notification.subject_id == booking.id,
-            Notification.template == "booking_cancelled")).all()  # fmt: skip
+        told = db.scalars(
+            select(Notification.user_id).where(
+                Notification.subject_id == booking.id, Notification.template == "booking_cancelled"
+            )
+        ).all()
         assert patient.id in told
 
     def test_admins_are_not_self_erased(self, client: FlaskClient, db: Session) -> None:
@@ -215,8 +236,10 @@ def test_staff_reads_of_health_notes_and_addresses_are_on_the_record(
         (entry.action, entry.subject_id, entry.actor_id)
         for entry in db.scalars(select(AuditEntry).where(AuditEntry.action.like("%.viewed")))
     }
-    assert actions == {("care_request.viewed", request.id, admin.id),
-                       ("booking.viewed", future.id, admin.id)}  # fmt: skip
+    assert actions == {
+        ("care_request.viewed", request.id, admin.id),
+        ("booking.viewed", future.id, admin.id),
+    }
     log_in_as(client, patient.email)  # the patient's own reads are not audited
     client.get(f"/api/v1/requests/{request.id}")
     own_reads = select(AuditEntry).where(
@@ -229,8 +252,9 @@ def test_erasure_clears_review_comments_and_keeps_the_stars(
     client: FlaskClient, db: Session
 ) -> None:
     patient, _, _, past = a_patient_with_history(db)
-    written = reviews.review_visit(db, patient, past.id, 4, "My neighbour Ann recommended her",
-                                   utcnow())  # fmt: skip
+    written = reviews.review_visit(
+        db, patient, past.id, 4, "My neighbour Ann recommended her", utcnow()
+    )
     log_in_as(client, patient.email)
     exported = client.get("/api/v1/me/export").get_json()
     assert exported["reviews"][0]["comment"].startswith("My neighbour")

@@ -42,16 +42,37 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_a_whole_journey_logs_nothing_personal(
-    everything_logged: None, app: Flask, client: FlaskClient, db: Session,
-    caplog: pytest.LogCaptureFixture, tmp_path: Path,
-) -> None:  # fmt: skip
+    everything_logged: None,
+    app: Flask,
+    client: FlaskClient,
+    db: Session,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
     practitioner = make_practitioner(db)
-    secrets = [NAME, EMAIL, PHONE, "7911 123456", "07911", POSTCODE, POSTCODE.replace(" ", ""),
-               ADDRESS, NOTES, PASSWORD]  # fmt: skip
+    secrets = [
+        NAME,
+        EMAIL,
+        PHONE,
+        "7911 123456",
+        "07911",
+        POSTCODE,
+        POSTCODE.replace(" ", ""),
+        ADDRESS,
+        NOTES,
+        PASSWORD,
+    ]
     # Everything from here on is logged at DEBUG (the fixture).
-    registered = client.post("/api/v1/auth/register", json={
-        "email": EMAIL, "password": PASSWORD, "full_name": NAME, "role": "patient",
-        "phone": PHONE})  # fmt: skip
+    registered = client.post(
+        "/api/v1/auth/register",
+        json={
+            "email": EMAIL,
+            "password": PASSWORD,
+            "full_name": NAME,
+            "role": "patient",
+            "phone": PHONE,
+        },
+    )
     assert registered.status_code == 201, registered.get_json()
     wrong = {"email": EMAIL, "password": "wrong password!"}
     assert client.post("/api/v1/auth/login", json=wrong).status_code == 401
@@ -62,22 +83,43 @@ def test_a_whole_journey_logs_nothing_personal(
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None
     secrets.append(cookie.value)
-    care_request = client.post("/api/v1/requests", json={
-        "mode": "home", "postcode": POSTCODE, "address": ADDRESS, "specialty": "stroke",
-        "earliest": weekday_at(9).isoformat(),
-        "latest": weekday_at(17, days_ahead=10).isoformat(), "notes": NOTES})  # fmt: skip
+    care_request = client.post(
+        "/api/v1/requests",
+        json={
+            "mode": "home",
+            "postcode": POSTCODE,
+            "address": ADDRESS,
+            "specialty": "stroke",
+            "earliest": weekday_at(9).isoformat(),
+            "latest": weekday_at(17, days_ahead=10).isoformat(),
+            "notes": NOTES,
+        },
+    )
     assert care_request.status_code == 201, care_request.get_json()
     request_id = care_request.get_json()["id"]
     matches = client.get(f"/api/v1/requests/{request_id}/matches")
     assert matches.status_code == 200
-    home = client.post("/api/v1/bookings", json={
-        "practitioner_id": str(practitioner.id), "start": weekday_at(10).isoformat(),
-        "mode": "home", "address": ADDRESS, "postcode": POSTCODE,
-        "request_id": request_id})  # fmt: skip
+    home = client.post(
+        "/api/v1/bookings",
+        json={
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(10).isoformat(),
+            "mode": "home",
+            "address": ADDRESS,
+            "postcode": POSTCODE,
+            "request_id": request_id,
+        },
+    )
     assert home.status_code == 201, home.get_json()
-    video = client.post("/api/v1/bookings", json={
-        "practitioner_id": str(practitioner.id), "start": weekday_at(14).isoformat(),
-        "mode": "video"}, headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    video = client.post(
+        "/api/v1/bookings",
+        json={
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(14).isoformat(),
+            "mode": "video",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert video.status_code == 201, video.get_json()
     secrets.append(video.get_json()["video_url"])
     assert client.get(f"/api/v1/bookings/{home.get_json()['id']}/calendar.ics").status_code == 200
@@ -107,8 +149,11 @@ def test_lines_carry_the_request_id(app: Flask, caplog: pytest.LogCaptureFixture
         assign_request_id()
         probe.warning("in a request")
     probe.warning("outside")
-    ids = {record.getMessage(): vars(record)["request_id"] for record in caplog.records
-           if record.name == "marketplace.probe"}  # fmt: skip
+    ids = {
+        record.getMessage(): vars(record)["request_id"]
+        for record in caplog.records
+        if record.name == "marketplace.probe"
+    }
     assert ids == {"in a request": "abcdef123456", "outside": NO_ID}
     assert '"request_id": "abcdef123456"' in formatter("json").format(caplog.records[0])
 

@@ -35,8 +35,11 @@ class TestCrossSiteRequests:
     def test_a_cross_site_form_post_cannot_book(self, client: FlaskClient, db: Session) -> None:
         practitioner = make_practitioner(db)
         log_in_as(client, make_user(db).email)
-        fields = {"practitioner_id": str(practitioner.id), "start": weekday_at(11).isoformat(),
-                  "mode": "video"}  # fmt: skip
+        fields = {
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(11).isoformat(),
+            "mode": "video",
+        }
         # What an HTML form on another site can send (text/plain carrying JSON is the classic
         # trick): refused, with or without the browser's cross-site headers.
         bodies: list[tuple[Any, str]] = [
@@ -46,8 +49,9 @@ class TestCrossSiteRequests:
         ]
         for body, content_type in bodies:
             for headers in (EVIL, {}):
-                response = client.post("/api/v1/bookings", data=body, headers=headers,
-                                       content_type=content_type)  # fmt: skip
+                response = client.post(
+                    "/api/v1/bookings", data=body, headers=headers, content_type=content_type
+                )
                 assert response.status_code in (403, 415), (content_type, headers)
         assert db.query(Booking).count() == 0
 
@@ -75,8 +79,11 @@ class TestCrossSiteRequests:
     def test_an_empty_bearer_header_does_not_skip_the_check(
         self, client: FlaskClient, db: Session, patient_with_booking: Booking
     ) -> None:
-        response = client.post(f"/api/v1/bookings/{patient_with_booking.id}/cancel", json={},
-                               headers={"Authorization": "Bearer ", **EVIL})  # fmt: skip
+        response = client.post(
+            f"/api/v1/bookings/{patient_with_booking.id}/cancel",
+            json={},
+            headers={"Authorization": "Bearer ", **EVIL},
+        )
         assert response.status_code == 403
         db.refresh(patient_with_booking)
         assert patient_with_booking.status is BookingStatus.CONFIRMED
@@ -87,16 +94,20 @@ class TestCrossSiteRequests:
         patient = make_user(db)
         booking = book(db, patient, make_practitioner(db), weekday_at(10))
         token = client.post(
-            "/api/v1/auth/tokens", json={"name": "script"},
+            "/api/v1/auth/tokens",
+            json={"name": "script"},
             headers={"Authorization": "Basic x"},
-        )  # fmt: skip
+        )
         assert token.status_code == 401  # no session: get a token after logging in
         log_in_as(client, patient.email)
         secret = client.post("/api/v1/auth/tokens", json={"name": "script"}).get_json()["token"]
         client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
         assert client.get("/api/v1/me").status_code == 401  # the cookie is really gone
-        response = client.post(f"/api/v1/bookings/{booking.id}/cancel", json={},
-                               headers={"Authorization": f"Bearer {secret}", **EVIL})  # fmt: skip
+        response = client.post(
+            f"/api/v1/bookings/{booking.id}/cancel",
+            json={},
+            headers={"Authorization": f"Bearer {secret}", **EVIL},
+        )
         assert response.status_code == 200
 
     def test_trusted_origins_are_configurable(
@@ -122,8 +133,9 @@ class TestHeaders:
 
     def test_sql_echo_is_refused_in_production(self, tmp_path: Any) -> None:
         with pytest.raises(ConfigurationError, match="SQL_ECHO"):
-            build_config(tmp_path, {"MARKETPLACE_ENV": "production", "SECRET_KEY": "k",
-                                    "SQL_ECHO": "true"})  # fmt: skip
+            build_config(
+                tmp_path, {"MARKETPLACE_ENV": "production", "SECRET_KEY": "k", "SQL_ECHO": "true"}
+            )
 
     def test_errors_carry_them_too(self, client: FlaskClient) -> None:
         response = client.get("/api/v1/nowhere")

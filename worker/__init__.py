@@ -35,8 +35,10 @@ def celery_init_app(app: Flask) -> Celery:
                         raise
                     log.warning(
                         "task %s: database unavailable (%s), retrying in %ss",
-                        self.name, type(exc).__name__, DATABASE_RETRY_SECONDS,
-                    )  # fmt: skip
+                        self.name,
+                        type(exc).__name__,
+                        DATABASE_RETRY_SECONDS,
+                    )
                     raise self.retry(
                         exc=exc, countdown=DATABASE_RETRY_SECONDS, max_retries=DATABASE_MAX_RETRIES
                     ) from exc

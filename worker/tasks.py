@@ -60,8 +60,11 @@ def dispatch_notifications() -> dict[str, int]:
         dispatched += len(ids)
         if len(ids) < policy.dispatch_limit:
             break
-    return {"reminders_queued": reminders.queued, "reminders_dropped": reminders.dropped,
-            "dispatched": dispatched}  # fmt: skip
+    return {
+        "reminders_queued": reminders.queued,
+        "reminders_dropped": reminders.dropped,
+        "dispatched": dispatched,
+    }
 
 
 @shared_task(acks_late=True)
@@ -85,8 +88,11 @@ def check_credential_lapses() -> dict[str, int]:
     with get_database().session_scope() as session:
         report = check_lapses(session, business_today(now))
         cancelled = cancel_visits_of_lapsed(session, now=now)
-    return {"delisted": report.delisted, "warned": report.warned,
-            "visits_cancelled": len(cancelled)}  # fmt: skip
+    return {
+        "delisted": report.delisted,
+        "warned": report.warned,
+        "visits_cancelled": len(cancelled),
+    }
 
 
 @shared_task

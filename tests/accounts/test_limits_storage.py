@@ -109,19 +109,35 @@ def odd_requests(client: FlaskClient, email: str, address: str) -> list[Any]:
     environ = {"REMOTE_ADDR": address}
     huge = b'{"email": "' + b"a" * 2_000_000 + b'", "password": "x"}'
     return [
-        client.post("/api/v1/auth/login", json={"email": "\ud800@x.org", "password": "x"},
-                    environ_base=environ),
-        client.post("/api/v1/auth/login", json={"email": "a" * 100_000 + "@x.org",
-                                                "password": "x"}, environ_base=environ),
-        client.post("/api/v1/auth/login", data=huge, content_type="application/json",
-                    environ_base=environ),
-        client.post("/api/v1/auth/login", data="[" * 100_000, content_type="application/json",
-                    environ_base=environ),
-        client.post("/admin/login", data={"email": email, "password": "x" * 2_000_000},
-                    environ_base=environ),
-        client.post("/api/v1/auth/register", data=huge, content_type="application/json",
-                    environ_base=environ),
-    ]  # fmt: skip
+        client.post(
+            "/api/v1/auth/login",
+            json={"email": "\ud800@x.org", "password": "x"},
+            environ_base=environ,
+        ),
+        client.post(
+            "/api/v1/auth/login",
+            json={"email": "a" * 100_000 + "@x.org", "password": "x"},
+            environ_base=environ,
+        ),
+        client.post(
+            "/api/v1/auth/login", data=huge, content_type="application/json", environ_base=environ
+        ),
+        client.post(
+            "/api/v1/auth/login",
+            data="[" * 100_000,
+            content_type="application/json",
+            environ_base=environ,
+        ),
+        client.post(
+            "/admin/login", data={"email": email, "password": "x" * 2_000_000}, environ_base=environ
+        ),
+        client.post(
+            "/api/v1/auth/register",
+            data=huge,
+            content_type="application/json",
+            environ_base=environ,
+        ),
+    ]
 
 
 def test_no_content_makes_a_limit_fail(client: FlaskClient, db: Session) -> None:

@@ -215,8 +215,13 @@ class TestCredentials:
         credential = pending_credential(db)
         page = f"/admin/credentials/{credential.id}"
         assert "hcpc-uk.org/check-the-register" in text(admin_pages.get(page))
-        response = post_form(admin_pages, f"{page}/approve", page, expires_on=NEXT_YEAR,
-                             register_check="Registered, no conditions.")  # fmt: skip
+        response = post_form(
+            admin_pages,
+            f"{page}/approve",
+            page,
+            expires_on=NEXT_YEAR,
+            register_check="Registered, no conditions.",
+        )
         assert response.status_code == 302
         assert "credential verified" in text(admin_pages.get(response.headers["Location"]))
         db.expire_all()
@@ -241,8 +246,12 @@ class TestCredentials:
         credential = pending_credential(db)
         page = f"/admin/credentials/{credential.id}"
         token = csrf_token(admin_pages, page)
-        assert admin_pages.post(f"{page}/reject", data={"csrf_token": token,
-                                "reason": "No."}).status_code == 302  # fmt: skip
+        assert (
+            admin_pages.post(
+                f"{page}/reject", data={"csrf_token": token, "reason": "No."}
+            ).status_code
+            == 302
+        )
         again = admin_pages.post(f"{page}/reject", data={"csrf_token": token, "reason": "No."})
         assert again.status_code == 409
         assert "already been decided" in text(again) or "not pending" in text(again).lower()
@@ -313,8 +322,9 @@ class TestPractitioners:
         missing = post_form(admin_pages, f"{path}/suspend?status=listed", listing, reason="")
         assert missing.status_code == 422
         assert re.search(r'id="reason-error">\s*<li>Give a reason.', text(missing))
-        done = post_form(admin_pages, f"{path}/suspend?status=listed", listing,
-                         reason="Complaint under review.")  # fmt: skip
+        done = post_form(
+            admin_pages, f"{path}/suspend?status=listed", listing, reason="Complaint under review."
+        )
         assert done.status_code == 302
         assert done.headers["Location"] == listing  # back to the same filtered list
         db.expire_all()
@@ -338,22 +348,28 @@ class TestNotificationsAndAudit:
     ) -> None:
         user = make_user(db)
         notification_id = queue_notification(
-            db, user_id=user.id, template="practitioner_reinstated", subject_type="practitioner",
-            subject_id=uuid.uuid4(), dedupe_key=f"test:{uuid.uuid4()}",
-        )  # fmt: skip
+            db,
+            user_id=user.id,
+            template="practitioner_reinstated",
+            subject_type="practitioner",
+            subject_id=uuid.uuid4(),
+            dedupe_key=f"test:{uuid.uuid4()}",
+        )
         failed = db.get_one(Notification, notification_id)
         failed.status, failed.attempts = NotificationStatus.FAILED, 5
         failed.last_error = "SMTPConnectError: refused"
         db.flush()
         page = text(admin_pages.get("/admin/notifications"))
         assert "SMTPConnectError: refused" in page
-        response = post_form(admin_pages, f"/admin/notifications/{notification_id}/retry",
-                             "/admin/notifications")  # fmt: skip
+        response = post_form(
+            admin_pages, f"/admin/notifications/{notification_id}/retry", "/admin/notifications"
+        )
         assert response.status_code == 302
         db.expire_all()
         assert db.get_one(Notification, notification_id).status is NotificationStatus.PENDING
-        assert db.scalars(select(AuditEntry.action).where(
-            AuditEntry.subject_id == notification_id)).all() == ["notification.retry"]  # fmt: skip
+        assert db.scalars(
+            select(AuditEntry.action).where(AuditEntry.subject_id == notification_id)
+        ).all() == ["notification.retry"]
 
     def test_the_audit_log_filters_by_action_and_subject(
         self, admin_pages: FlaskClient, db: Session

@@ -287,13 +287,19 @@ def test_reminder_rows_and_notifications_are_written_with_the_booking(db: Sessio
 def test_reminder_leads_follow_the_policy_and_skip_times_already_past(db: Session) -> None:
     practitioner, patient = make_practitioner(db), make_user(db)
     start = weekday_at(10)
-    policy = bookings.BookingPolicy(early_reminder=timedelta(hours=48),
-                                    late_reminder=timedelta(minutes=30))  # fmt: skip
+    policy = bookings.BookingPolicy(
+        early_reminder=timedelta(hours=48), late_reminder=timedelta(minutes=30)
+    )
     now = start - timedelta(hours=40)  # the 48 h reminder's time has passed already
     booking, _ = bookings.create_booking(
-        db, patient, bookings.BookingInput(practitioner.id, start, Mode.VIDEO), now=now,
-        today=business_today(now), geocoder=TableGeocoder(), policy=policy,
-    )  # fmt: skip
+        db,
+        patient,
+        bookings.BookingInput(practitioner.id, start, Mode.VIDEO),
+        now=now,
+        today=business_today(now),
+        geocoder=TableGeocoder(),
+        policy=policy,
+    )
     assert pending_reminders(db, booking) == {(ReminderKind.LATE, start - timedelta(minutes=30))}
 
 

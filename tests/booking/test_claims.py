@@ -46,9 +46,15 @@ def test_a_practitioner_who_does_not_fit_cannot_claim(db: Session) -> None:
     with pytest.raises(ValidationFailed):
         claim(db, make_practitioner(db), request, start)
     far = open_request(
-        db, start, mode=Mode.HOME, specialty="stroke", postcode="N1 9GU", latitude=51.5362,
-        longitude=-0.1030, address="1 Far Street",
-    )  # fmt: skip
+        db,
+        start,
+        mode=Mode.HOME,
+        specialty="stroke",
+        postcode="N1 9GU",
+        latitude=51.5362,
+        longitude=-0.1030,
+        address="1 Far Street",
+    )
     with pytest.raises(ValidationFailed):
         claim(db, make_practitioner(db, travel_radius_km=2), far, start)
 

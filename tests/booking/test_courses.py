@@ -31,8 +31,13 @@ def assessed(db: Session) -> tuple[Any, Practitioner]:
 
 
 def post_course(client: FlaskClient, practitioner: Practitioner, **fields: Any) -> Any:
-    body = {"practitioner_id": str(practitioner.id), "start": FIRST.isoformat(), "weeks": 6,
-            "mode": "video", **fields}  # fmt: skip
+    body = {
+        "practitioner_id": str(practitioner.id),
+        "start": FIRST.isoformat(),
+        "weeks": 6,
+        "mode": "video",
+        **fields,
+    }
     return client.post("/api/v1/courses", json=body)
 
 
@@ -129,5 +134,8 @@ def test_one_calendar_file_holds_every_session(client: FlaskClient, db: Session)
     starts = sorted(event.decoded("DTSTART").astimezone(london) for event in events)
     assert [(b.date() - a.date()).days for a, b in itertools.pairwise(starts)] == [7, 7]
     assert {start.time() for start in starts} == {FIRST.astimezone(london).time()}
-    assert all("meet.jit.si" in str(event.get("URL", "")) for event in events
-               if str(event["STATUS"]) == "CONFIRMED")  # fmt: skip
+    assert all(
+        "meet.jit.si" in str(event.get("URL", ""))
+        for event in events
+        if str(event["STATUS"]) == "CONFIRMED"
+    )

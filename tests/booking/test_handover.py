@@ -125,9 +125,15 @@ def test_a_patient_booking_from_their_request_may_leave_the_address_to_it(
 ) -> None:
     _, request_id = patient_with_request(client, db)
     practitioner = make_practitioner(db, specialties=["stroke"])
-    booked = client.post("/api/v1/bookings", json={
-        "practitioner_id": str(practitioner.id), "start": weekday_at(10).isoformat(),
-        "mode": "home", "request_id": request_id})  # fmt: skip
+    booked = client.post(
+        "/api/v1/bookings",
+        json={
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(10).isoformat(),
+            "mode": "home",
+            "request_id": request_id,
+        },
+    )
     assert booked.status_code == 201, booked.get_json()
     assert (booked.get_json()["address"], booked.get_json()["postcode"]) == (ADDRESS, "SW1A 2AA")
 

@@ -72,9 +72,11 @@ class TestNothingPastTheLastDay:
         practitioner = lapsing(db)
         answer = client.get(
             f"/api/v1/practitioners/{practitioner.id}/slots",
-            query_string={"from": ON_THE_LAST_DAY.isoformat(),
-                          "to": (AFTER_IT + timedelta(days=7)).isoformat()},
-        )  # fmt: skip
+            query_string={
+                "from": ON_THE_LAST_DAY.isoformat(),
+                "to": (AFTER_IT + timedelta(days=7)).isoformat(),
+            },
+        )
         starts = [datetime.fromisoformat(item["start"]) for item in answer.get_json()["items"]]
         assert starts, "the last day itself is bookable"
         ends = datetime.combine(LAST_DAY + timedelta(days=1), time(), BUSINESS_ZONE)
@@ -107,9 +109,15 @@ class TestNothingPastTheLastDay:
         book(db, patient, practitioner, weekday_after(TODAY, 9, days=2))  # the assessment
         first = weekday_after(TODAY, 15, days=3)
         log_in_as(client, patient.email)
-        course = client.post("/api/v1/courses", json={
-            "practitioner_id": str(practitioner.id), "start": first.isoformat(), "weeks": 3,
-            "mode": "video"})  # fmt: skip
+        course = client.post(
+            "/api/v1/courses",
+            json={
+                "practitioner_id": str(practitioner.id),
+                "start": first.isoformat(),
+                "weeks": 3,
+                "mode": "video",
+            },
+        )
         assert (course.status_code, course.get_json()["error"]["code"]) == (409, "course_clashes")
 
     def test_matching_offers_no_slot_past_the_last_day(self, db: Session) -> None:
@@ -130,9 +138,16 @@ def future_visits(db: Session, practitioner: Practitioner) -> tuple[User, User, 
     patient = make_user(db)
     carer, _ = make_carer(db, patient)
     video = book(db, patient, practitioner, weekday_after(TODAY, 10, days=10))
-    request = open_request(db, weekday_after(TODAY, 14, days=10), patient_id=patient.id,
-                           mode=Mode.HOME, postcode="SW1A 2AA", latitude=51.5034,
-                           longitude=-0.1276, address="1 Test Street")  # fmt: skip
+    request = open_request(
+        db,
+        weekday_after(TODAY, 14, days=10),
+        patient_id=patient.id,
+        mode=Mode.HOME,
+        postcode="SW1A 2AA",
+        latitude=51.5034,
+        longitude=-0.1276,
+        address="1 Test Street",
+    )
     home = claim(db, practitioner, request, weekday_after(TODAY, 14, days=10))
     return patient, carer, video, home
 
@@ -201,8 +216,9 @@ class TestAListingEndingEarly:
     def test_the_daily_check_cancels_visits_after_a_lapse(self, app: Flask, db: Session) -> None:
         from worker.tasks import check_credential_lapses
 
-        lapsed = make_practitioner(db, expires_on=TODAY - timedelta(days=1),
-                                   today=TODAY - timedelta(days=30))  # fmt: skip
+        lapsed = make_practitioner(
+            db, expires_on=TODAY - timedelta(days=1), today=TODAY - timedelta(days=30)
+        )
         # A visit booked before the rule held (the credential's end was not yet enforced).
         start = weekday_after(TODAY, 10, days=3)
         visit = make_booking(db, lapsed, start, start + timedelta(hours=1))
@@ -256,17 +272,25 @@ def test_a_decision_that_does_not_shorten_the_listing_cancels_nothing(db: Sessio
         "credential_missing",
     )
     rejected = practitioners.submit_credential(db, practitioner.user, hcpc_fields(), TODAY)
-    admin.decide_credential(db, make_user(db, Role.ADMIN), rejected.id,
-                            decision=admin.Decision.REJECT, reason="Not on the register.",
-                            expires_on=None, register_check=None, today=TODAY)  # fmt: skip
+    admin.decide_credential(
+        db,
+        make_user(db, Role.ADMIN),
+        rejected.id,
+        decision=admin.Decision.REJECT,
+        reason="Not on the register.",
+        expires_on=None,
+        register_check=None,
+        today=TODAY,
+    )
     assert video.status is home.status is BookingStatus.CONFIRMED
 
 
 def test_the_daily_check_sweeps_a_lapse_recorded_before_it(app: Flask, db: Session) -> None:
     from worker.tasks import check_credential_lapses
 
-    lapsed = make_practitioner(db, expires_on=TODAY - timedelta(days=1),
-                               today=TODAY - timedelta(days=30))  # fmt: skip
+    lapsed = make_practitioner(
+        db, expires_on=TODAY - timedelta(days=1), today=TODAY - timedelta(days=30)
+    )
     start = weekday_after(TODAY, 10, days=3)
     visit = make_booking(db, lapsed, start, start + timedelta(hours=1))
     # A profile save in the morning records the lapse before the daily check runs.

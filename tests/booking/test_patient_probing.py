@@ -21,30 +21,55 @@ Ask = Callable[[FlaskClient, Practitioner, str], Any]
 
 
 def course(client: FlaskClient, practitioner: Practitioner, patient_id: str) -> Any:
-    return client.post("/api/v1/courses", json={
-        "patient_id": patient_id, "start": weekday_at(10, days_ahead=8).isoformat(),
-        "weeks": 4, "mode": "video"})  # fmt: skip
+    return client.post(
+        "/api/v1/courses",
+        json={
+            "patient_id": patient_id,
+            "start": weekday_at(10, days_ahead=8).isoformat(),
+            "weeks": 4,
+            "mode": "video",
+        },
+    )
 
 
 def course_for_patient(client: FlaskClient, practitioner: Practitioner, patient_id: str) -> Any:
-    return client.post("/api/v1/courses", json={
-        "practitioner_id": str(practitioner.id), "patient_id": patient_id,
-        "start": weekday_at(10, days_ahead=8).isoformat(), "weeks": 4,
-        "mode": "video"})  # fmt: skip
+    return client.post(
+        "/api/v1/courses",
+        json={
+            "practitioner_id": str(practitioner.id),
+            "patient_id": patient_id,
+            "start": weekday_at(10, days_ahead=8).isoformat(),
+            "weeks": 4,
+            "mode": "video",
+        },
+    )
 
 
 def care_request(client: FlaskClient, practitioner: Practitioner, patient_id: str) -> Any:
-    return client.post("/api/v1/requests", json={
-        "patient_id": patient_id, "mode": "home", "postcode": "SW1A 2AA",
-        "address": "1 Test Street", "specialty": "stroke",
-        "earliest": weekday_at(9).isoformat(),
-        "latest": weekday_at(17, days_ahead=10).isoformat()})  # fmt: skip
+    return client.post(
+        "/api/v1/requests",
+        json={
+            "patient_id": patient_id,
+            "mode": "home",
+            "postcode": "SW1A 2AA",
+            "address": "1 Test Street",
+            "specialty": "stroke",
+            "earliest": weekday_at(9).isoformat(),
+            "latest": weekday_at(17, days_ahead=10).isoformat(),
+        },
+    )
 
 
 def booking(client: FlaskClient, practitioner: Practitioner, patient_id: str) -> Any:
-    return client.post("/api/v1/bookings", json={
-        "practitioner_id": str(practitioner.id), "patient_id": patient_id,
-        "start": weekday_at(10).isoformat(), "mode": "video"})  # fmt: skip
+    return client.post(
+        "/api/v1/bookings",
+        json={
+            "practitioner_id": str(practitioner.id),
+            "patient_id": patient_id,
+            "start": weekday_at(10).isoformat(),
+            "mode": "video",
+        },
+    )
 
 
 def slots(client: FlaskClient, practitioner: Practitioner, patient_id: str) -> Any:

@@ -42,9 +42,15 @@ def length(visit: dict[str, str]) -> timedelta:
 def post_booking(
     client: FlaskClient, practitioner: Practitioner, hour: int, **extra: object
 ) -> TestResponse:
-    return client.post("/api/v1/bookings", json={
-        "practitioner_id": str(practitioner.id), "start": weekday_at(hour).isoformat(),
-        "mode": "video", **extra})  # fmt: skip
+    return client.post(
+        "/api/v1/bookings",
+        json={
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(hour).isoformat(),
+            "mode": "video",
+            **extra,
+        },
+    )
 
 
 def test_the_first_visit_is_an_assessment_then_follow_ups(client: FlaskClient, db: Session) -> None:
@@ -151,13 +157,16 @@ def test_a_reschedule_keeps_follow_ups_after_the_assessment(db: Session) -> None
     follow_up = book(db, patient, practitioner, weekday_at(14, days_ahead=8))
     assert follow_up.visit_type is VisitType.FOLLOW_UP
     with pytest.raises(bookings.AssessmentRequired):  # the follow-up before the assessment
-        bookings.reschedule_booking(db, patient, follow_up.id, weekday_at(9, days_ahead=7),
-                                    now=utcnow())  # fmt: skip
+        bookings.reschedule_booking(
+            db, patient, follow_up.id, weekday_at(9, days_ahead=7), now=utcnow()
+        )
     with pytest.raises(bookings.AssessmentRequired):  # the assessment after its follow-up
-        bookings.reschedule_booking(db, patient, assessment.id, weekday_at(9, days_ahead=15),
-                                    now=utcnow())  # fmt: skip
+        bookings.reschedule_booking(
+            db, patient, assessment.id, weekday_at(9, days_ahead=15), now=utcnow()
+        )
     assert follow_up.starts_at == weekday_at(14, days_ahead=8)
     assert assessment.starts_at == weekday_at(9, days_ahead=8)
-    moved = bookings.reschedule_booking(db, patient, follow_up.id, weekday_at(15, days_ahead=8),
-                                        now=utcnow())  # fmt: skip
+    moved = bookings.reschedule_booking(
+        db, patient, follow_up.id, weekday_at(15, days_ahead=8), now=utcnow()
+    )
     assert moved.starts_at == weekday_at(15, days_ahead=8)

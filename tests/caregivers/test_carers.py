@@ -56,10 +56,16 @@ def messages_to(db: Session, user: User, booking_id: Any) -> list[Notification]:
 
 
 def book_for(client: FlaskClient, patient: User, practitioner: Practitioner, **extra: Any) -> Any:
-    return client.post("/api/v1/bookings", json={
-        "patient_id": str(patient.id), "practitioner_id": str(practitioner.id),
-        "start": weekday_at(10).isoformat(), "mode": "video", **extra,
-    })  # fmt: skip
+    return client.post(
+        "/api/v1/bookings",
+        json={
+            "patient_id": str(patient.id),
+            "practitioner_id": str(practitioner.id),
+            "start": weekday_at(10).isoformat(),
+            "mode": "video",
+            **extra,
+        },
+    )
 
 
 class TestInvitation:
@@ -173,11 +179,17 @@ class TestActingForThePatient:
         patient, practitioner = make_user(db), make_practitioner(db)
         carer, _ = make_carer(db, patient)
         log_in_as(client, carer.email)
-        request = client.post("/api/v1/requests", json={
-            "patient_id": str(patient.id), "mode": "video", "specialty": "stroke",
-            "earliest": weekday_at(9).isoformat(), "latest": weekday_at(17).isoformat(),
-            "notes": NOTES,
-        })  # fmt: skip
+        request = client.post(
+            "/api/v1/requests",
+            json={
+                "patient_id": str(patient.id),
+                "mode": "video",
+                "specialty": "stroke",
+                "earliest": weekday_at(9).isoformat(),
+                "latest": weekday_at(17).isoformat(),
+                "notes": NOTES,
+            },
+        )
         assert request.status_code == 201, request.get_json()
         assert request.get_json()["patient_id"] == str(patient.id)
         assert request.get_json()["created_by_id"] == str(carer.id)
@@ -194,8 +206,9 @@ class TestActingForThePatient:
         assert booked.get_json()["patient_id"] == str(patient.id)
         assert booked.get_json()["booked_by_id"] == str(carer.id)
         booking_id = booked.get_json()["id"]
-        moved = client.post(f"/api/v1/bookings/{booking_id}/reschedule",
-                            json={"start": weekday_at(14).isoformat()})  # fmt: skip
+        moved = client.post(
+            f"/api/v1/bookings/{booking_id}/reschedule", json={"start": weekday_at(14).isoformat()}
+        )
         assert moved.status_code == 200, moved.get_json()
         assert moved.get_json()["rescheduled_by_id"] == str(carer.id)
         calendar = client.get(f"/api/v1/bookings/{booking_id}/calendar.ics")
@@ -213,10 +226,16 @@ class TestActingForThePatient:
         book(db, patient, practitioner, weekday_at(9))  # the assessment
         carer, _ = make_carer(db, patient)
         log_in_as(client, carer.email)
-        course = client.post("/api/v1/courses", json={
-            "patient_id": str(patient.id), "practitioner_id": str(practitioner.id),
-            "start": weekday_at(10, days_ahead=8).isoformat(), "weeks": 3, "mode": "video",
-        })  # fmt: skip
+        course = client.post(
+            "/api/v1/courses",
+            json={
+                "patient_id": str(patient.id),
+                "practitioner_id": str(practitioner.id),
+                "start": weekday_at(10, days_ahead=8).isoformat(),
+                "weeks": 3,
+                "mode": "video",
+            },
+        )
         assert course.status_code == 201, course.get_json()
         assert course.get_json()["patient_id"] == str(patient.id)
         assert course.get_json()["created_by_id"] == str(carer.id)
@@ -421,8 +440,10 @@ class TestAfterTheEnd:
         carer, _ = make_carer(db, patient)
         visit = past_visit(db, patient, practitioner, weekday_at(10))
         log_in_as(client, carer.email)
-        reviewed = client.post(f"/api/v1/bookings/{visit.id}/review",
-                               json={"rating": 5, "comment": "Dad walks further now."})  # fmt: skip
+        reviewed = client.post(
+            f"/api/v1/bookings/{visit.id}/review",
+            json={"rating": 5, "comment": "Dad walks further now."},
+        )
         assert reviewed.status_code == 201
         log_in_as(client, patient.email)
         assert client.delete("/api/v1/me", json={"password": PASSWORD}).status_code == 204

@@ -187,10 +187,16 @@ def test_a_request_says_when_its_point_is_approximate(db: Session, postcodes_io:
     down = fields | {"postcode": "SE1 7PB"}
     approximate = create_request(db, patient, down, unreachable, utcnow())
     assert approximate.location_approximate
-    exact = create_request(db, patient, fields | {"postcode": "N1 9GU"},
-                           PostcodesIoGeocoder(postcodes_io), utcnow())  # fmt: skip
+    exact = create_request(
+        db, patient, fields | {"postcode": "N1 9GU"}, PostcodesIoGeocoder(postcodes_io), utcnow()
+    )
     assert not exact.location_approximate
     with pytest.raises(ValidationFailed) as refused:
-        create_request(db, patient, fields | {"postcode": "N1 1AA"},
-                       PostcodesIoGeocoder(postcodes_io), utcnow())  # fmt: skip
+        create_request(
+            db,
+            patient,
+            fields | {"postcode": "N1 1AA"},
+            PostcodesIoGeocoder(postcodes_io),
+            utcnow(),
+        )
     assert refused.value.code == "unknown_postcode"

@@ -299,24 +299,33 @@ def varied_practitioners(db: Session) -> list[Practitioner]:
             }
             for day in days
         ]
-        weekly.append({"weekday": days[0], "start": time(22), "end": time(22, 40),
-                       "modes": ["home", "video"]})  # fmt: skip
-        made.append(make_practitioner(
-            db,
-            base_postcode=rng.choice(outcodes),
-            travel_radius_km=rng.choice([5, 10, 20]),
-            profession=rng.choice(["physiotherapist", "neuromuscular_therapist"]),
-            session_minutes=rng.choice([30, 45, 60, 90]),
-            assessment_minutes=rng.choice([45, 75, 120]),
-            weekly=weekly,
-        ))  # fmt: skip
+        weekly.append(
+            {"weekday": days[0], "start": time(22), "end": time(22, 40), "modes": ["home", "video"]}
+        )
+        made.append(
+            make_practitioner(
+                db,
+                base_postcode=rng.choice(outcodes),
+                travel_radius_km=rng.choice([5, 10, 20]),
+                profession=rng.choice(["physiotherapist", "neuromuscular_therapist"]),
+                session_minutes=rng.choice([30, 45, 60, 90]),
+                assessment_minutes=rng.choice([45, 75, 120]),
+                weekly=weekly,
+            )
+        )
     abroad = make_practitioner(db, weekly=[])
-    practitioners.set_availability(db, abroad.user, {
-        "timezone": "Europe/Paris",
-        "weekly": [{"weekday": d, "start": time(8), "end": time(11), "modes": ["home", "video"]}
-                   for d in range(7)],
-        "exceptions": [],
-    })  # fmt: skip
+    practitioners.set_availability(
+        db,
+        abroad.user,
+        {
+            "timezone": "Europe/Paris",
+            "weekly": [
+                {"weekday": d, "start": time(8), "end": time(11), "modes": ["home", "video"]}
+                for d in range(7)
+            ],
+            "exceptions": [],
+        },
+    )
     # One open only on a date of its own, one mostly booked: bounds must not skip either.
     dated_only = make_practitioner(db, weekly=[])
     in_the_window = business_today() + timedelta(days=2)
@@ -406,11 +415,23 @@ def test_paged_search_finds_the_same_best_as_evaluating_everyone(
         request = request_at(db, 1.5, mode=mode, earliest=opens, latest=opens + timedelta(days=7))
         seen_by, seeing_next = assessors
         past, coming = now - timedelta(days=30), now + timedelta(days=next(days_ahead))
-        make_booking(db, seen_by, past, past + timedelta(minutes=75),
-                     status=BookingStatus.COMPLETED, patient_id=request.patient_id,
-                     visit_type=VisitType.ASSESSMENT)  # fmt: skip
-        make_booking(db, seeing_next, coming, coming + timedelta(minutes=75),
-                     patient_id=request.patient_id, visit_type=VisitType.ASSESSMENT)  # fmt: skip
+        make_booking(
+            db,
+            seen_by,
+            past,
+            past + timedelta(minutes=75),
+            status=BookingStatus.COMPLETED,
+            patient_id=request.patient_id,
+            visit_type=VisitType.ASSESSMENT,
+        )
+        make_booking(
+            db,
+            seeing_next,
+            coming,
+            coming + timedelta(minutes=75),
+            patient_id=request.patient_id,
+            visit_type=VisitType.ASSESSMENT,
+        )
         everyone = match_practitioners(db, request, now=now, today=business_today(now), limit=1000)
         assert {a.id for a in assessors} <= {m.practitioner.id for m in everyone}
         best_five = match_practitioners(db, request, now=now, today=business_today(now), limit=5)
@@ -545,14 +566,25 @@ def test_video_tiers_read_candidates_in_the_order_of_ranking_them_all(
         )
         for seen in everyone[::3]:  # of both professions: some share a bound with a tier
             visited = now - timedelta(days=30)
-            make_booking(db, seen, visited, visited + timedelta(hours=1),
-                         status=BookingStatus.COMPLETED, patient_id=request.patient_id)  # fmt: skip
+            make_booking(
+                db,
+                seen,
+                visited,
+                visited + timedelta(hours=1),
+                status=BookingStatus.COMPLETED,
+                patient_id=request.patient_id,
+            )
         for assessor in everyone[1::6]:  # assessed before the window opens, not seen yet
             coming = now + timedelta(hours=next(hours_ahead))
             assert coming + timedelta(hours=1) <= request.earliest
-            make_booking(db, assessor, coming, coming + timedelta(hours=1),
-                         patient_id=request.patient_id,
-                         visit_type=VisitType.ASSESSMENT)  # fmt: skip
+            make_booking(
+                db,
+                assessor,
+                coming,
+                coming + timedelta(hours=1),
+                patient_id=request.patient_id,
+                visit_type=VisitType.ASSESSMENT,
+            )
         history = visit_history(db, request.patient_id, now, request.earliest)
         assert (len(history.seen), len(history.assessed - history.seen)) == (6, 3)
         window = candidates.Window.of(request)

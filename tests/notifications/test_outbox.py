@@ -91,9 +91,13 @@ class TestQueueAndDispatch:
         queue(db, "same-key")
         user = make_user(db)
         again = outbox.queue_notification(
-            db, user_id=user.id, template="practitioner_reinstated", subject_type="practitioner",
-            subject_id=uuid.uuid4(), dedupe_key="same-key",
-        )  # fmt: skip
+            db,
+            user_id=user.id,
+            template="practitioner_reinstated",
+            subject_type="practitioner",
+            subject_id=uuid.uuid4(),
+            dedupe_key="same-key",
+        )
         assert again is None
         assert db.query(Notification).filter_by(dedupe_key="same-key").count() == 1
 
@@ -241,13 +245,15 @@ class TestReminders:
         assert (report.queued, report.dropped) == (2, 0)
         assert queue_due_reminders(db, late, limit=100, sms=True).handled == 0
         sent = reminder_messages(db, booking)
-        assert sorted(sent) == sorted([
-            ("reminder_early", Channel.EMAIL, patient.id),
-            ("reminder_early", Channel.EMAIL, practitioner.user_id),
-            ("reminder_late", Channel.EMAIL, patient.id),
-            ("reminder_late", Channel.SMS, patient.id),  # the practitioner has no phone
-            ("reminder_late", Channel.EMAIL, practitioner.user_id),
-        ])  # fmt: skip
+        assert sorted(sent) == sorted(
+            [
+                ("reminder_early", Channel.EMAIL, patient.id),
+                ("reminder_early", Channel.EMAIL, practitioner.user_id),
+                ("reminder_late", Channel.EMAIL, patient.id),
+                ("reminder_late", Channel.SMS, patient.id),  # the practitioner has no phone
+                ("reminder_late", Channel.EMAIL, practitioner.user_id),
+            ]
+        )
 
     def test_a_reminder_due_after_the_visit_started_is_dropped_with_the_reason(
         self, db: Session
@@ -264,8 +270,9 @@ class TestReminders:
     def test_a_cancelled_visit_gets_no_reminder(self, db: Session) -> None:
         patient = make_user(db)
         booking = book(db, patient, make_practitioner(db), weekday_at(10))
-        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
-                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        bookings.cancel_booking(
+            db, patient, booking.id, None, now=utcnow(), policy=bookings.DEFAULT_POLICY
+        )
         assert queue_due_reminders(db, booking.starts_at, limit=100, sms=False).handled == 0
         assert reminder_messages(db, booking) == []
 
@@ -328,14 +335,21 @@ class TestMessages:
         patient.phone = "+447700900123"
         practitioner.timezone = "Europe/Paris"
         request = CareRequest(
-            patient_id=patient.id, mode=Mode.HOME, specialty="stroke", postcode="SW1A 1AA",
-            latitude=51.5, longitude=-0.14, earliest=weekday_at(9), latest=weekday_at(17),
+            patient_id=patient.id,
+            mode=Mode.HOME,
+            specialty="stroke",
+            postcode="SW1A 1AA",
+            latitude=51.5,
+            longitude=-0.14,
+            earliest=weekday_at(9),
+            latest=weekday_at(17),
             notes="Left-sided weakness after a stroke in March",
-        )  # fmt: skip
+        )
         db.add(request)
         db.flush()
-        booking = book(db, patient, practitioner, weekday_at(10), Mode.HOME,
-                       request_id=request.id, **HOME)  # fmt: skip
+        booking = book(
+            db, patient, practitioner, weekday_at(10), Mode.HOME, request_id=request.id, **HOME
+        )
         messages = self.compose_all(app, db, booking)
         assert len(messages) == 7  # confirmed, early and late reminders to both; one SMS
         for message in messages.values():
@@ -376,8 +390,9 @@ class TestMessages:
         booking = book(db, patient, make_practitioner(db), starts[0])
         for start in starts[1:]:
             bookings.reschedule_booking(db, patient, booking.id, start, now=utcnow())
-        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
-                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        bookings.cancel_booking(
+            db, patient, booking.id, None, now=utcnow(), policy=bookings.DEFAULT_POLICY
+        )
         told = []
         with app.test_request_context():
             for notification in db.scalars(
@@ -390,8 +405,15 @@ class TestMessages:
                 event = calendar.walk("VEVENT")[0]
                 start = event.decoded("dtstart")
                 assert local_time(start, BUSINESS_ZONE) in message.text
-                told.append((int(event.decoded("sequence")), notification.template, start,
-                             str(calendar["method"]), str(event["status"])))  # fmt: skip
+                told.append(
+                    (
+                        int(event.decoded("sequence")),
+                        notification.template,
+                        start,
+                        str(calendar["method"]),
+                        str(event["status"]),
+                    )
+                )
         assert sorted(told) == [
             (0, "booking_confirmed", starts[0], "REQUEST", "CONFIRMED"),
             (1, "booking_rescheduled", starts[1], "REQUEST", "CONFIRMED"),
@@ -438,9 +460,15 @@ class TestMessages:
         assert any("12 Private Road" in (message.text if message else "") for message in before)
         assert any(video.video_room in (message.text if message else "") for message in before)
         now = utcnow()
-        erase_account(db, patient, PASSWORD, now=now, today=business_today(now),
-                      policy=bookings.DEFAULT_POLICY,
-                      evidence_store=FilesystemStore(tmp_path))  # fmt: skip
+        erase_account(
+            db,
+            patient,
+            PASSWORD,
+            now=now,
+            today=business_today(now),
+            policy=bookings.DEFAULT_POLICY,
+            evidence_store=FilesystemStore(tmp_path),
+        )
         db.expire_all()
         with app.test_request_context():
             for notification in rows:
@@ -461,14 +489,18 @@ class TestMessages:
         bookings.reschedule_booking(db, patient, booking.id, weekday_at(11), now=utcnow())
         queue_due_reminders(db, weekday_at(11) - timedelta(hours=1), limit=100, sms=True)
         told = self.compose_each(app, db, booking)  # the reminders, while the visit holds
-        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
-                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        bookings.cancel_booking(
+            db, patient, booking.id, None, now=utcnow(), policy=bookings.DEFAULT_POLICY
+        )
         told |= self.compose_each(app, db, booking, Notification.template == "booking_cancelled")
         assert {(template, channel) for template, channel, _ in told} == {
-            ("booking_confirmed", Channel.EMAIL), ("booking_rescheduled", Channel.EMAIL),
-            ("reminder_early", Channel.EMAIL), ("reminder_late", Channel.EMAIL),
-            ("reminder_late", Channel.SMS), ("booking_cancelled", Channel.EMAIL),
-        }  # fmt: skip
+            ("booking_confirmed", Channel.EMAIL),
+            ("booking_rescheduled", Channel.EMAIL),
+            ("reminder_early", Channel.EMAIL),
+            ("reminder_late", Channel.EMAIL),
+            ("reminder_late", Channel.SMS),
+            ("booking_cancelled", Channel.EMAIL),
+        }
         page = f"https://care.example.org/visits/{booking.id}"
         for _, channel, message in told:
             assert page in message.text
@@ -516,8 +548,9 @@ class TestMessages:
         practitioner.user.full_name = "Pat Practitioner"
         booking = book(db, patient, practitioner, weekday_at(10))
         link = f"https://meet.jit.si/{booking.video_room}"
-        bookings.cancel_booking(db, patient, booking.id, None, now=utcnow(),
-                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        bookings.cancel_booking(
+            db, patient, booking.id, None, now=utcnow(), policy=bookings.DEFAULT_POLICY
+        )
         sender = app.config["MAIL_DEFAULT_SENDER"]
         calendars = {}
         with app.test_request_context():

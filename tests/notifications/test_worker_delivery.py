@@ -131,12 +131,28 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.logs.open("a")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--beat",
-             "--schedule", str(self.tmp / f"beat-{uuid.uuid4().hex}"), "--pool=prefork",
-             f"--concurrency={WORKER_PROCESSES}", "--without-gossip", "--without-mingle",
-             "--loglevel=INFO"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.main",
+                "worker",
+                "--beat",
+                "--schedule",
+                str(self.tmp / f"beat-{uuid.uuid4().hex}"),
+                "--pool=prefork",
+                f"--concurrency={WORKER_PROCESSES}",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=INFO",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.workers.append(worker)
         return worker
 
@@ -238,8 +254,9 @@ def test_confirmation_reminders_cancel_and_reschedule(stack: Stack) -> None:
 
     with stack.session() as session:
         actor = session.get_one(User, patient.id)
-        bookings.cancel_booking(session, actor, ids[1], None, now=utcnow(),
-                                policy=bookings.DEFAULT_POLICY)  # fmt: skip
+        bookings.cancel_booking(
+            session, actor, ids[1], None, now=utcnow(), policy=bookings.DEFAULT_POLICY
+        )
         bookings.reschedule_booking(session, actor, ids[2], weekday_at(15), now=utcnow())
         for booking_id in ids:
             make_due(session, booking_id)
@@ -277,11 +294,23 @@ def seed_due_reminders(stack: Stack, visits: int) -> int:
         first = weekday_at(8, days_ahead=2)
         for index in range(visits):
             start = first + timedelta(minutes=30 * index)
-            booking = make_booking(session, practitioner, start, start + timedelta(minutes=30),
-                                   mode=Mode.VIDEO, patient_id=patient.id)  # fmt: skip
+            booking = make_booking(
+                session,
+                practitioner,
+                start,
+                start + timedelta(minutes=30),
+                mode=Mode.VIDEO,
+                patient_id=patient.id,
+            )
             for kind in ReminderKind:
-                session.add(Reminder(booking_id=booking.id, kind=kind, visit_starts_at=start,
-                                     send_at=utcnow() - timedelta(minutes=1)))  # fmt: skip
+                session.add(
+                    Reminder(
+                        booking_id=booking.id,
+                        kind=kind,
+                        visit_starts_at=start,
+                        send_at=utcnow() - timedelta(minutes=1),
+                    )
+                )
     return visits * 2 * 2
 
 
@@ -316,9 +345,13 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(stack: Stack) -> No
     stack.kill_worker(worker)
     assert len(reminder_counts(stack)) < expected, "killed too late to prove anything"
     with stack.session() as session:
-        in_flight = frozenset(session.scalars(
-            select(Notification.dedupe_key).where(Notification.status == NotificationStatus.SENDING)
-        ))  # fmt: skip
+        in_flight = frozenset(
+            session.scalars(
+                select(Notification.dedupe_key).where(
+                    Notification.status == NotificationStatus.SENDING
+                )
+            )
+        )
     assert len(in_flight) <= WORKER_PROCESSES * IDS_PER_TASK  # claimed by the killed tasks
     stack.start_worker()
     assert_each_arrives_once(stack, expected, in_flight)
@@ -352,8 +385,10 @@ def test_redis_losing_its_queue_delays_confirmations_by_the_handover_not_the_lea
     each message arrives once."""
     server = own_redis(stack)
     handover = 5
-    stack.env |= {"NOTIFICATION_HANDOVER_SECONDS": str(handover),
-                  "NOTIFICATION_LEASE_SECONDS": "300"}  # fmt: skip
+    stack.env |= {
+        "NOTIFICATION_HANDOVER_SECONDS": str(handover),
+        "NOTIFICATION_LEASE_SECONDS": "300",
+    }
     stack.app.config["NOTIFICATION_HANDOVER_SECONDS"] = handover
     hours = (9, 11, 13, 15)
     with stack.session() as session:

@@ -278,10 +278,14 @@ def with_open_action_script() -> bytes:
 def with_named_script() -> bytes:
     """Document-level JavaScript in the catalog's name tree, with no action pointing at it."""
     writer = pdf_writer()
-    script = writer._add_object(DictionaryObject({
-        NameObject("/S"): NameObject("/JavaScript"),
-        NameObject("/JS"): TextStringObject("app.alert('hi')"),
-    }))  # fmt: skip
+    script = writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/S"): NameObject("/JavaScript"),
+                NameObject("/JS"): TextStringObject("app.alert('hi')"),
+            }
+        )
+    )
     names = DictionaryObject({NameObject("/Names"): ArrayObject([TextStringObject("a"), script])})
     writer.root_object[NameObject("/Names")] = DictionaryObject(
         {NameObject("/JavaScript"): writer._add_object(names)}
@@ -292,8 +296,9 @@ def with_named_script() -> bytes:
 def with_page_action(kind: str) -> bytes:
     """An additional action (on the page opening) of the given kind, with no script key."""
     writer = pdf_writer()
-    action = DictionaryObject({NameObject("/S"): NameObject(kind),
-                               NameObject("/F"): TextStringObject("calc.exe")})  # fmt: skip
+    action = DictionaryObject(
+        {NameObject("/S"): NameObject(kind), NameObject("/F"): TextStringObject("calc.exe")}
+    )
     writer.pages[0][NameObject("/AA")] = DictionaryObject({NameObject("/O"): action})
     return written(writer)
 
@@ -400,8 +405,9 @@ def png_declaring(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     rows = zlib.compress((b"\x00" * (1 + (width + 7) // 8)) * 64)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
-            + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
 
 
 def stored_image(db: Session, backend: Backend) -> tuple[bytes, Image.Image]:

@@ -155,12 +155,29 @@ def test_sunday_night_hours_hold_the_repeated_hour_when_the_clocks_go_back(db: S
     ).one()
     first_start = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 01:30 BST, the first 01:30
     before = first_start - timedelta(days=1)
-    slots = free_slots_of(db, practitioner, first_start, first_start + timedelta(hours=2),
-                          before, "video", VisitType.ASSESSMENT)  # fmt: skip
+    slots = free_slots_of(
+        db,
+        practitioner,
+        first_start,
+        first_start + timedelta(hours=2),
+        before,
+        "video",
+        VisitType.ASSESSMENT,
+    )
     assert slots[0].start == first_start
     in_london = first_start.astimezone(BUSINESS_ZONE)  # the same instant, given in London time
-    assert free_slots_of(db, practitioner, in_london, in_london + timedelta(hours=2),
-                         before, "video", VisitType.ASSESSMENT) == slots  # fmt: skip
+    assert (
+        free_slots_of(
+            db,
+            practitioner,
+            in_london,
+            in_london + timedelta(hours=2),
+            before,
+            "video",
+            VisitType.ASSESSMENT,
+        )
+        == slots
+    )
     assert entry.sunday_last_start is not None
     assert entry.sunday_last_start >= first_start.astimezone(BUSINESS_ZONE).time() == time(1, 30)
 

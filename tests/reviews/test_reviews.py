@@ -25,10 +25,23 @@ from tests.support.care_requests import request_at
 from tests.support.factories import book, make_practitioner, make_user, past_visit, weekday_at
 
 
-def visit(db: Session, patient: User, practitioner: Practitioner, *, days_ago: int = 7,
-          status: BookingStatus = BookingStatus.COMPLETED, hour: int = 10) -> Booking:  # fmt: skip
-    return past_visit(db, patient, practitioner, weekday_at(hour),
-                      back=timedelta(days=days_ago + 7), status=status)  # fmt: skip
+def visit(
+    db: Session,
+    patient: User,
+    practitioner: Practitioner,
+    *,
+    days_ago: int = 7,
+    status: BookingStatus = BookingStatus.COMPLETED,
+    hour: int = 10,
+) -> Booking:
+    return past_visit(
+        db,
+        patient,
+        practitioner,
+        weekday_at(hour),
+        back=timedelta(days=days_ago + 7),
+        status=status,
+    )
 
 
 def review(
@@ -59,8 +72,10 @@ class TestWhoMayReview:
         assert again.status_code == 409
         assert again.get_json()["error"]["code"] == "already_reviewed"
 
-    @pytest.mark.parametrize("body", [{"rating": 0}, {"rating": 6}, {"rating": "5"},
-                                      {"rating": 5, "comment": "x" * 1001}])  # fmt: skip
+    @pytest.mark.parametrize(
+        "body",
+        [{"rating": 0}, {"rating": 6}, {"rating": "5"}, {"rating": 5, "comment": "x" * 1001}],
+    )
     def test_ratings_are_1_to_5_and_comments_short(
         self, client: FlaskClient, db: Session, body: dict[str, object]
     ) -> None:
@@ -78,8 +93,10 @@ class TestWhoMayReview:
         log_in_as(client, patient.email)
         review_id = review(client, done).get_json()["id"]
         log_in_as(client, other.user.email)
-        assert client.post(f"/api/v1/reviews/{review_id}/reply",
-                           json={"reply": "Hi"}).status_code == 404  # fmt: skip
+        assert (
+            client.post(f"/api/v1/reviews/{review_id}/reply", json={"reply": "Hi"}).status_code
+            == 404
+        )
         log_in_as(client, practitioner.user.email)
         reply = client.post(f"/api/v1/reviews/{review_id}/reply", json={"reply": "Thank you!"})
         assert reply.status_code == 200
@@ -120,8 +137,9 @@ class TestWhatThePublicSees:
         review_id = review(client, done, 1, comment="Names someone").get_json()["id"]
         admin = make_user(db, Role.ADMIN)
         log_in_as(client, admin.email)
-        hidden = client.post(f"/api/v1/admin/reviews/{review_id}/hide",
-                             json={"reason": "It names another patient."})  # fmt: skip
+        hidden = client.post(
+            f"/api/v1/admin/reviews/{review_id}/hide", json={"reason": "It names another patient."}
+        )
         assert hidden.status_code == 200
         profile = client.get(f"/api/v1/practitioners/{practitioner.id}").get_json()
         assert profile["rating"] == {"average": None, "count": 0}

@@ -18,8 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "gunicorn.conf.py"
 START_TIMEOUT = 60
 # The test run's own settings that must not reach the served app.
-FOREIGN_SETTINGS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
-                    "MAIL_SERVER", "TEST_DATABASE", "MAX_CONTENT_LENGTH", "LOG_FORMAT")  # fmt: skip
+FOREIGN_SETTINGS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "MAIL_SERVER",
+    "TEST_DATABASE",
+    "MAX_CONTENT_LENGTH",
+    "LOG_FORMAT",
+)
 
 
 @contextmanager
@@ -41,11 +49,25 @@ def serving(
     log_path = folder / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(CONFIG),
-             "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-             "marketplace.wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                str(CONFIG),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "marketplace.wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(ready, port):
