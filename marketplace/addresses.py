@@ -27,8 +27,9 @@ def _key(address: str | None, ipv6_prefix: int) -> str:
         return UNPARSED
     if parsed.version == 4:
         return str(parsed)
-    network = ipaddress.IPv6Network((int(parsed) >> (128 - ipv6_prefix) << (128 - ipv6_prefix),
-                                     ipv6_prefix))  # fmt: skip
+    network = ipaddress.IPv6Network(
+        (int(parsed) >> (128 - ipv6_prefix) << (128 - ipv6_prefix), ipv6_prefix)
+    )
     return str(network)  # the scope (fe80::1%eth0) is dropped with the host bits
 
 

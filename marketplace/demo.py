@@ -53,27 +53,123 @@ PEOPLE: list[tuple[str, str, Role, str | None]] = [
 ]
 
 FIRST_NAMES = [
-    "Priya", "Tom", "Grace", "Oliver", "Amara", "James", "Sofia", "Daniel", "Chloe", "Kwame",
-    "Hannah", "Mateusz", "Aisha", "Rhys", "Leila", "George", "Niamh", "Arjun", "Zara", "Samuel",
-    "Imogen", "Tariq", "Eleanor", "Luca", "Fatima", "Ben", "Olivia", "Yusuf", "Isla", "Marcus",
-]  # fmt: skip
+    "Priya",
+    "Tom",
+    "Grace",
+    "Oliver",
+    "Amara",
+    "James",
+    "Sofia",
+    "Daniel",
+    "Chloe",
+    "Kwame",
+    "Hannah",
+    "Mateusz",
+    "Aisha",
+    "Rhys",
+    "Leila",
+    "George",
+    "Niamh",
+    "Arjun",
+    "Zara",
+    "Samuel",
+    "Imogen",
+    "Tariq",
+    "Eleanor",
+    "Luca",
+    "Fatima",
+    "Ben",
+    "Olivia",
+    "Yusuf",
+    "Isla",
+    "Marcus",
+]
 SURNAMES = [
-    "Shah", "Ellis", "Mensah", "Wright", "Nwosu", "Hughes", "Rossi", "Cohen", "Baker", "Owusu",
-    "Fraser", "Kowalski", "Rahman", "Jones", "Haddad", "Clarke", "Byrne", "Patel", "Ahmed", "Reid",
-    "Turner", "Aziz", "Morgan", "Bianchi", "Begum", "Price", "Evans", "Demir", "Scott", "Brown",
-]  # fmt: skip
+    "Shah",
+    "Ellis",
+    "Mensah",
+    "Wright",
+    "Nwosu",
+    "Hughes",
+    "Rossi",
+    "Cohen",
+    "Baker",
+    "Owusu",
+    "Fraser",
+    "Kowalski",
+    "Rahman",
+    "Jones",
+    "Haddad",
+    "Clarke",
+    "Byrne",
+    "Patel",
+    "Ahmed",
+    "Reid",
+    "Turner",
+    "Aziz",
+    "Morgan",
+    "Bianchi",
+    "Begum",
+    "Price",
+    "Evans",
+    "Demir",
+    "Scott",
+    "Brown",
+]
 # Central postcodes of London districts: the demo practitioners' bases.
 LONDON_BASES = [
-    "N1 9GU", "N7 6PA", "NW1 8NH", "NW3 2QG", "NW6 7BD", "E2 9PL", "E8 1EA", "E14 5AB", "E17 4PJ",
-    "SE1 7PB", "SE5 8RX", "SE10 9NF", "SE15 4ST", "SE22 8HF", "SW2 1RW", "SW4 7AA", "SW6 1HS",
-    "SW9 8EJ", "SW11 1JG", "SW15 1SQ", "SW19 1AA", "W2 1NY", "W4 2PH", "W5 2NP", "W6 9JT",
-    "W12 7GF", "WC1N 3JH", "EC1V 2NX", "HA0 1AA", "CR0 1LD",
-]  # fmt: skip
-NEURO = ["stroke", "parkinsons", "multiple_sclerosis", "brain_injury", "spinal_cord_injury",
-         "cerebral_palsy", "peripheral_nerve_injury", "balance_disorders"]  # fmt: skip
-NMT_TECHNIQUES = ["trigger_point", "compression", "stretching", "cross_fibre_friction",
-                  "positional_release", "post_isometric_relaxation", "pnf",
-                  "musculoskeletal_reeducation", "myofascial_release"]  # fmt: skip
+    "N1 9GU",
+    "N7 6PA",
+    "NW1 8NH",
+    "NW3 2QG",
+    "NW6 7BD",
+    "E2 9PL",
+    "E8 1EA",
+    "E14 5AB",
+    "E17 4PJ",
+    "SE1 7PB",
+    "SE5 8RX",
+    "SE10 9NF",
+    "SE15 4ST",
+    "SE22 8HF",
+    "SW2 1RW",
+    "SW4 7AA",
+    "SW6 1HS",
+    "SW9 8EJ",
+    "SW11 1JG",
+    "SW15 1SQ",
+    "SW19 1AA",
+    "W2 1NY",
+    "W4 2PH",
+    "W5 2NP",
+    "W6 9JT",
+    "W12 7GF",
+    "WC1N 3JH",
+    "EC1V 2NX",
+    "HA0 1AA",
+    "CR0 1LD",
+]
+NEURO = [
+    "stroke",
+    "parkinsons",
+    "multiple_sclerosis",
+    "brain_injury",
+    "spinal_cord_injury",
+    "cerebral_palsy",
+    "peripheral_nerve_injury",
+    "balance_disorders",
+]
+NMT_TECHNIQUES = [
+    "trigger_point",
+    "compression",
+    "stretching",
+    "cross_fibre_friction",
+    "positional_release",
+    "post_isometric_relaxation",
+    "pnf",
+    "musculoskeletal_reeducation",
+    "myofascial_release",
+]
 PENDING_EVERY = 6  # every sixth practitioner still waits for verification, to try the queue
 
 
@@ -263,14 +359,28 @@ def _book_demo_course(
 ) -> None:
     """Four weekly video follow-ups after the assessment, at the first weekly time that is free."""
     week_ahead = now + timedelta(days=7)
-    slots = free_slots_of(session, practitioner, week_ahead, week_ahead + timedelta(days=7), now,
-                          Mode.VIDEO.value, VisitType.FOLLOW_UP)  # fmt: skip
+    slots = free_slots_of(
+        session,
+        practitioner,
+        week_ahead,
+        week_ahead + timedelta(days=7),
+        now,
+        Mode.VIDEO.value,
+        VisitType.FOLLOW_UP,
+    )
     for slot in slots[:40]:
         course = CourseInput(slot.start, 4, Mode.VIDEO, practitioner_id=practitioner.id)
         try:
             with session.begin_nested():
-                book_course(session, patient, course, now=now, today=today,
-                            geocoder=TableGeocoder(), policy=BookingPolicy())  # fmt: skip
+                book_course(
+                    session,
+                    patient,
+                    course,
+                    now=now,
+                    today=today,
+                    geocoder=TableGeocoder(),
+                    policy=BookingPolicy(),
+                )
         except CourseClashes:
             continue
         return

@@ -295,8 +295,12 @@ class Attempt:
         store = self.throttle.store
         store.discard(self.keys.failures, self.member)
         store.clear([self.keys.of_client_and_account, self.keys.of_site])
-        store.add([self.keys.right_password], "last", self.throttle.clock(),
-                  self.throttle.policy.retention)  # fmt: skip
+        store.add(
+            [self.keys.right_password],
+            "last",
+            self.throttle.clock(),
+            self.throttle.policy.retention,
+        )
 
     def not_checked(self) -> None:
         """The check never happened (the request failed for another reason): not a failure."""
@@ -336,10 +340,13 @@ class LoginThrottle:
         account = self.store.times(keys.of_account, since)
         wait = max(
             _wait(self.store.times(keys.of_client, since), policy.per_client, now),
-            _wait(self.store.times(keys.of_client_and_account, since),
-                  policy.per_client_and_account, now),
+            _wait(
+                self.store.times(keys.of_client_and_account, since),
+                policy.per_client_and_account,
+                now,
+            ),
             _wait(account, policy.per_account, now),
-        )  # fmt: skip
+        )
         if self.store.times(keys.of_site, now - RECENT):  # this site has failed here before
             right = self.store.times(keys.right_password, since)
             last_right = max(right, default=since)

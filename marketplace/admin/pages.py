@@ -236,9 +236,12 @@ def queue() -> str:
         request_session(), status, PAGE_SIZE, request.args.get("cursor")
     )
     return render_template(
-        "admin/queue.html", page=page, status=status, statuses=list(CredentialStatus),
+        "admin/queue.html",
+        page=page,
+        status=status,
+        statuses=list(CredentialStatus),
         labels=CREDENTIAL_LABELS,
-    )  # fmt: skip
+    )
 
 
 def _credential_page(
@@ -287,8 +290,13 @@ def approve(credential_id: uuid.UUID) -> Any:
 @admin_page
 def reject(credential_id: uuid.UUID) -> Any:
     form = RejectForm()
-    return _decide(credential_id, form, reject=form, decision=service.Decision.REJECT,
-                   reason=_text(form.reason.data))  # fmt: skip
+    return _decide(
+        credential_id,
+        form,
+        reject=form,
+        decision=service.Decision.REJECT,
+        reason=_text(form.reason.data),
+    )
 
 
 def _text(value: str | None) -> str | None:
@@ -347,9 +355,13 @@ def _practitioners_page(
         request_session(), listing, suspended, PAGE_SIZE, request.args.get("cursor")
     )
     html = render_template(
-        "admin/practitioners.html", page=page, listing=listing, statuses=list(ListingStatus),
-        suspended=request.args.get("suspended", ""), failed=failed,
-    )  # fmt: skip
+        "admin/practitioners.html",
+        page=page,
+        listing=listing,
+        statuses=list(ListingStatus),
+        suspended=request.args.get("suspended", ""),
+        failed=failed,
+    )
     return html, status
 
 
@@ -371,9 +383,12 @@ def change_suspension(practitioner_id: uuid.UUID, change: str) -> Any:
     act = service.suspend_practitioner if change == "suspend" else service.reinstate_practitioner
     try:
         practitioner = act(
-            request_session(), current_account(), practitioner_id, _text(form.reason.data) or "",
+            request_session(),
+            current_account(),
+            practitioner_id,
+            _text(form.reason.data) or "",
             business_today(),
-        )  # fmt: skip
+        )
     except DomainError as error:
         form.form_errors.append(error.message)
         return _practitioners_page((practitioner_id, form), status=error.status)
@@ -394,8 +409,9 @@ def notification_list() -> str:
     page = notifications.notifications_with_status(
         request_session(), status, PAGE_SIZE, request.args.get("cursor")
     )
-    return render_template("admin/notifications.html", page=page, status=status,
-                           statuses=list(NotificationStatus))  # fmt: skip
+    return render_template(
+        "admin/notifications.html", page=page, status=status, statuses=list(NotificationStatus)
+    )
 
 
 @pages.route("/notifications/<uuid:notification_id>/retry", methods=["POST"])

@@ -180,8 +180,13 @@ def read_booking(session: Session, viewer: User, booking_id: uuid.UUID) -> Booki
     """`visible_booking` for reading it; an admin's read (the home address) is audited."""
     booking = visible_booking(session, viewer, booking_id)
     if viewer.role is Role.ADMIN:
-        record_audit(session, actor_id=viewer.id, action="booking.viewed",
-                     subject_type="booking", subject_id=booking.id)  # fmt: skip
+        record_audit(
+            session,
+            actor_id=viewer.id,
+            action="booking.viewed",
+            subject_type="booking",
+            subject_id=booking.id,
+        )
     return booking
 
 
@@ -404,16 +409,28 @@ def _tell(
     stamp = f"{booking.sequence}:{booking.status.value}"
     template = f"booking_{event}"
     carers = carers_of(session, [booking.patient_id]).get(booking.patient_id, [])
-    queue_notifications(session, [
-        OutboxEntry(user_id=to.user_id,
-                    template=(patient_template or template) if to.patient_side else template,
-                    subject_type="booking", subject_id=booking.id,
-                    context={"role": to.role, **VisitFacts.of(booking, shows_address=(
-                        shows_address_to(booking, None, patient_side=to.patient_side)
-                    )).to_context()},
-                    dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{to.key}")
-        for to in booking_recipients(booking.patient_id, practitioner.user_id, carers)
-    ])  # fmt: skip
+    queue_notifications(
+        session,
+        [
+            OutboxEntry(
+                user_id=to.user_id,
+                template=(patient_template or template) if to.patient_side else template,
+                subject_type="booking",
+                subject_id=booking.id,
+                context={
+                    "role": to.role,
+                    **VisitFacts.of(
+                        booking,
+                        shows_address=(
+                            shows_address_to(booking, None, patient_side=to.patient_side)
+                        ),
+                    ).to_context(),
+                },
+                dedupe_key=f"booking:{booking.id}:{event}:{stamp}:{to.key}",
+            )
+            for to in booking_recipients(booking.patient_id, practitioner.user_id, carers)
+        ],
+    )
 
 
 # --- booking ---------------------------------------------------------------------------------
@@ -454,9 +471,17 @@ def create_booking(
         if replayed is not None:
             return replayed, False
     practitioner = get_listed_practitioner(session, data.practitioner_id, today)
-    booking = book_visit(session, patient, practitioner, data, now=now, geocoder=geocoder,
-                         policy=policy, booked_by=actor,
-                         idempotency_key=idempotency_key)  # fmt: skip
+    booking = book_visit(
+        session,
+        patient,
+        practitioner,
+        data,
+        now=now,
+        geocoder=geocoder,
+        policy=policy,
+        booked_by=actor,
+        idempotency_key=idempotency_key,
+    )
     return booking, True
 
 
@@ -728,8 +753,9 @@ def cancel_visits_past_listing(
     after = listing_ends(practitioner, now)
     if after is None or (before is not None and after >= before):
         return []
-    return _cancel_visits_after(session, practitioner, after, now=now, actor_id=actor_id,
-                                policy=policy)  # fmt: skip
+    return _cancel_visits_after(
+        session, practitioner, after, now=now, actor_id=actor_id, policy=policy
+    )
 
 
 def cancel_visits_of_lapsed(
@@ -782,12 +808,17 @@ def _cancel_visits_after(
         .with_for_update()
     ).all()
     for booking in affected:
-        _cancel(session, booking, practitioner, actor_id, now, policy,
-                code=PRACTITIONER_UNAVAILABLE)  # fmt: skip
-        record_audit(session, actor_id=actor_id, action="booking.cancelled",
-                     subject_type="booking", subject_id=booking.id,
-                     details={"code": PRACTITIONER_UNAVAILABLE,
-                              "practitioner_id": str(practitioner.id)})  # fmt: skip
+        _cancel(
+            session, booking, practitioner, actor_id, now, policy, code=PRACTITIONER_UNAVAILABLE
+        )
+        record_audit(
+            session,
+            actor_id=actor_id,
+            action="booking.cancelled",
+            subject_type="booking",
+            subject_id=booking.id,
+            details={"code": PRACTITIONER_UNAVAILABLE, "practitioner_id": str(practitioner.id)},
+        )
     return list(affected)
 
 

@@ -125,9 +125,13 @@ def reschedule_booking(body: dict[str, Any], booking_id: uuid.UUID) -> dict[str,
 
 def _record(booking_id: uuid.UUID, outcome: BookingStatus) -> dict[str, Any]:
     booking = bookings.record_outcome(
-        request_session(), current_account(), booking_id, outcome, now=utcnow(),
+        request_session(),
+        current_account(),
+        booking_id,
+        outcome,
+        now=utcnow(),
         policy=booking_policy(),
-    )  # fmt: skip
+    )
     return shown(booking)
 
 
@@ -172,8 +176,13 @@ def _calendar_visit(booking: Booking) -> Visit:
     """The booking's calendar entry as the viewer may see it."""
     view = shown(booking)
     summary = visit_summary(booking.mode, _other_party(request_session(), booking))
-    return Visit.of(booking, summary=summary, location=view["address"], url=view["video_url"],
-                    page=visit_page(booking.id))  # fmt: skip
+    return Visit.of(
+        booking,
+        summary=summary,
+        location=view["address"],
+        url=view["video_url"],
+        page=visit_page(booking.id),
+    )
 
 
 def _organizer() -> Party:
@@ -190,18 +199,25 @@ def _calendar_file(body: bytes, filename: str) -> Response:
 
 def course_view(course: Course) -> dict[str, Any]:
     sessions = courses.sessions_of(request_session(), course)
-    return {"id": course.id, "practitioner_id": course.practitioner_id,
-            "patient_id": course.patient_id, "created_by_id": course.created_by_id,
-            "sessions": shown_all(sessions)}  # fmt: skip
+    return {
+        "id": course.id,
+        "practitioner_id": course.practitioner_id,
+        "patient_id": course.patient_id,
+        "created_by_id": course.created_by_id,
+        "sessions": shown_all(sessions),
+    }
 
 
 @blp.route("/courses", methods=["POST"])
 @authenticated(Role.PATIENT, Role.PRACTITIONER)
 @blp.arguments(CourseInputSchema)
 @blp.response(201, CourseSchema)
-@blp.alt_response(409, schema=ErrorSchema,
-                  description="`course_clashes` (each week with its nearest free time; nothing "
-                  "booked) or `assessment_required`")  # fmt: skip
+@blp.alt_response(
+    409,
+    schema=ErrorSchema,
+    description="`course_clashes` (each week with its nearest free time; nothing "
+    "booked) or `assessment_required`",
+)
 def create_course(body: dict[str, Any]) -> dict[str, Any]:
     """Book weekly follow-ups after an assessment, all or none."""
     now = utcnow()
@@ -232,9 +248,13 @@ def get_course(course_id: uuid.UUID) -> dict[str, Any]:
 def cancel_course(body: dict[str, Any], course_id: uuid.UUID) -> dict[str, Any]:
     """Cancel every session still ahead (cancel or move one with the booking endpoints)."""
     course = courses.cancel_rest(
-        request_session(), current_account(), course_id, body["reason"], now=utcnow(),
+        request_session(),
+        current_account(),
+        course_id,
+        body["reason"],
+        now=utcnow(),
         policy=booking_policy(),
-    )  # fmt: skip
+    )
     return course_view(course)
 
 

@@ -83,8 +83,17 @@ class Visit:
         cls, booking: Booking, *, summary: str, location: str | None, url: str | None, page: str
     ) -> Visit:
         """The booking as it is now."""
-        return cls(booking.id, booking.starts_at, booking.ends_at, booking.sequence,
-                   booking.status, summary, location, url, page)  # fmt: skip
+        return cls(
+            booking.id,
+            booking.starts_at,
+            booking.ends_at,
+            booking.sequence,
+            booking.status,
+            summary,
+            location,
+            url,
+            page,
+        )
 
 
 def itip_method(visit: Visit) -> str:
@@ -102,8 +111,12 @@ def invitation_calendar(
     event.add("organizer", organizer.address())
     for attendee in attendees:
         # The visit is booked: nobody is asked to answer, so clients need not offer to.
-        event.add("attendee", attendee.address(cutype="INDIVIDUAL", role="REQ-PARTICIPANT",
-                                               partstat="ACCEPTED", rsvp="FALSE"))  # fmt: skip
+        event.add(
+            "attendee",
+            attendee.address(
+                cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="ACCEPTED", rsvp="FALSE"
+            ),
+        )
     calendar.add_component(event)
     return bytes(calendar.to_ical())
 

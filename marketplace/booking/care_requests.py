@@ -157,8 +157,13 @@ def get_request(session: Session, viewer: User, request_id: uuid.UUID) -> CareRe
     if care_request is None:
         raise NotFound("No such request.")
     # Health notes read by staff: on the record, like evidence.
-    record_audit(session, actor_id=viewer.id, action="care_request.viewed",
-                 subject_type="care_request", subject_id=care_request.id)  # fmt: skip
+    record_audit(
+        session,
+        actor_id=viewer.id,
+        action="care_request.viewed",
+        subject_type="care_request",
+        subject_id=care_request.id,
+    )
     return care_request
 
 

@@ -73,18 +73,32 @@ def book_course(
     ]
     if clashes:
         raise CourseClashes(details={"clashes": clashes})
-    course = Course(id=uuid.uuid4(), practitioner_id=practitioner.id, patient_id=patient.id,
-                    created_by_id=actor.id)  # fmt: skip
+    course = Course(
+        id=uuid.uuid4(),
+        practitioner_id=practitioner.id,
+        patient_id=patient.id,
+        created_by_id=actor.id,
+    )
     session.add(course)
     for start in starts:
         visit = bookings.BookingInput(
-            practitioner.id, start, data.mode, address=data.address, postcode=data.postcode,
+            practitioner.id,
+            start,
+            data.mode,
+            address=data.address,
+            postcode=data.postcode,
             visit_type=VisitType.FOLLOW_UP,
-        )  # fmt: skip
+        )
         booking = bookings.book_visit(
-            session, patient, practitioner, visit, now=now, geocoder=geocoder, policy=policy,
+            session,
+            patient,
+            practitioner,
+            visit,
+            now=now,
+            geocoder=geocoder,
+            policy=policy,
             booked_by=actor,
-        )  # fmt: skip
+        )
         session.add(CourseSession(course_id=course.id, booking_id=booking.id))
     session.flush()
     return course
@@ -142,8 +156,9 @@ def _clash(
 ) -> dict[str, Any] | None:
     """None if the week's session is free; else the week, its time and the nearest free time
     that week (Monday to Sunday, the practitioner's time), or None if there is none."""
-    if bookings.is_bookable(session, practitioner, patient_id, start, mode, now,
-                            VisitType.FOLLOW_UP):  # fmt: skip
+    if bookings.is_bookable(
+        session, practitioner, patient_id, start, mode, now, VisitType.FOLLOW_UP
+    ):
         return None
     zone = ZoneInfo(practitioner.timezone)
     local = start.astimezone(zone)
@@ -160,8 +175,11 @@ def _clash(
         )
     ]
     nearest = min(free, key=lambda other: abs(other - start), default=None)
-    return {"week": week, "start": start.isoformat(),
-            "nearest_free": nearest.isoformat() if nearest else None}  # fmt: skip
+    return {
+        "week": week,
+        "start": start.isoformat(),
+        "nearest_free": nearest.isoformat() if nearest else None,
+    }
 
 
 def visible_course(session: Session, viewer: User, course_id: uuid.UUID) -> Course:

@@ -19,10 +19,13 @@ from marketplace.schemas import (
 
 def acting_for_field() -> ma.fields.UUID:
     return ma.fields.UUID(
-        load_default=None, allow_none=True,
-        metadata={"description": "A carer acting for a patient: the patient's id (leave out to "
-                  "act for yourself)"},
-    )  # fmt: skip
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "A carer acting for a patient: the patient's id (leave out to "
+            "act for yourself)"
+        },
+    )
 
 
 class CareRequestInputSchema(StrictSchema):
@@ -143,10 +146,15 @@ class BookingInputSchema(StrictSchema):
     )
     postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
     visit_type = ma.fields.Enum(
-        VisitType, by_value=True, load_default=None, allow_none=True,
-        metadata={"description": "Leave out: a first visit is an assessment, later ones "
-                  "follow-ups. `follow_up` before any assessment is 409 `assessment_required`"},
-    )  # fmt: skip
+        VisitType,
+        by_value=True,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Leave out: a first visit is an assessment, later ones "
+            "follow-ups. `follow_up` before any assessment is 409 `assessment_required`"
+        },
+    )
 
 
 class IdempotencyHeaderSchema(InputSchema):
@@ -220,18 +228,20 @@ BookingListSchema = list_schema(BookingSchema, "BookingList")
 
 class CourseInputSchema(StrictSchema):
     start = ma.fields.AwareDateTime(
-        required=True, validate=bounded_datetime,
+        required=True,
+        validate=bounded_datetime,
         metadata={"description": "The first session; the others follow weekly at that local time"},
-    )  # fmt: skip
+    )
     weeks = ma.fields.Integer(strict=True, required=True, validate=validate.Range(min=2, max=26))
     mode = ma.fields.Enum(Mode, by_value=True, required=True)
     practitioner_id = ma.fields.UUID(
         load_default=None, allow_none=True, metadata={"description": "When a patient books"}
     )
     patient_id = ma.fields.UUID(
-        load_default=None, allow_none=True,
+        load_default=None,
+        allow_none=True,
         metadata={"description": "When a practitioner books, or a carer books for a patient"},
-    )  # fmt: skip
+    )
     address = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=500))
     postcode = TrimmedString(load_default=None, allow_none=True, validate=validate.Length(max=16))
 

@@ -35,20 +35,28 @@ def _name(user_id: uuid.UUID | None) -> str | None:
 
 def patients_view(grant: CarerGrant) -> dict[str, Any]:
     return {
-        "id": grant.id, "email": grant.email, "state": grant.state_at(utcnow()),
-        "carer_id": grant.carer_id, "carer_name": _name(grant.carer_id),
-        "invited_at": grant.invited_at, "expires_at": grant.expires_at,
-        "accepted_at": grant.accepted_at, "revoked_at": grant.revoked_at,
+        "id": grant.id,
+        "email": grant.email,
+        "state": grant.state_at(utcnow()),
+        "carer_id": grant.carer_id,
+        "carer_name": _name(grant.carer_id),
+        "invited_at": grant.invited_at,
+        "expires_at": grant.expires_at,
+        "accepted_at": grant.accepted_at,
+        "revoked_at": grant.revoked_at,
         "revoked_by_id": grant.revoked_by_id,
-    }  # fmt: skip
+    }
 
 
 def carers_view(grant: CarerGrant) -> dict[str, Any]:
     return {
-        "id": grant.id, "patient_id": grant.patient_id, "patient_name": _name(grant.patient_id),
-        "state": grant.state_at(utcnow()), "accepted_at": grant.accepted_at,
+        "id": grant.id,
+        "patient_id": grant.patient_id,
+        "patient_name": _name(grant.patient_id),
+        "state": grant.state_at(utcnow()),
+        "accepted_at": grant.accepted_at,
         "revoked_at": grant.revoked_at,
-    }  # fmt: skip
+    }
 
 
 @blp.route("/me/carers", methods=["GET"])

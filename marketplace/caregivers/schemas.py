@@ -16,9 +16,10 @@ class InviteInputSchema(StrictSchema):
 
 class AcceptInputSchema(StrictSchema):
     code = TrimmedString(
-        required=True, validate=validate.Length(min=1, max=100),
+        required=True,
+        validate=validate.Length(min=1, max=100),
         metadata={"description": "The code from the invitation email"},
-    )  # fmt: skip
+    )
 
 
 class CarerGrantSchema(ma.Schema):

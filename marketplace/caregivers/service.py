@@ -87,9 +87,15 @@ def invite_carer(session: Session, patient: User, email: str, now: datetime) -> 
         raise TooManyCarers()
     _retire_expired(session, patient.id, email, now)
     code = secrets.token_urlsafe(CODE_BYTES)
-    grant = CarerGrant(id=uuid.uuid4(), patient_id=patient.id, email=email,
-                       status=CarerStatus.INVITED, code_hash=_hash(code), invited_at=now,
-                       expires_at=now + INVITATION_LIFETIME)  # fmt: skip
+    grant = CarerGrant(
+        id=uuid.uuid4(),
+        patient_id=patient.id,
+        email=email,
+        status=CarerStatus.INVITED,
+        code_hash=_hash(code),
+        invited_at=now,
+        expires_at=now + INVITATION_LIFETIME,
+    )
     try:
         with session.begin_nested():
             session.add(grant)
@@ -120,11 +126,15 @@ def _retire_expired(session: Session, patient_id: uuid.UUID, email: str, now: da
     """An expired invitation to this address makes way for a new one."""
     session.execute(
         update(CarerGrant)
-        .where(CarerGrant.patient_id == patient_id, CarerGrant.email == email,
-               CarerGrant.status == CarerStatus.INVITED, CarerGrant.expires_at <= now)
+        .where(
+            CarerGrant.patient_id == patient_id,
+            CarerGrant.email == email,
+            CarerGrant.status == CarerStatus.INVITED,
+            CarerGrant.expires_at <= now,
+        )
         .values(status=CarerStatus.REVOKED, code_hash=None, revoked_at=now)
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
 
 
 def accept_invitation(session: Session, carer: User, code: str, now: datetime) -> CarerGrant:
@@ -178,11 +188,13 @@ def _forget_invitation_codes(
     values: dict[str, Any] = {"context": {}} | ({"address": None} if addresses else {})
     session.execute(
         update(Notification)
-        .where(Notification.subject_type == "carer_grant",
-               Notification.subject_id.in_([grant.id for grant in grants]))
+        .where(
+            Notification.subject_type == "carer_grant",
+            Notification.subject_id.in_([grant.id for grant in grants]),
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    )
 
 
 WAITING = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.FAILED)
@@ -203,10 +215,11 @@ def _drop_waiting_messages(session: Session, grants: Iterable[CarerGrant]) -> No
         session.execute(
             update(Notification)
             .where(about_patient, Notification.status.in_(WAITING))
-            .values(status=NotificationStatus.DROPPED, dropped_reason=REVOKED,
-                    lease_expires_at=None)
+            .values(
+                status=NotificationStatus.DROPPED, dropped_reason=REVOKED, lease_expires_at=None
+            )
             .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        )
 
 
 def end_all_grants(session: Session, user: User, now: datetime) -> None:

@@ -165,8 +165,10 @@ def get_practitioner(practitioner_id: uuid.UUID) -> dict[str, Any]:
     session = request_session()
     profile = service.public_profile(session, practitioner_id, business_today())
     recent = reviews.visible_reviews(session, practitioner_id, reviews.RECENT, None).items
-    return profile | {"rating": reviews.rating_summary(session, practitioner_id),
-                      "recent_reviews": recent}  # fmt: skip
+    return profile | {
+        "rating": reviews.rating_summary(session, practitioner_id),
+        "recent_reviews": recent,
+    }
 
 
 def _patient_id(session: Session, acting_for: uuid.UUID | None) -> uuid.UUID | None:

@@ -274,8 +274,9 @@ def _pdf_objects(reader: PdfReader) -> Iterator[Any]:
     """The trailer and every object the cross-reference tables list (in use or not, in every
     revision, inside object streams too), whether or not the page tree reaches it."""
     yield reader.trailer
-    numbers = {(number, generation) for generation, entries in reader.xref.items()
-               for number in entries}  # fmt: skip
+    numbers = {
+        (number, generation) for generation, entries in reader.xref.items() for number in entries
+    }
     numbers |= {(number, 0) for number in reader.xref_objStm}
     for number, generation in sorted(numbers):
         yield reader.get_object(IndirectObject(number, generation, reader))

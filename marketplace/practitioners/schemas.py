@@ -76,15 +76,18 @@ class ProfileInputSchema(StrictSchema):
         strict=True, required=True, validate=validate.Range(min=1, max=100_000)
     )
     assessment_minutes = ma.fields.Integer(
-        strict=True, load_default=DEFAULT_ASSESSMENT_MINUTES,
+        strict=True,
+        load_default=DEFAULT_ASSESSMENT_MINUTES,
         validate=[validate.Range(min=30, max=180), _multiple_of_15],
         metadata={"description": "The first visit with a new patient (default 75 minutes)"},
-    )  # fmt: skip
+    )
     assessment_price_pence = ma.fields.Integer(
-        strict=True, load_default=None, allow_none=True,
+        strict=True,
+        load_default=None,
+        allow_none=True,
         validate=validate.Range(min=1, max=100_000),
         metadata={"description": "Default: the session price"},
-    )  # fmt: skip
+    )
     languages = ma.fields.List(
         ma.fields.String(validate=validate.Regexp(r"^[a-z]{2,3}$", error="Use an ISO 639 code.")),
         load_default=lambda: ["en"],
@@ -262,15 +265,20 @@ class SlotsQuerySchema(InputSchema):
     end = ma.fields.AwareDateTime(data_key="to", load_default=None, validate=bounded_datetime)
     mode = ma.fields.String(load_default=None, validate=validate.OneOf(_MODES))
     visit_type = ma.fields.Enum(
-        VisitType, by_value=True, load_default=None,
-        metadata={"description": "Slot length: default the caller's next visit (an assessment "
-                  "unless a signed-in patient has had one)"},
-    )  # fmt: skip
+        VisitType,
+        by_value=True,
+        load_default=None,
+        metadata={
+            "description": "Slot length: default the caller's next visit (an assessment "
+            "unless a signed-in patient has had one)"
+        },
+    )
     patient_id = ma.fields.UUID(
         load_default=None,
-        metadata={"description": "A signed-in carer: the patient whose next visit sets the "
-                  "default length"},
-    )  # fmt: skip
+        metadata={
+            "description": "A signed-in carer: the patient whose next visit sets the default length"
+        },
+    )
 
 
 class SlotSchema(ma.Schema):

@@ -51,8 +51,22 @@ from marketplace.practitioners.vocabulary import SPECIALTY_BY_SLUG, SPECIALTY_SL
 from marketplace.storage import ObjectStore
 
 HCPC_CODES = (
-    "AS", "BS", "CH", "CS", "DT", "HAD", "ODP", "OR", "OT", "PA", "PH", "PO", "PYL", "RA", "SL",
-)  # fmt: skip
+    "AS",
+    "BS",
+    "CH",
+    "CS",
+    "DT",
+    "HAD",
+    "ODP",
+    "OR",
+    "OT",
+    "PA",
+    "PH",
+    "PO",
+    "PYL",
+    "RA",
+    "SL",
+)
 _HCPC_NUMBER = re.compile(rf"^(?P<code>{'|'.join(HCPC_CODES)})(?P<digits>[0-9]{{1,6}})$")
 
 

@@ -33,9 +33,10 @@ class ExportSchema(ma.Schema):
     messages = ma.fields.List(ma.fields.Dict(), required=True)
     reviews = ma.fields.List(ma.fields.Dict(), required=True)
     carers = ma.fields.List(
-        ma.fields.Dict(), required=True,
+        ma.fields.Dict(),
+        required=True,
         metadata={"description": "Carers you invited or had, and patients you cared for"},
-    )  # fmt: skip
+    )
     audit = ma.fields.List(ma.fields.Dict(), required=True)
 
 

@@ -186,8 +186,9 @@ def erase_account(
 ) -> None:
     """Erase the caller's personal data (they confirm with their password)."""
     if user.role is Role.ADMIN:
-        raise Conflict("An admin account is closed by another admin, not erased.",
-                       code="admin_not_erasable")  # fmt: skip
+        raise Conflict(
+            "An admin account is closed by another admin, not erased.", code="admin_not_erasable"
+        )
     try:
         accounts.authenticate(session, user.email, password)
     except accounts.InvalidCredentials:
@@ -207,8 +208,9 @@ def erase_account(
     user.password_hash = "!erased"  # matches no password  # noqa: S105
     user.is_active = False
     user.erased_at = now
-    record_audit(session, actor_id=user.id, action="account.erased", subject_type="user",
-                 subject_id=user.id)  # fmt: skip
+    record_audit(
+        session, actor_id=user.id, action="account.erased", subject_type="user", subject_id=user.id
+    )
     session.flush()
 
 
@@ -225,8 +227,9 @@ def _cancel_future_visits(
         if booking.status in TIME_HOLDING and booking.starts_at > now
     ]
     for booking in upcoming:
-        bookings.cancel_booking(session, user, booking.id, CANCELLED_FOR_ERASURE, now=now,
-                                policy=policy)  # fmt: skip
+        bookings.cancel_booking(
+            session, user, booking.id, CANCELLED_FOR_ERASURE, now=now, policy=policy
+        )
 
 
 def _erase_patient_data(session: Session, user: User) -> None:

@@ -35,8 +35,9 @@ blp = ApiBlueprint("reviews", __name__, url_prefix="/api/v1", description="Verif
 @blp.alt_response(409, schema=ErrorSchema, description="Not completed, or reviewed already")
 def review_visit(body: dict[str, Any], booking_id: uuid.UUID) -> Review:
     """Review your completed visit: 1-5 stars and an optional comment, once."""
-    return service.review_visit(request_session(), current_account(), booking_id,
-                                body["rating"], body["comment"], utcnow())  # fmt: skip
+    return service.review_visit(
+        request_session(), current_account(), booking_id, body["rating"], body["comment"], utcnow()
+    )
 
 
 @blp.route("/reviews/<uuid:review_id>/reply", methods=["POST"])

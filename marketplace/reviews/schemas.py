@@ -13,9 +13,11 @@ from marketplace.schemas import StrictSchema, TrimmedString, list_schema
 class ReviewInputSchema(StrictSchema):
     rating = ma.fields.Integer(strict=True, required=True, validate=validate.Range(*RATING_RANGE))
     comment = TrimmedString(
-        load_default=None, allow_none=True, validate=validate.Length(max=TEXT_LENGTH),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=TEXT_LENGTH),
         metadata={"description": "Optional; no health details are needed"},
-    )  # fmt: skip
+    )
 
 
 class ReplyInputSchema(StrictSchema):

@@ -63,9 +63,13 @@ class RatingSummary:
 
 
 def review_visit(
-    session: Session, author: User, booking_id: uuid.UUID, rating: int, comment: str | None,
+    session: Session,
+    author: User,
+    booking_id: uuid.UUID,
+    rating: int,
+    comment: str | None,
     now: datetime,
-) -> Review:  # fmt: skip
+) -> Review:
     booking = session.get(Booking, booking_id)
     if booking is None or not acts_for(session, author, booking.patient_id):
         raise NotFound("No such booking.")
@@ -117,8 +121,13 @@ def hide_review(
     if review.hidden_at is not None:
         raise Conflict("This review is hidden already.", code="already_hidden")
     review.hidden_at, review.hidden_reason = now, reason
-    record_audit(session, actor_id=admin.id, action="review.hidden", subject_type="review",
-                 subject_id=review.id)  # fmt: skip
+    record_audit(
+        session,
+        actor_id=admin.id,
+        action="review.hidden",
+        subject_type="review",
+        subject_id=review.id,
+    )
     session.flush()
     return review
 
