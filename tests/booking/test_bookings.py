@@ -413,7 +413,7 @@ class TestCalendar:
         assert f"DTSTART:{expected_utc}" in text
 
 
-class TestReviewRegressions:
+class TestStartedClaimedAndRetriedVisits:
     def test_a_started_visit_cannot_be_cancelled_or_moved_by_the_parties(self, db: Session) -> None:
         practitioner, patient = make_practitioner(db), make_user(db)
         booking = book(db, patient, practitioner, weekday_at(10))

@@ -1,4 +1,7 @@
-"""Edge cases found in review: each was a 500, a listing hole or a privacy slip."""
+"""Edge cases on a practitioner's way onto the listing and off it: odd profile, availability
+and credential input, the admin's decisions (cursors, expiry, two admins at once), listing,
+suspension and deactivation, evidence and account deletion. Each was once a 500, a listing hole
+or a privacy slip."""
 
 from __future__ import annotations
 
