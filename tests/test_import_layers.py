@@ -20,8 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "marketplace"
-HTTP_ROOMS = {"api.py", "pages.py", "schemas.py", "forms.py", "presenters.py", "auth.py",
-              "evidence_download.py"}  # fmt: skip
+HTTP_ROOMS = {
+    "api.py",
+    "pages.py",
+    "schemas.py",
+    "forms.py",
+    "presenters.py",
+    "auth.py",
+    "evidence_download.py",
+}
 WEB_FRAMEWORKS = ("flask", "flask_login", "flask_smorest", "flask_wtf", "flask_limiter", "werkzeug")
 # Renders the application's templates of outgoing messages (it runs in the worker's app context).
 MAY_USE_FLASK = {"marketplace/messages/compose.py"}

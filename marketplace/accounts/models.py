@@ -90,10 +90,16 @@ class CarerGrant(UUIDPrimaryKey, Base):
     __tablename__ = "carer_grants"
     __table_args__ = (
         # One live invitation or grant per patient and address.
-        Index("uq_carer_grants_live_email", "patient_id", "email", unique=True,
-              sqlite_where=text(_LIVE_SQL), postgresql_where=text(_LIVE_SQL)),
+        Index(
+            "uq_carer_grants_live_email",
+            "patient_id",
+            "email",
+            unique=True,
+            sqlite_where=text(_LIVE_SQL),
+            postgresql_where=text(_LIVE_SQL),
+        ),
         Index("ix_carer_grants_carer_status", "carer_id", "status"),
-    )  # fmt: skip
+    )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True

@@ -436,8 +436,9 @@ def proximity_of(distance: float | None) -> float:
     return nearness
 
 
-def tier_terms(profession: Profession, specialty: str, days: int, window_days: int, seen: bool
-               ) -> Terms[float]:  # fmt: skip
+def tier_terms(
+    profession: Profession, specialty: str, days: int, window_days: int, seen: bool
+) -> Terms[float]:
     """The terms at best of a video practitioner of this profession whose first open day is
     `days` into the window: all exact but soonness, taken on that day."""
     return Terms(

@@ -124,8 +124,14 @@ def compose(notification: Notification, sources: Sources) -> OutgoingMessage | N
     template = notification.template
     if notification.channel is Channel.SMS:
         text = render_template(f"sms/{template}.txt", **context).strip()
-        return OutgoingMessage(str(notification.id), notification.dedupe_key, account.email,
-                               account.phone, SUBJECTS[template], text)  # fmt: skip
+        return OutgoingMessage(
+            str(notification.id),
+            notification.dedupe_key,
+            account.email,
+            account.phone,
+            SUBJECTS[template],
+            text,
+        )
     text = render_template(f"email/{template}.txt", **context)
     return OutgoingMessage(
         notification_id=str(notification.id),
@@ -240,8 +246,12 @@ def _calendar_attachment(
     attendees = [Party(reader.full_name, reader.email), stand_in(details["other_party"], sender)]
     data = invitation_calendar(visit, platform_organizer(sender), attendees, utcnow())
     method = itip_method(visit)
-    return Attachment(f"booking-{booking.id}.ics", "text/calendar", data,
-                      (("method", method), ("charset", "utf-8")))  # fmt: skip
+    return Attachment(
+        f"booking-{booking.id}.ics",
+        "text/calendar",
+        data,
+        (("method", method), ("charset", "utf-8")),
+    )
 
 
 def _paragraphs(text: str) -> list[Markup]:

@@ -98,20 +98,30 @@ def _deliver(
     except PermanentFailure as exc:
         return "failed", _failed(describe_failure(exc))
     except Exception as exc:  # SMTP down, a timeout, a provider error: try again later
-        log.warning("notification %s: attempt %s failed: %s", notification.id,
-                    notification.attempts, describe_failure(exc))  # fmt: skip
+        log.warning(
+            "notification %s: attempt %s failed: %s",
+            notification.id,
+            notification.attempts,
+            describe_failure(exc),
+        )
         return _retry_later(notification, exc, now, policy)
     return "sent", {"status": NotificationStatus.SENT, "sent_at": now, "lease_expires_at": None}
 
 
 def _dropped(reason: str) -> Changes:
-    return {"status": NotificationStatus.DROPPED, "dropped_reason": reason,
-            "lease_expires_at": None}  # fmt: skip
+    return {
+        "status": NotificationStatus.DROPPED,
+        "dropped_reason": reason,
+        "lease_expires_at": None,
+    }
 
 
 def _failed(error: str) -> Changes:
-    return {"status": NotificationStatus.FAILED, "last_error": error[:ERROR_LENGTH],
-            "lease_expires_at": None}  # fmt: skip
+    return {
+        "status": NotificationStatus.FAILED,
+        "last_error": error[:ERROR_LENGTH],
+        "lease_expires_at": None,
+    }
 
 
 def _retry_later(

@@ -166,8 +166,9 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         config = self.config
-        connection = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"],
-                                  timeout=TIMEOUT_SECONDS)  # fmt: skip
+        connection = smtplib.SMTP(
+            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=TIMEOUT_SECONDS
+        )
         if config["MAIL_USE_TLS"]:
             connection.starttls()
         if config["MAIL_USERNAME"]:
@@ -198,8 +199,9 @@ class SmtpMailer:
             raise
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500:
-                raise PermanentFailure(f"the mail server refused the message ({exc.smtp_code})") \
-                    from exc  # fmt: skip
+                raise PermanentFailure(
+                    f"the mail server refused the message ({exc.smtp_code})"
+                ) from exc
             raise
         except (smtplib.SMTPServerDisconnected, OSError):
             self.connection = None
@@ -256,8 +258,9 @@ class TwilioSms:
                 return
         except urllib.error.HTTPError as exc:
             if 400 <= exc.code < 500 and exc.code != 429:
-                raise PermanentFailure(f"the SMS provider refused the message ({exc.code})") \
-                    from exc  # fmt: skip
+                raise PermanentFailure(
+                    f"the SMS provider refused the message ({exc.code})"
+                ) from exc
             raise
 
     def close(self) -> None:

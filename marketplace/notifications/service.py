@@ -128,8 +128,17 @@ def queue_notification(
     address: str | None = None,
 ) -> uuid.UUID | None:
     """Queue one message; its id, or None if a message with this dedupe key exists already."""
-    entry = OutboxEntry(user_id, template, subject_type, subject_id, dedupe_key, context or {},
-                        channel, send_before, address)  # fmt: skip
+    entry = OutboxEntry(
+        user_id,
+        template,
+        subject_type,
+        subject_id,
+        dedupe_key,
+        context or {},
+        channel,
+        send_before,
+        address,
+    )
     queued = queue_notifications(session, [entry])
     return queued[0] if queued else None
 
@@ -142,10 +151,17 @@ def queue_notifications(session: Session, entries: Sequence[OutboxEntry]) -> lis
     now = utcnow()
     lease_expires_at = now + handover_lease(session)
     rows = [
-        asdict(entry) | {"id": uuid.uuid4(), "status": NotificationStatus.PENDING, "attempts": 0,
-                         "created_at": now, "due_at": now, "lease_expires_at": lease_expires_at}
+        asdict(entry)
+        | {
+            "id": uuid.uuid4(),
+            "status": NotificationStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "due_at": now,
+            "lease_expires_at": lease_expires_at,
+        }
         for entry in entries
-    ]  # fmt: skip
+    ]
     statement = (
         insert_on_conflict(session, Notification)
         .on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
