@@ -24,10 +24,12 @@ To change the score (say, to rank on rating, which is shown but not ranked on to
 1. add the term to `Terms` and its weight to `WEIGHTS` (the weights add up to 100);
 2. write its value once, as a function here that takes plain values, and, if its input is a
    column, an `_sql` twin built from the same constants (as `fit_sql` is);
-3. give it in the three places that build `Terms` (mypy names each one that misses it): the exact
-   score and the video tiers in `candidates.py`/`service.py`, and `candidates.bound_terms`;
+3. give it where `Terms` are built, all in `candidates.py` (mypy names each one that misses
+   it): `_candidate` (a candidate's terms, exact but for soonness), `tier_terms` (a video tier's
+   bound) and `bound_terms` (the database's bound), and in the test below;
 4. run `tests/matching/test_score.py`: a property test that the exact score never exceeds
-   either bound, whatever the inputs.
+   either bound, whatever the inputs (`service._evaluate` takes the candidate's terms and only
+   puts in the real soonness).
 """
 
 from __future__ import annotations
