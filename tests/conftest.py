@@ -24,12 +24,18 @@ from marketplace.db import Database, get_database  # noqa: E402
 from marketplace.extensions import limiter  # noqa: E402
 from marketplace.geo.geocoding import load_builtin_london_outcodes  # noqa: E402
 from tests.support.database import DATABASE_KIND, app_config, fresh_database_url  # noqa: E402
+from tests.support.services import drop_checkout_databases  # noqa: E402
 
 pytest_plugins = ["tests.support.storage"]  # moto_s3, evidence_backend
 
 
 def pytest_report_header() -> str:
     return f"database: {DATABASE_KIND}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if DATABASE_KIND == "postgresql":
+        drop_checkout_databases()
 
 
 @pytest.fixture(scope="session")

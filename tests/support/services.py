@@ -3,24 +3,29 @@ developer machine and fails it in CI (CI=true), where every service must be ther
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/marketplace_test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Several checkouts of the project (worktrees, a CI clone) may test against one server at the
+# same time: each names its databases with its own suffix, and drops them when the run ends.
+CHECKOUT = hashlib.sha256(str(Path(__file__).resolve().parents[2]).encode()).hexdigest()[:8]
 
 
 def missing_service(reason: str) -> None:
@@ -40,11 +45,9 @@ def require_redis() -> str:
 def postgres_database(name: str | None = None) -> str:
     """The URL of a PostgreSQL test database with an empty public schema (created if missing)."""
     parts = urlsplit(POSTGRES_URL)
-    database = name or parts.path.lstrip("/")
+    database = f"{name or parts.path.lstrip('/')}_{CHECKOUT}"
     url = urlunsplit(parts._replace(path=f"/{database}"))
-    server = create_engine(
-        urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT"
-    )
+    server = _postgres_server()
     try:
         with server.connect() as connection:
             exists = connection.scalar(
@@ -58,6 +61,28 @@ def postgres_database(name: str | None = None) -> str:
         server.dispose()
     reset_postgres_schema(url)
     return url
+
+
+def _postgres_server() -> Engine:
+    parts = urlsplit(POSTGRES_URL)
+    return create_engine(urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT")
+
+
+def drop_checkout_databases() -> None:
+    """Drop this checkout's test databases (FORCE ends the connections the run left open)."""
+    server = _postgres_server()
+    try:
+        with server.connect() as connection:
+            names = connection.scalars(
+                text("SELECT datname FROM pg_database WHERE datname LIKE :pattern"),
+                {"pattern": f"%\\_{CHECKOUT}"},
+            ).all()
+            for database in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    except SQLAlchemyError as exc:  # the server went away: say so, the run's result stands
+        warnings.warn(f"could not drop the test databases: {exc}", stacklevel=1)
+    finally:
+        server.dispose()
 
 
 def reset_postgres_schema(url: str) -> None:
